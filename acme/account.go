@@ -1,0 +1,47 @@
+package acme
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	xacme "golang.org/x/crypto/acme"
+)
+
+// ErrTermsNotAgreed is returned when the CA has terms of service and the
+// caller did not agree to them.
+var ErrTermsNotAgreed = errors.New("the CA's terms of service were not agreed to")
+
+// Register finds the account for the client's key or registers a new one.
+// agree is asked only when a new account must be created.
+func Register(ctx context.Context, c *xacme.Client, email string, agree func(tosURL string) bool) (*xacme.Account, error) {
+	// An existing key keeps its account: look it up first so a re-run never
+	// creates a second account or asks about the terms again.
+	acct, err := c.GetReg(ctx, "")
+	if err == nil {
+		return acct, nil
+	}
+	if !errors.Is(err, xacme.ErrNoAccount) {
+		return nil, fmt.Errorf("look up ACME account: %w", err)
+	}
+	a := &xacme.Account{}
+	if email != "" {
+		a.Contact = []string{"mailto:" + email}
+	}
+	refused := false
+	acct, err = c.Register(ctx, a, func(tos string) bool {
+		ok := agree(tos)
+		refused = !ok
+		return ok
+	})
+	if refused {
+		return nil, ErrTermsNotAgreed
+	}
+	if errors.Is(err, xacme.ErrAccountAlreadyExists) {
+		return c.GetReg(ctx, "")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("register ACME account: %w", err)
+	}
+	return acct, nil
+}

@@ -1,0 +1,301 @@
+// Package issuance ties the pieces together: it reads Issuers and
+// Certificates from the store, talks to the CA with package acme, solves
+// challenges with package solver and writes the results back.
+package issuance
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	xacme "golang.org/x/crypto/acme"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/solver"
+)
+
+// Options configures issuance.
+type Options struct {
+	Store *store.Store
+	// SolverImage overrides the solver pod's image.
+	SolverImage string
+	// ConnectTo sends self-check requests to this host:port.
+	ConnectTo string
+	// SelfCheckTimeout bounds the self-check; zero means a minute.
+	SelfCheckTimeout time.Duration
+	// Force allows overwriting a Secret kubectl-acme does not own.
+	Force     bool
+	UserAgent string
+	Observe   acme.Observer
+}
+
+func clientFor(iss *api.Issuer, o *Options) acme.ClientConfig {
+	return acme.ClientConfig{
+		DirectoryURL:  iss.Spec.ACME.Server,
+		CABundle:      iss.Spec.ACME.CABundle,
+		SkipTLSVerify: iss.Spec.ACME.SkipTLSVerify,
+		UserAgent:     o.UserAgent,
+	}
+}
+
+// RegisterIssuer makes sure iss has an account key and a registered ACME
+// account, then stores it. agree is asked before accepting the CA's terms.
+func RegisterIssuer(ctx context.Context, o Options, iss *api.Issuer, agree func(tosURL string) bool) error {
+	key, created, err := o.Store.AccountKey(ctx, iss)
+	if err != nil {
+		return err
+	}
+	c, err := acme.NewClient(clientFor(iss, &o), key)
+	if err != nil {
+		return err
+	}
+	acct, err := acme.Register(ctx, c, iss.Spec.ACME.Email, agree)
+	if err != nil {
+		if created {
+			err = fmt.Errorf("%w (the new account key Secret %s is kept, so a retry registers the same key)", err, iss.Spec.ACME.PrivateKeySecretRef.Name)
+		}
+		return err
+	}
+	if iss.Spec.ACME.Email != "" && !hasContact(acct.Contact, "mailto:"+iss.Spec.ACME.Email) {
+		acct.Contact = []string{"mailto:" + iss.Spec.ACME.Email}
+		if acct, err = c.UpdateReg(ctx, acct); err != nil {
+			return fmt.Errorf("update account contact: %w", err)
+		}
+	}
+	iss.Status.ACME = &api.ACMEIssuerStatus{
+		URI:                 acct.URI,
+		LastRegisteredEmail: iss.Spec.ACME.Email,
+		AccountStatus:       acct.Status,
+	}
+	return o.Store.SaveIssuer(ctx, iss)
+}
+
+func hasContact(list []string, c string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// Issue orders the Certificate's certificate now, stores the result in its
+// Secret and records the outcome in the Certificate's status. The returned
+// Certificate carries the updated status, also on failure.
+func Issue(ctx context.Context, o Options, cert *api.Certificate) (*api.Certificate, error) {
+	if err := api.ValidateCertificateSpec(&cert.Spec); err != nil {
+		return cert, err
+	}
+	ref := cert.Spec.IssuerRef
+	iss, err := o.Store.GetIssuer(ctx, cert.Namespace, ref.Name, ref.Kind == api.KindClusterIssuer)
+	if err != nil {
+		return cert, err
+	}
+	if iss.Spec.ACME == nil {
+		return cert, fmt.Errorf("issuer %q has no acme section", ref.Name)
+	}
+	if err := o.Store.CheckSecretWritable(ctx, cert, o.Force); err != nil {
+		return cert, err
+	}
+	accountKey, err := o.Store.ExistingAccountKey(ctx, iss)
+	if err != nil {
+		return cert, err
+	}
+	c, err := acme.NewClient(clientFor(iss, &o), accountKey)
+	if err != nil {
+		return cert, err
+	}
+	if st := iss.Status.ACME; st != nil && st.URI != "" {
+		// Skips the account lookup round trip on every request.
+		c.KID = xacme.KeyID(st.URI)
+	}
+
+	keySpec := acme.KeySpec{}
+	rotation := ""
+	if pk := cert.Spec.PrivateKey; pk != nil {
+		keySpec = acme.KeySpec{Algorithm: pk.Algorithm, Size: pk.Size, Encoding: pk.Encoding}
+		rotation = pk.RotationPolicy
+	}
+	certKey, err := privateKey(ctx, o.Store, cert, keySpec, rotation)
+	if err != nil {
+		return cert, err
+	}
+
+	started := metav1.Now()
+	cert.Status.LastOrder = &api.OrderStatus{State: acme.StatePending, Started: started}
+	if err := o.Store.SaveCertificate(ctx, cert); err != nil {
+		return cert, err
+	}
+
+	class, legacy := iss.Spec.ACME.IngressClass()
+	sv := &solver.Ingress{
+		Client: o.Store.Client,
+		Config: solver.Config{
+			Namespace:   cert.Namespace,
+			Name:        solverName(cert.Name),
+			Certificate: cert.Name,
+			Image:       o.SolverImage,
+		},
+		Checker: &solver.SelfCheck{ConnectTo: o.ConnectTo, Timeout: o.SelfCheckTimeout},
+		Observe: o.Observe,
+	}
+	if legacy {
+		sv.Config.LegacyClass = class
+	} else {
+		sv.Config.IngressClassName = class
+	}
+	dns, ips := cert.Spec.Identifiers()
+	res, obtainErr := acme.Obtain(ctx, c, acme.Request{
+		DNSNames:       dns,
+		IPAddresses:    ips,
+		CommonName:     cert.Spec.CommonName,
+		Key:            certKey,
+		Profile:        iss.Spec.ACME.Profile,
+		PreferredChain: iss.Spec.ACME.PreferredChain,
+	}, sv, o.Observe)
+
+	// Record the outcome even when the command's context has ended.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	finished := metav1.Now()
+	cert.Status.LastOrder.Finished = &finished
+	if res != nil {
+		cert.Status.LastOrder.URL = res.OrderURL
+		cert.Status.LastOrder.Challenges = res.Challenges
+	}
+	if obtainErr != nil {
+		cert.Status.LastOrder.State = acme.StateFailed
+		cert.Status.LastFailure = failureReason(obtainErr)
+		cert.Status.LastFailureTime = &finished
+		if err := saveCertificate(wctx, o.Store, cert); err != nil {
+			obtainErr = errors.Join(obtainErr, err)
+		}
+		return cert, obtainErr
+	}
+
+	keyPEM, err := acme.EncodeKey(certKey, keySpec.Encoding)
+	if err != nil {
+		return cert, err
+	}
+	chainPEM := res.ChainPEM()
+	leaf, err := x509.ParseCertificate(res.Chain[0])
+	if err != nil {
+		return cert, fmt.Errorf("parse issued certificate: %w", err)
+	}
+	writeErr := retry.OnError(retry.DefaultBackoff, isTransient, func() error {
+		return o.Store.WriteTLSSecret(wctx, cert, chainPEM, keyPEM, o.Force)
+	})
+	if writeErr != nil {
+		// The CA has issued: never lose the certificate and its key.
+		if path, ferr := saveLocally(cert, chainPEM, keyPEM); ferr == nil {
+			writeErr = fmt.Errorf("%w; the issued certificate and key were saved to %s (mode 0600): create the Secret from it with kubectl create secret tls", writeErr, path)
+		}
+		cert.Status.LastFailure = "write secret: " + writeErr.Error()
+		cert.Status.LastFailureTime = &finished
+		_ = saveCertificate(wctx, o.Store, cert)
+		return cert, writeErr
+	}
+	var renewBefore time.Duration
+	if cert.Spec.RenewBefore != nil {
+		renewBefore = cert.Spec.RenewBefore.Duration
+	}
+	cert.Status.NotBefore = &metav1.Time{Time: leaf.NotBefore}
+	cert.Status.NotAfter = &metav1.Time{Time: leaf.NotAfter}
+	cert.Status.RenewalTime = &metav1.Time{Time: api.RenewalTime(leaf.NotBefore, leaf.NotAfter, renewBefore)}
+	cert.Status.Serial = strings.ToUpper(leaf.SerialNumber.Text(16))
+	cert.Status.Revision++
+	cert.Status.LastFailure = ""
+	cert.Status.LastFailureTime = nil
+	cert.Status.LastOrder.State = acme.StateIssued
+	if err := saveCertificate(wctx, o.Store, cert); err != nil {
+		return cert, fmt.Errorf("certificate stored in secret %s, but recording its status failed: %w", cert.Spec.SecretName, err)
+	}
+	return cert, nil
+}
+
+// saveCertificate retries on conflict: status is ours to write.
+func saveCertificate(ctx context.Context, s *store.Store, cert *api.Certificate) error {
+	return retry.OnError(retry.DefaultBackoff, isTransient, func() error { return s.SaveCertificate(ctx, cert) })
+}
+
+func isTransient(err error) bool {
+	var notOwned *store.ErrSecretNotOwned
+	if errors.As(err, &notOwned) {
+		return false
+	}
+	return apierrors.IsConflict(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) ||
+		utilnet.IsConnectionReset(err) || utilnet.IsConnectionRefused(err)
+}
+
+func privateKey(ctx context.Context, s *store.Store, cert *api.Certificate, spec acme.KeySpec, rotation string) (crypto.Signer, error) {
+	if rotation == "Never" {
+		pemKey, err := s.ExistingKey(ctx, cert)
+		if err != nil {
+			return nil, err
+		}
+		if pemKey != nil {
+			k, err := acme.ParseKey(pemKey)
+			if err != nil {
+				return nil, fmt.Errorf("rotationPolicy Never: existing key in secret %s cannot be read: %v", cert.Spec.SecretName, err)
+			}
+			return k, nil
+		}
+	}
+	return acme.GenerateKey(spec)
+}
+
+// solverName is unique per order, so leftovers of a killed run never
+// collide with a new run, and short enough for every object kind.
+func solverName(cert string) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	base := "acme-solver-" + cert
+	if len(base) > 50 {
+		base = strings.TrimRight(base[:50], "-.")
+	}
+	return base + "-" + hex.EncodeToString(b)
+}
+
+// failureReason is the one-line reason shown by `status`.
+func failureReason(err error) string {
+	var ce *acme.ChallengeError
+	if errors.As(err, &ce) {
+		return ce.Error()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timed out: " + err.Error()
+	}
+	if errors.Is(err, context.Canceled) {
+		return "interrupted: " + err.Error()
+	}
+	return acme.ProblemString(err)
+}
+
+func saveLocally(cert *api.Certificate, chainPEM, keyPEM []byte) (string, error) {
+	f, err := os.CreateTemp("", "kubectl-acme-"+cert.Namespace+"-"+cert.Name+"-*.pem")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if err := f.Chmod(0o600); err != nil {
+		return "", err
+	}
+	if _, err := f.Write(append(append([]byte{}, chainPEM...), keyPEM...)); err != nil {
+		return "", err
+	}
+	return f.Name(), f.Close()
+}

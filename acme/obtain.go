@@ -1,0 +1,355 @@
+package acme
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	xacme "golang.org/x/crypto/acme"
+
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+)
+
+// Challenge is an HTTP-01 challenge to make reachable at
+// http://<Identifier>/.well-known/acme-challenge/<Token>.
+type Challenge struct {
+	Identifier       string
+	IsIP             bool
+	Token            string
+	KeyAuthorization string
+}
+
+// Solver answers HTTP-01 challenges. Present returns once every challenge
+// is reachable (or fails saying why); CleanUp removes all it made and must
+// work after a cancelled Present.
+type Solver interface {
+	Present(ctx context.Context, chals []Challenge) error
+	CleanUp(ctx context.Context) error
+}
+
+// Event is a step of an order, for progress output.
+type Event struct {
+	Identifier string // empty for order-wide events
+	State      string
+	Detail     string
+}
+
+// Observer receives events; it must not block.
+type Observer func(Event)
+
+// Order states reported through Observer and kept in OrderStatus.
+const (
+	StatePending    = "pending"
+	StatePresenting = "presenting"
+	StateValidating = "validating"
+	StateValid      = "valid"
+	StateInvalid    = "invalid"
+	StateFinalizing = "finalizing"
+	StateIssued     = "issued"
+	StateFailed     = "failed"
+)
+
+// Request is what to order.
+type Request struct {
+	DNSNames       []string
+	IPAddresses    []string
+	CommonName     string
+	Key            crypto.Signer // the certificate's private key
+	Profile        string
+	PreferredChain string
+	NotAfter       time.Time
+}
+
+// Result is an issued certificate and what happened on the way.
+type Result struct {
+	Chain      [][]byte // DER, leaf first
+	OrderURL   string
+	Challenges []api.ChallengeStatus
+}
+
+// ChainPEM returns the chain PEM-encoded, leaf first.
+func (r *Result) ChainPEM() []byte {
+	var b bytes.Buffer
+	for _, der := range r.Chain {
+		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	return b.Bytes()
+}
+
+// ChallengeError is an order whose authorizations failed; Challenges says
+// which and why.
+type ChallengeError struct {
+	Challenges []api.ChallengeStatus
+}
+
+func (e *ChallengeError) Error() string {
+	var parts []string
+	for _, c := range e.Challenges {
+		if c.State == StateInvalid || c.State == StateFailed {
+			parts = append(parts, fmt.Sprintf("%s: %s", c.Identifier, c.Detail))
+		}
+	}
+	return "challenge failed: " + strings.Join(parts, "; ")
+}
+
+// cleanupTimeout bounds solver cleanup, which runs even after the command's
+// context is cancelled (Ctrl-C, timeout).
+const cleanupTimeout = 30 * time.Second
+
+// Obtain orders a certificate, answers its HTTP-01 challenges with s,
+// finalizes with req.Key and returns the chain. Solver objects are always
+// cleaned up, also when ctx is cancelled.
+func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe Observer) (res *Result, err error) {
+	if observe == nil {
+		observe = func(Event) {}
+	}
+	ids := make([]xacme.AuthzID, 0, len(req.DNSNames)+len(req.IPAddresses))
+	for _, d := range req.DNSNames {
+		ids = append(ids, xacme.AuthzID{Type: "dns", Value: d})
+	}
+	for _, ip := range req.IPAddresses {
+		ids = append(ids, xacme.AuthzID{Type: "ip", Value: ip})
+	}
+	var opts []xacme.OrderOption
+	if req.Profile != "" {
+		opts = append(opts, xacme.WithOrderIssuanceProfile(xacme.ProfileName(req.Profile)))
+	}
+	if !req.NotAfter.IsZero() {
+		opts = append(opts, xacme.WithOrderNotAfter(req.NotAfter))
+	}
+	order, err := c.AuthorizeOrder(ctx, ids, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create order: %w", err)
+	}
+	res = &Result{OrderURL: order.URI}
+	observe(Event{State: StatePending, Detail: "order " + order.URI})
+
+	var pending []Challenge
+	var chalURLs []*xacme.Challenge
+	var authzURLs []string
+	for _, u := range order.AuthzURLs {
+		z, err := c.GetAuthorization(ctx, u)
+		if err != nil {
+			return res, fmt.Errorf("get authorization: %w", err)
+		}
+		id := z.Identifier.Value
+		if z.Status == xacme.StatusValid {
+			res.Challenges = append(res.Challenges, api.ChallengeStatus{Identifier: id, Type: "http-01", State: StateValid, Detail: "authorization reused"})
+			observe(Event{Identifier: id, State: StateValid, Detail: "authorization reused"})
+			continue
+		}
+		var chal *xacme.Challenge
+		for _, ch := range z.Challenges {
+			if ch.Type == "http-01" {
+				chal = ch
+			}
+		}
+		if chal == nil {
+			return res, fmt.Errorf("%s: the CA offers no http-01 challenge (offered: %s)", id, challengeTypes(z))
+		}
+		ka, err := c.HTTP01ChallengeResponse(chal.Token)
+		if err != nil {
+			return res, err
+		}
+		pending = append(pending, Challenge{Identifier: id, IsIP: z.Identifier.Type == "ip", Token: chal.Token, KeyAuthorization: ka})
+		chalURLs = append(chalURLs, chal)
+		authzURLs = append(authzURLs, u)
+		res.Challenges = append(res.Challenges, api.ChallengeStatus{Identifier: id, Type: "http-01", State: StatePending})
+	}
+
+	if len(pending) > 0 {
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			defer cancel()
+			if cerr := s.CleanUp(cctx); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("clean up solver: %w", cerr))
+			}
+		}()
+		for _, p := range pending {
+			observe(Event{Identifier: p.Identifier, State: StatePresenting})
+		}
+		if err := s.Present(ctx, pending); err != nil {
+			setStates(res, pending, StateFailed, err.Error())
+			return res, err
+		}
+		if err := validate(ctx, c, res, pending, chalURLs, authzURLs, observe); err != nil {
+			return res, err
+		}
+	}
+
+	observe(Event{State: StateFinalizing})
+	csr, err := certRequest(req)
+	if err != nil {
+		return res, err
+	}
+	order, err = c.WaitOrder(ctx, order.URI)
+	if err != nil {
+		return res, fmt.Errorf("wait for order: %w", err)
+	}
+	// CreateCertFromOrder, not CreateOrderCert: some CAs (Pebble) answer
+	// finalize without the Location header CreateOrderCert relies on.
+	chain, certURL, err := c.CreateCertFromOrder(ctx, order, csr, true)
+	if err != nil {
+		return res, fmt.Errorf("finalize order: %w", err)
+	}
+	if req.PreferredChain != "" {
+		if alt, err := preferredChain(ctx, c, certURL, chain, req.PreferredChain); err != nil {
+			return res, err
+		} else if alt != nil {
+			chain = alt
+		}
+	}
+	res.Chain = chain
+	observe(Event{State: StateIssued, Detail: certURL})
+	return res, nil
+}
+
+// validate tells the CA to check every challenge and waits for all of them,
+// so one failure reports every identifier's outcome.
+func validate(ctx context.Context, c *xacme.Client, res *Result, pending []Challenge, chals []*xacme.Challenge, authzURLs []string, observe Observer) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := range pending {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			p := pending[i]
+			state, detail := StateValid, ""
+			observe(Event{Identifier: p.Identifier, State: StateValidating, Detail: "CA is checking"})
+			if _, err := c.Accept(ctx, chals[i]); err != nil {
+				state, detail = StateFailed, "accept challenge: "+err.Error()
+			} else if _, err := c.WaitAuthorization(ctx, authzURLs[i]); err != nil {
+				state, detail = StateInvalid, authzFailure(ctx, c, authzURLs[i], err)
+			}
+			observe(Event{Identifier: p.Identifier, State: state, Detail: detail})
+			mu.Lock()
+			defer mu.Unlock()
+			setState(res, p.Identifier, state, detail)
+			if state != StateValid && firstErr == nil {
+				firstErr = &ChallengeError{}
+			}
+		}(i)
+	}
+	wg.Wait()
+	if firstErr == nil {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("waiting for the CA's validation: %w", err)
+	}
+	return &ChallengeError{Challenges: res.Challenges}
+}
+
+// authzFailure explains a failed authorization with the CA's problem
+// document for the challenge (e.g. the 404 its validator saw).
+func authzFailure(ctx context.Context, c *xacme.Client, url string, err error) string {
+	if ctx.Err() != nil {
+		return ctx.Err().Error()
+	}
+	var ae *xacme.AuthorizationError
+	if errors.As(err, &ae) {
+		if z, gerr := c.GetAuthorization(ctx, url); gerr == nil {
+			for _, ch := range z.Challenges {
+				if ch.Type == "http-01" && ch.Error != nil {
+					return ProblemString(ch.Error)
+				}
+			}
+		}
+	}
+	return ProblemString(err)
+}
+
+// ProblemString renders an ACME problem as "type: detail", dropping the
+// urn:ietf:params:acme:error: prefix, and adds when to retry a rate limit.
+func ProblemString(err error) string {
+	var e *xacme.Error
+	if !errors.As(err, &e) {
+		return err.Error()
+	}
+	s := strings.TrimPrefix(e.ProblemType, "urn:ietf:params:acme:error:")
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	for _, sp := range e.Subproblems {
+		s += "; " + sp.Identifier.Value + ": " + strings.TrimPrefix(sp.Type, "urn:ietf:params:acme:error:") + ": " + sp.Detail
+	}
+	if d, ok := xacme.RateLimit(e); ok && d > 0 {
+		s += fmt.Sprintf(" (retry after %s)", time.Now().Add(d).UTC().Format(time.RFC3339))
+	}
+	return s
+}
+
+func setState(res *Result, id, state, detail string) {
+	for i := range res.Challenges {
+		if res.Challenges[i].Identifier == id {
+			res.Challenges[i].State, res.Challenges[i].Detail = state, detail
+		}
+	}
+}
+
+func setStates(res *Result, pending []Challenge, state, detail string) {
+	for _, p := range pending {
+		setState(res, p.Identifier, state, detail)
+	}
+}
+
+func challengeTypes(z *xacme.Authorization) string {
+	var t []string
+	for _, ch := range z.Challenges {
+		t = append(t, ch.Type)
+	}
+	return strings.Join(t, ", ")
+}
+
+func certRequest(req Request) ([]byte, error) {
+	tmpl := &x509.CertificateRequest{DNSNames: req.DNSNames, Subject: pkix.Name{CommonName: req.CommonName}}
+	for _, s := range req.IPAddresses {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(s))
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, tmpl, req.Key)
+	if err != nil {
+		return nil, fmt.Errorf("create CSR: %w", err)
+	}
+	return csr, nil
+}
+
+// preferredChain returns the alternate chain whose topmost certificate was
+// issued by a CA with common name want, or nil to keep the default chain.
+func preferredChain(ctx context.Context, c *xacme.Client, certURL string, def [][]byte, want string) ([][]byte, error) {
+	if chainIssuedBy(def, want) {
+		return nil, nil
+	}
+	alts, err := c.ListCertAlternates(ctx, certURL)
+	if err != nil {
+		return nil, fmt.Errorf("list alternate chains: %w", err)
+	}
+	for _, u := range alts {
+		chain, err := c.FetchCert(ctx, u, true)
+		if err != nil {
+			return nil, fmt.Errorf("fetch alternate chain: %w", err)
+		}
+		if chainIssuedBy(chain, want) {
+			return chain, nil
+		}
+	}
+	return nil, nil
+}
+
+func chainIssuedBy(chain [][]byte, cn string) bool {
+	if len(chain) == 0 {
+		return false
+	}
+	top, err := x509.ParseCertificate(chain[len(chain)-1])
+	return err == nil && (top.Issuer.CommonName == cn || top.Subject.CommonName == cn)
+}

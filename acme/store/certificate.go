@@ -1,0 +1,239 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+)
+
+// cert-manager's annotations on issued Secrets, read by existing tools.
+const (
+	AnnotationCMCommonName      = "cert-manager.io/common-name"
+	AnnotationCMAltNames        = "cert-manager.io/alt-names"
+	AnnotationCMIPSANs          = "cert-manager.io/ip-sans"
+	AnnotationCMURISANs         = "cert-manager.io/uri-sans"
+	AnnotationCMIssuerName      = "cert-manager.io/issuer-name"
+	AnnotationCMIssuerKind      = "cert-manager.io/issuer-kind"
+	AnnotationCMIssuerGroup     = "cert-manager.io/issuer-group"
+	AnnotationCMCertificateName = "cert-manager.io/certificate-name"
+)
+
+// GetCertificate reads a Certificate.
+func (s *Store) GetCertificate(ctx context.Context, ns, name string) (*api.Certificate, error) {
+	cm, err := s.Client.CoreV1().ConfigMaps(ns).Get(ctx, CertificateConfigMapName(name), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("certificate %q %w in namespace %q", name, ErrNotFound, ns)
+	}
+	if err != nil {
+		return nil, Describe(err, "get", "configmaps", ns)
+	}
+	return DecodeCertificate(cm)
+}
+
+// DecodeCertificate reads a Certificate from its ConfigMap.
+func DecodeCertificate(cm *corev1.ConfigMap) (*api.Certificate, error) {
+	c := &api.Certificate{}
+	if err := yaml.Unmarshal([]byte(cm.Data[certificateKey]), c); err != nil {
+		return nil, fmt.Errorf("configmap %s/%s: bad %s: %w", cm.Namespace, cm.Name, certificateKey, err)
+	}
+	c.Namespace = cm.Namespace
+	c.CreationTimestamp = cm.CreationTimestamp
+	c.ResourceVersion = cm.ResourceVersion
+	return c, nil
+}
+
+// SaveCertificate creates or updates the Certificate's ConfigMap, with the
+// fields `status` prints copied into annotations so listing needs no
+// decoding.
+func (s *Store) SaveCertificate(ctx context.Context, c *api.Certificate) error {
+	stored := *c
+	stored.TypeMeta = metav1.TypeMeta{APIVersion: api.GroupVersion, Kind: api.KindCertificate}
+	stored.ObjectMeta = metav1.ObjectMeta{Name: c.Name, Namespace: c.Namespace}
+	data, err := yaml.Marshal(&stored)
+	if err != nil {
+		return err
+	}
+	dns, ips := c.Spec.Identifiers()
+	ann := map[string]string{
+		AnnotationSecret:  c.Spec.SecretName,
+		AnnotationDomains: strings.Join(append(dns, ips...), ","),
+		AnnotationIssuer:  IssuerRefString(c.Spec.IssuerRef),
+	}
+	st := c.Status
+	if st.NotAfter != nil {
+		ann[AnnotationNotAfter] = st.NotAfter.UTC().Format(time.RFC3339)
+	}
+	if st.RenewalTime != nil {
+		ann[AnnotationRenewAfter] = st.RenewalTime.UTC().Format(time.RFC3339)
+	}
+	if st.LastFailure != "" {
+		ann[AnnotationLastFailure] = st.LastFailure
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        CertificateConfigMapName(c.Name),
+			Namespace:   c.Namespace,
+			Labels:      map[string]string{LabelManagedBy: ManagedBy, LabelKind: api.KindCertificate, LabelName: c.Name},
+			Annotations: ann,
+		},
+		Data: map[string]string{certificateKey: string(data)},
+	}
+	return s.upsertConfigMap(ctx, cm)
+}
+
+// IssuerRefString renders an issuer reference as Kind/name.
+func IssuerRefString(r api.IssuerRef) string {
+	kind := r.Kind
+	if kind == "" {
+		kind = api.KindIssuer
+	}
+	return kind + "/" + r.Name
+}
+
+// CertificateSelector selects the ConfigMaps holding Certificates.
+const CertificateSelector = LabelManagedBy + "=" + ManagedBy + "," + LabelKind + "=" + api.KindCertificate
+
+// ErrSecretNotOwned is returned when the target Secret exists and was not
+// written by kubectl-acme for this Certificate.
+type ErrSecretNotOwned struct{ Namespace, Name, Owner string }
+
+func (e *ErrSecretNotOwned) Error() string {
+	who := "was not created by kubectl-acme"
+	if e.Owner != "" {
+		who = "belongs to certificate " + e.Owner
+	}
+	return fmt.Sprintf("secret %s/%s exists and %s; refusing to overwrite it (use --force to replace it, or --secret to pick another name)", e.Namespace, e.Name, who)
+}
+
+// CheckSecretWritable fails early, before an order is placed, when the
+// Secret exists and belongs to someone else.
+func (s *Store) CheckSecretWritable(ctx context.Context, c *api.Certificate, force bool) error {
+	sec, err := s.Client.CoreV1().Secrets(c.Namespace).Get(ctx, c.Spec.SecretName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return Describe(err, "get", "secrets", c.Namespace)
+	}
+	return ownsSecret(sec, c.Name, force)
+}
+
+func ownsSecret(sec *corev1.Secret, cert string, force bool) error {
+	if force {
+		return nil
+	}
+	owner := sec.Annotations[AnnotationCMCertificateName]
+	if sec.Labels[LabelManagedBy] == ManagedBy && owner == cert {
+		return nil
+	}
+	if sec.Labels[LabelManagedBy] != ManagedBy {
+		owner = ""
+	}
+	return &ErrSecretNotOwned{Namespace: sec.Namespace, Name: sec.Name, Owner: owner}
+}
+
+// ExistingKey returns the current tls.key of the Certificate's Secret, for
+// rotationPolicy Never; nil when there is none.
+func (s *Store) ExistingKey(ctx context.Context, c *api.Certificate) ([]byte, error) {
+	sec, err := s.Client.CoreV1().Secrets(c.Namespace).Get(ctx, c.Spec.SecretName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, Describe(err, "get", "secrets", c.Namespace)
+	}
+	return sec.Data[corev1.TLSPrivateKeyKey], nil
+}
+
+// GetSecret reads the Certificate's Secret; nil if it does not exist.
+func (s *Store) GetSecret(ctx context.Context, c *api.Certificate) (*corev1.Secret, error) {
+	sec, err := s.Client.CoreV1().Secrets(c.Namespace).Get(ctx, c.Spec.SecretName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, Describe(err, "get", "secrets", c.Namespace)
+	}
+	return sec, nil
+}
+
+// WriteTLSSecret stores the chain and key in a kubernetes.io/tls Secret in
+// one write, so an Ingress never sees a new certificate with an old key.
+// The update carries the resourceVersion read, so a concurrent writer
+// causes a conflict rather than a silent overwrite.
+func (s *Store) WriteTLSSecret(ctx context.Context, c *api.Certificate, chainPEM, keyPEM []byte, force bool) error {
+	dns, ips := c.Spec.Identifiers()
+	ann := map[string]string{
+		AnnotationCMCommonName:      c.Spec.CommonName,
+		AnnotationCMAltNames:        strings.Join(dns, ","),
+		AnnotationCMIPSANs:          strings.Join(ips, ","),
+		AnnotationCMURISANs:         "",
+		AnnotationCMIssuerName:      c.Spec.IssuerRef.Name,
+		AnnotationCMIssuerKind:      orDefault(c.Spec.IssuerRef.Kind, api.KindIssuer),
+		AnnotationCMIssuerGroup:     api.Group,
+		AnnotationCMCertificateName: c.Name,
+	}
+	secrets := s.Client.CoreV1().Secrets(c.Namespace)
+	old, err := secrets.Get(ctx, c.Spec.SecretName, metav1.GetOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return Describe(err, "get", "secrets", c.Namespace)
+	}
+	if err == nil {
+		if err := ownsSecret(old, c.Name, force); err != nil {
+			return err
+		}
+		if old.Type != corev1.SecretTypeTLS {
+			// The type of a Secret is immutable.
+			return fmt.Errorf("secret %s/%s has type %s, not %s; delete it first", old.Namespace, old.Name, old.Type, corev1.SecretTypeTLS)
+		}
+		sec := old.DeepCopy()
+		if sec.Labels == nil {
+			sec.Labels = map[string]string{}
+		}
+		if sec.Annotations == nil {
+			sec.Annotations = map[string]string{}
+		}
+		sec.Labels[LabelManagedBy] = ManagedBy
+		for k, v := range ann {
+			sec.Annotations[k] = v
+		}
+		if sec.Data == nil {
+			sec.Data = map[string][]byte{}
+		}
+		sec.Data[corev1.TLSCertKey] = chainPEM
+		sec.Data[corev1.TLSPrivateKeyKey] = keyPEM
+		if _, err := secrets.Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
+			return Describe(err, "update", "secrets", c.Namespace)
+		}
+		return nil
+	}
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        c.Spec.SecretName,
+			Namespace:   c.Namespace,
+			Labels:      map[string]string{LabelManagedBy: ManagedBy},
+			Annotations: ann,
+		},
+		Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: chainPEM, corev1.TLSPrivateKeyKey: keyPEM},
+	}
+	if _, err := secrets.Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+		return Describe(err, "create", "secrets", c.Namespace)
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,213 @@
+package plugin
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
+)
+
+// CreateIssuerOptions holds `kubectl acme create issuer` input.
+type CreateIssuerOptions struct {
+	Name             string
+	Server           string
+	Email            string
+	IngressClass     string
+	LegacyClass      bool
+	AgreeTOS         bool
+	CABundleFile     string
+	SkipTLSVerify    bool
+	Cluster          bool
+	PrivateKeySecret string
+	Profile          string
+	PreferredChain   string
+	Timeout          time.Duration
+
+	namespace string
+	caBundle  []byte
+	interact  bool
+	factory   *Factory
+	genericiooptions.IOStreams
+}
+
+// NewCreateIssuerOptions returns options with defaults.
+func NewCreateIssuerOptions(streams genericiooptions.IOStreams) *CreateIssuerOptions {
+	return &CreateIssuerOptions{IOStreams: streams, Timeout: 2 * time.Minute}
+}
+
+// NewCmdCreateIssuer builds `kubectl acme create issuer`.
+func NewCmdCreateIssuer(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewCreateIssuerOptions(streams)
+	cmd := &cobra.Command{
+		Use:   "issuer NAME --server URL --email ADDR [--ingress-class CLASS] [--agree-tos]",
+		Short: "Register an ACME account and store it as an Issuer",
+		Long: `Register an account with an ACME CA and store it as an Issuer (or, with --cluster,
+a ClusterIssuer usable from every namespace).
+
+The account key is kept in a Secret (default: the issuer's name) and is never
+replaced: running the command again with an existing key finds the existing
+account instead of creating a new one. The CA's terms of service are shown and
+must be agreed to, interactively or with --agree-tos.`,
+		Example: `  # Let's Encrypt staging, solving HTTP-01 through the nginx ingress class
+  kubectl acme create issuer staging --server letsencrypt-staging --email ops@example.com --ingress-class nginx
+
+  # A ClusterIssuer for Let's Encrypt production, agreeing to its terms
+  kubectl acme create issuer letsencrypt --cluster --server letsencrypt --email ops@example.com --ingress-class nginx --agree-tos
+
+  # A private CA whose API certificate is signed by your own CA
+  kubectl acme create issuer internal --server https://acme.internal/directory --ca-bundle ca.pem --agree-tos`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Server, "server", o.Server, "ACME directory URL, or letsencrypt / letsencrypt-staging")
+	fl.StringVar(&o.Email, "email", o.Email, "Contact address for the account (expiry and incident notices)")
+	fl.StringVar(&o.IngressClass, "ingress-class", o.IngressClass, "Ingress class of the HTTP-01 solver ingress (spec.ingressClassName); empty uses the cluster's default class")
+	fl.BoolVar(&o.LegacyClass, "legacy-class-annotation", o.LegacyClass, "Set the class with the kubernetes.io/ingress.class annotation instead of spec.ingressClassName (older ingress controllers)")
+	fl.BoolVar(&o.AgreeTOS, "agree-tos", o.AgreeTOS, "Agree to the CA's terms of service without asking")
+	fl.StringVar(&o.CABundleFile, "ca-bundle", o.CABundleFile, "PEM file with CA certificates to trust for the ACME server's API")
+	fl.BoolVar(&o.SkipTLSVerify, "skip-tls-verify", o.SkipTLSVerify, "Do not verify the ACME server's TLS certificate (insecure; test CAs only)")
+	fl.BoolVar(&o.Cluster, "cluster", o.Cluster, "Create a ClusterIssuer, usable from every namespace")
+	fl.StringVar(&o.PrivateKeySecret, "private-key-secret", o.PrivateKeySecret, "Secret holding the account key (default: the issuer's name); an existing one is reused")
+	fl.StringVar(&o.Profile, "profile", o.Profile, "ACME profile to order certificates with (e.g. shortlived), if the CA offers profiles")
+	fl.StringVar(&o.PreferredChain, "preferred-chain", o.PreferredChain, "Common name of the root CA whose chain to prefer, if the CA offers alternates")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the CA")
+	return cmd
+}
+
+// Complete fills in the namespace and reads files.
+func (o *CreateIssuerOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
+	o.Name = args[0]
+	o.factory = f
+	ns, _, err := f.Namespace()
+	if err != nil {
+		return err
+	}
+	o.namespace = ns
+	o.Server = acme.ResolveServer(o.Server)
+	if o.PrivateKeySecret == "" {
+		o.PrivateKeySecret = o.Name
+	}
+	if o.CABundleFile != "" {
+		if o.caBundle, err = os.ReadFile(o.CABundleFile); err != nil {
+			return fmt.Errorf("--ca-bundle: %w", err)
+		}
+	}
+	o.interact = isTerminal(o.In) && isTerminal(o.ErrOut)
+	return nil
+}
+
+// Validate checks the options without touching the cluster or the CA.
+func (o *CreateIssuerOptions) Validate() error {
+	if err := api.ValidateName("issuer", o.Name); err != nil {
+		return err
+	}
+	if o.Server == "" {
+		return errors.New("--server is required: an ACME directory URL, or letsencrypt / letsencrypt-staging")
+	}
+	u, err := url.Parse(o.Server)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("--server %q: want an https:// ACME directory URL, or letsencrypt / letsencrypt-staging", o.Server)
+	}
+	if err := api.ValidateEmail(o.Email); err != nil {
+		return fmt.Errorf("--email: %w", err)
+	}
+	if err := api.ValidateName("--private-key-secret", o.PrivateKeySecret); err != nil {
+		return err
+	}
+	if o.Timeout <= 0 {
+		return errors.New("--timeout must be positive")
+	}
+	return nil
+}
+
+// Issuer is the Issuer the options describe.
+func (o *CreateIssuerOptions) Issuer() *api.Issuer {
+	iss := &api.Issuer{}
+	iss.APIVersion, iss.Kind = api.GroupVersion, api.KindIssuer
+	iss.Name, iss.Namespace = o.Name, o.namespace
+	if o.Cluster {
+		iss.Kind, iss.Namespace = api.KindClusterIssuer, ""
+	}
+	ing := &api.ACMEChallengeSolverHTTP01Ingress{}
+	if o.IngressClass != "" {
+		class := o.IngressClass
+		if o.LegacyClass {
+			ing.Class = &class
+		} else {
+			ing.IngressClassName = &class
+		}
+	}
+	iss.Spec.ACME = &api.ACMEIssuer{
+		Server:              o.Server,
+		Email:               o.Email,
+		PrivateKeySecretRef: api.SecretKeySelector{Name: o.PrivateKeySecret},
+		SkipTLSVerify:       o.SkipTLSVerify,
+		CABundle:            o.caBundle,
+		Profile:             o.Profile,
+		PreferredChain:      o.PreferredChain,
+		Solvers:             []api.ACMEChallengeSolver{{HTTP01: &api.ACMEChallengeSolverHTTP01{Ingress: ing}}},
+	}
+	return iss
+}
+
+// Run registers the account and stores the Issuer.
+func (o *CreateIssuerOptions) Run(ctx context.Context) error {
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	iss := o.Issuer()
+	err = issuance.RegisterIssuer(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, iss, o.agree)
+	if errors.Is(err, acme.ErrTermsNotAgreed) && !o.interact && !o.AgreeTOS {
+		return fmt.Errorf("%w: read them and re-run with --agree-tos", err)
+	}
+	if err != nil {
+		return fmt.Errorf("issuer %q: %s", o.Name, acme.ProblemString(err))
+	}
+	kind := "issuer"
+	if o.Cluster {
+		kind = "clusterissuer"
+	}
+	fmt.Fprintf(o.Out, "%s/%s registered (account %s, %s)\n", kind, o.Name, iss.Status.ACME.URI, iss.Status.ACME.AccountStatus)
+	return nil
+}
+
+// agree asks on a terminal, or uses --agree-tos.
+func (o *CreateIssuerOptions) agree(tos string) bool {
+	if o.AgreeTOS {
+		return true
+	}
+	if !o.interact {
+		fmt.Fprintf(o.ErrOut, "The CA's terms of service: %s\n", tos)
+		return false
+	}
+	fmt.Fprintf(o.ErrOut, "The CA's terms of service: %s\nDo you agree to them? [y/N]: ", tos)
+	line, _ := bufio.NewReader(o.In).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,142 @@
+package plugin
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+)
+
+// GetIssuersOptions holds `kubectl acme get issuers` input.
+type GetIssuersOptions struct {
+	AllNamespaces bool
+	Output        string
+
+	namespace string
+	factory   *Factory
+	genericiooptions.IOStreams
+}
+
+// NewCmdGetIssuers builds `kubectl acme get issuers`.
+func NewCmdGetIssuers(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &GetIssuersOptions{IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:     "issuers",
+		Aliases: []string{"issuer", "clusterissuers"},
+		Short:   "List Issuers and ClusterIssuers",
+		Long: `List the Issuers of a namespace and the ClusterIssuers, with the account status
+the CA reported when the issuer was last registered.`,
+		Example: `  kubectl acme get issuers
+  kubectl acme get issuers -A -o wide
+  kubectl acme get issuers -o yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ns, _, err := f.Namespace()
+			if err != nil {
+				return err
+			}
+			o.namespace, o.factory = ns, f
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "List issuers in all namespaces")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: wide, json or yaml")
+	return cmd
+}
+
+// Validate checks the output format.
+func (o *GetIssuersOptions) Validate() error {
+	return validateOutput(o.Output, "", "wide", "json", "yaml")
+}
+
+// Run lists and prints.
+func (o *GetIssuersOptions) Run(ctx context.Context) error {
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
+	ns := o.namespace
+	if o.AllNamespaces {
+		ns = ""
+	}
+	issuers, err := st.ListIssuers(ctx, ns, true)
+	if err != nil {
+		return err
+	}
+	sort.Slice(issuers, func(i, j int) bool {
+		a, b := issuers[i], issuers[j]
+		if a.Kind != b.Kind {
+			return a.Kind == api.KindClusterIssuer
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	if o.Output == "json" || o.Output == "yaml" {
+		return printObject(o.Out, o.Output, list(issuers))
+	}
+	if len(issuers) == 0 {
+		where := "in " + o.namespace + " namespace"
+		if o.AllNamespaces {
+			where = "in any namespace"
+		}
+		_, err := o.ErrOut.Write([]byte("No issuers found " + where + ".\n"))
+		return err
+	}
+	header, rows := IssuerRows(issuers, o.AllNamespaces, o.Output == "wide", time.Now())
+	return printTable(o.Out, header, rows)
+}
+
+// IssuerRows renders issuers as table rows. Names carry their kind when
+// ClusterIssuers are mixed in, as kubectl does for several kinds.
+func IssuerRows(issuers []*api.Issuer, allNamespaces, wide bool, now time.Time) ([]string, [][]string) {
+	header := []string{"NAME", "SERVER", "EMAIL", "ACCOUNT", "SOLVER", "AGE"}
+	if wide {
+		header = append(header, "PROFILE", "ACCOUNT URI")
+	}
+	if allNamespaces {
+		header = append([]string{"NAMESPACE"}, header...)
+	}
+	mixed := false
+	for _, iss := range issuers {
+		mixed = mixed || iss.IsCluster()
+	}
+	var rows [][]string
+	for _, iss := range issuers {
+		name := iss.Name
+		if mixed {
+			name = strings.ToLower(iss.Kind) + "/" + iss.Name
+		}
+		a := iss.Spec.ACME
+		account, uri := "<unregistered>", ""
+		if st := iss.Status.ACME; st != nil {
+			account, uri = st.AccountStatus, st.URI
+		}
+		solver := "http01"
+		if class, legacy := a.IngressClass(); class != "" {
+			if legacy {
+				solver += " (class " + class + ")"
+			} else {
+				solver += " (ingressClassName " + class + ")"
+			}
+		}
+		row := []string{name, a.Server, a.Email, account, solver, age(iss.CreationTimestamp.Time, now)}
+		if wide {
+			row = append(row, a.Profile, uri)
+		}
+		if allNamespaces {
+			row = append([]string{iss.Namespace}, row...)
+		}
+		rows = append(rows, row)
+	}
+	return header, rows
+}

@@ -1,0 +1,231 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
+	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/solver"
+)
+
+// IssueOptions holds `kubectl acme issue` input.
+type IssueOptions struct {
+	Name             string
+	Issuer           string
+	ClusterIssuer    bool
+	Domains          []string
+	IPs              []string
+	CommonName       string
+	SecretName       string
+	Timeout          time.Duration
+	KeyAlgorithm     string
+	KeySize          int
+	KeyEncoding      string
+	ReuseKey         bool
+	RenewBefore      time.Duration
+	SolverImage      string
+	ConnectTo        string
+	SelfCheckTimeout time.Duration
+	Force            bool
+	Quiet            bool
+
+	namespace string
+	factory   *Factory
+	genericiooptions.IOStreams
+}
+
+// NewIssueOptions returns options with defaults.
+func NewIssueOptions(streams genericiooptions.IOStreams) *IssueOptions {
+	return &IssueOptions{IOStreams: streams, Timeout: 10 * time.Minute, SelfCheckTimeout: 2 * time.Minute}
+}
+
+// NewCmdIssue builds `kubectl acme issue`.
+func NewCmdIssue(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewIssueOptions(streams)
+	cmd := &cobra.Command{
+		Use:   "issue NAME --issuer ISSUER --domain DOMAIN [--domain DOMAIN...] [--secret SECRET]",
+		Short: "Issue a certificate now, solving HTTP-01 challenges inline",
+		Long: `Order a certificate from the issuer's ACME CA and store it, with its private key,
+in a kubernetes.io/tls Secret (default: NAME) that any Ingress can use.
+
+For each name the command creates a solver pod, service and ingress, waits until
+they serve the challenge (checking the URL itself first), lets the CA validate,
+finalizes the order with a fresh private key and deletes every solver object again,
+also on failure, timeout or Ctrl-C. Progress goes to stderr; the result to stdout.
+
+Run it again with just NAME to re-issue with the stored settings.`,
+		Example: `  # Two names into Secret web-tls, through the Issuer "letsencrypt"
+  kubectl acme issue web --issuer letsencrypt --domain example.com --domain www.example.com --secret web-tls
+
+  # Check the challenge through a load balancer before DNS points at it
+  kubectl acme issue web --issuer letsencrypt --domain example.com --connect-to 203.0.113.10:80
+
+  # Re-issue with the stored settings
+  kubectl acme issue web`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Issuer, "issuer", o.Issuer, "Issuer to use (in the same namespace)")
+	fl.BoolVar(&o.ClusterIssuer, "cluster-issuer", o.ClusterIssuer, "--issuer names a ClusterIssuer")
+	fl.StringSliceVarP(&o.Domains, "domain", "d", o.Domains, "DNS name to include (repeatable)")
+	fl.StringSliceVar(&o.IPs, "ip", o.IPs, "IP address to include (repeatable; the CA must allow IP identifiers)")
+	fl.StringVar(&o.CommonName, "common-name", o.CommonName, "Subject common name; must be one of the names")
+	fl.StringVar(&o.SecretName, "secret", o.SecretName, "Secret to store the certificate in (default: NAME)")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up (and clean up) after this long")
+	fl.StringVar(&o.KeyAlgorithm, "key-algorithm", o.KeyAlgorithm, "Private key algorithm: rsa or ecdsa (default rsa)")
+	fl.IntVar(&o.KeySize, "key-size", o.KeySize, "Key size: 2048, 3072 or 4096 for RSA; 256 or 384 for ECDSA")
+	fl.StringVar(&o.KeyEncoding, "key-encoding", o.KeyEncoding, "Private key encoding: PKCS1 or PKCS8 (default PKCS1)")
+	fl.BoolVar(&o.ReuseKey, "reuse-key", o.ReuseKey, "Keep the Secret's existing private key (rotationPolicy: Never)")
+	fl.DurationVar(&o.RenewBefore, "renew-before", o.RenewBefore, "Renew this long before expiry (default: when a third of the lifetime remains)")
+	fl.StringVar(&o.SolverImage, "solver-image", o.SolverImage, "Image of the solver pod; it must provide busybox httpd (default "+solver.DefaultImage+")")
+	fl.StringVar(&o.ConnectTo, "connect-to", o.ConnectTo, "Send self-check requests to HOST:PORT (e.g. the load balancer) instead of what DNS says")
+	fl.DurationVar(&o.SelfCheckTimeout, "self-check-timeout", o.SelfCheckTimeout, "How long to retry the self-check before giving up")
+	fl.BoolVar(&o.Force, "force", o.Force, "Overwrite the Secret even if kubectl-acme did not create it")
+	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print no progress, only the result and errors")
+	return cmd
+}
+
+// Complete fills in the namespace and defaults.
+func (o *IssueOptions) Complete(f *Factory, args []string) error {
+	o.Name = args[0]
+	o.factory = f
+	ns, _, err := f.Namespace()
+	if err != nil {
+		return err
+	}
+	o.namespace = ns
+	return nil
+}
+
+// Validate checks flags without touching the cluster.
+func (o *IssueOptions) Validate() error {
+	if err := api.ValidateName("certificate", o.Name); err != nil {
+		return err
+	}
+	if o.Timeout <= 0 {
+		return errors.New("--timeout must be positive")
+	}
+	if o.SelfCheckTimeout <= 0 {
+		return errors.New("--self-check-timeout must be positive")
+	}
+	if o.ConnectTo != "" {
+		if _, port, err := net.SplitHostPort(o.ConnectTo); err != nil || port == "" {
+			return fmt.Errorf("--connect-to %q: want HOST:PORT", o.ConnectTo)
+		}
+	}
+	if o.ClusterIssuer && o.Issuer == "" {
+		return errors.New("--cluster-issuer needs --issuer NAME")
+	}
+	if o.RenewBefore < 0 {
+		return errors.New("--renew-before must not be negative")
+	}
+	if o.newSpec() {
+		spec := o.spec()
+		if err := api.ValidateCertificateSpec(&spec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newSpec reports whether flags describe the certificate; otherwise the
+// stored Certificate is re-issued.
+func (o *IssueOptions) newSpec() bool {
+	return o.Issuer != "" || len(o.Domains) > 0 || len(o.IPs) > 0
+}
+
+func (o *IssueOptions) spec() api.CertificateSpec {
+	s := api.CertificateSpec{
+		SecretName:  o.SecretName,
+		CommonName:  o.CommonName,
+		DNSNames:    append([]string(nil), o.Domains...),
+		IPAddresses: append([]string(nil), o.IPs...),
+		IssuerRef:   api.IssuerRef{Name: o.Issuer, Kind: api.KindIssuer, Group: api.Group},
+	}
+	if s.SecretName == "" {
+		s.SecretName = o.Name
+	}
+	if o.ClusterIssuer {
+		s.IssuerRef.Kind = api.KindClusterIssuer
+	}
+	if o.KeyAlgorithm != "" || o.KeySize != 0 || o.KeyEncoding != "" || o.ReuseKey {
+		s.PrivateKey = &api.CertificatePrivateKey{Algorithm: strings.ToUpper(o.KeyAlgorithm), Size: o.KeySize, Encoding: strings.ToUpper(o.KeyEncoding)}
+		if o.ReuseKey {
+			s.PrivateKey.RotationPolicy = "Never"
+		}
+	}
+	if o.RenewBefore > 0 {
+		s.RenewBefore = &metav1.Duration{Duration: o.RenewBefore}
+	}
+	return s
+}
+
+// Run issues the certificate.
+func (o *IssueOptions) Run(ctx context.Context) error {
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+
+	cert, err := st.GetCertificate(ctx, o.namespace, o.Name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if !o.newSpec() {
+			return fmt.Errorf("certificate %q does not exist in namespace %q: give --issuer and --domain to create it", o.Name, o.namespace)
+		}
+		cert = &api.Certificate{}
+		cert.APIVersion, cert.Kind = api.GroupVersion, api.KindCertificate
+		cert.Name, cert.Namespace = o.Name, o.namespace
+		cert.Spec = o.spec()
+	case err != nil:
+		return err
+	case o.newSpec():
+		cert.Spec = o.spec()
+	}
+
+	var observe acme.Observer
+	if !o.Quiet {
+		observe = newProgress(o.ErrOut, isTerminal(o.ErrOut)).Observe
+	}
+	cert, err = issuance.Issue(ctx, issuance.Options{
+		Store:            st,
+		SolverImage:      o.SolverImage,
+		ConnectTo:        o.ConnectTo,
+		SelfCheckTimeout: o.SelfCheckTimeout,
+		Force:            o.Force,
+		UserAgent:        o.factory.UserAgent,
+		Observe:          observe,
+	}, cert)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return fmt.Errorf("certificate %q: timed out after %s; solver objects were removed: %s", o.Name, o.Timeout, acme.ProblemString(err))
+		}
+		return fmt.Errorf("certificate %q: %s", o.Name, acme.ProblemString(err))
+	}
+	fmt.Fprintf(o.Out, "certificate/%s issued: secret/%s, serial %s, valid until %s\n",
+		cert.Name, cert.Spec.SecretName, cert.Status.Serial, cert.Status.NotAfter.UTC().Format(time.RFC3339))
+	return nil
+}
+

@@ -1,0 +1,138 @@
+// Package plugin is kubectl-acme's command layer: cobra commands that turn
+// flags into options and call the libraries in acme/ and solver/.
+package plugin
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/kubectl-acme/kubectl-acme/acme/store"
+)
+
+// BuildInfo is stamped into the binary at release time.
+type BuildInfo struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Date    string `json:"date"`
+}
+
+// ExitError carries a specific exit code out of a command; main exits
+// with it.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// ExitCode is the process exit code for err.
+func ExitCode(err error) int {
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	return 1
+}
+
+// NewCmdACME builds the kubectl-acme command tree.
+func NewCmdACME(streams genericiooptions.IOStreams, build BuildInfo) *cobra.Command {
+	cf := genericclioptions.NewConfigFlags(true)
+	f := &Factory{ConfigFlags: cf, UserAgent: "kubectl-acme/" + build.Version}
+	cmd := &cobra.Command{
+		Use:   "kubectl-acme",
+		Short: "Issue and renew ACME (Let's Encrypt) certificates for Ingresses, inline, without a controller",
+		Long: `kubectl acme gets browser-trusted certificates from an ACME CA such as Let's Encrypt
+into ordinary kubernetes.io/tls Secrets. It solves HTTP-01 challenges from your
+terminal with your own kubeconfig: it creates a solver pod, service and ingress,
+checks that they are reachable, lets the CA validate them, and deletes them again.
+No CRDs, no controller and no cluster-admin are needed.`,
+		Example: `  # Register an account with Let's Encrypt staging
+  kubectl acme create issuer staging --server letsencrypt-staging --email ops@example.com --ingress-class nginx
+
+  # Get a certificate for two names into the Secret "web-tls"
+  kubectl acme issue web --issuer staging --domain example.com --domain www.example.com --secret web-tls
+
+  # See every certificate and when it needs renewing
+  kubectl acme status -A`,
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl acme"},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cf.AddFlags(cmd.PersistentFlags())
+	cmd.PersistentFlags().StringVar(&f.ClusterNamespace, "cluster-resource-namespace", store.DefaultClusterNamespace,
+		"Namespace holding ClusterIssuers and their account keys")
+
+	create := &cobra.Command{Use: "create", Short: "Create an ACME issuer"}
+	create.AddCommand(NewCmdCreateIssuer(f, streams))
+	get := &cobra.Command{Use: "get", Short: "List ACME issuers"}
+	get.AddCommand(NewCmdGetIssuers(f, streams))
+	cmd.AddCommand(create, get,
+		NewCmdIssue(f, streams),
+		NewCmdStatus(f, streams),
+		NewCmdVersion(streams, build),
+	)
+	return cmd
+}
+
+// Factory builds clients from the standard kubectl flags.
+type Factory struct {
+	ConfigFlags      *genericclioptions.ConfigFlags
+	ClusterNamespace string
+	UserAgent        string
+}
+
+// Namespace is the namespace from -n or the kubeconfig context, and
+// whether -n was given.
+func (f *Factory) Namespace() (string, bool, error) {
+	return f.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+}
+
+// RESTConfig is the client configuration.
+func (f *Factory) RESTConfig() (*rest.Config, error) {
+	cfg, err := f.ConfigFlags.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.UserAgent = f.UserAgent
+	// An issuance makes a few dozen requests in a burst; client-go's
+	// default 5 QPS would add seconds.
+	cfg.QPS, cfg.Burst = 50, 100
+	return cfg, nil
+}
+
+// Store returns a store over a fresh clientset.
+func (f *Factory) Store() (*store.Store, error) {
+	cfg, err := f.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &store.Store{Client: cs, ClusterNamespace: f.ClusterNamespace}, nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func validateOutput(o string, allowed ...string) error {
+	for _, a := range allowed {
+		if o == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("unsupported output format %q: use one of %q", o, allowed)
+}

@@ -1,0 +1,389 @@
+package plugin
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/metadata"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/acme/store"
+)
+
+// StatusOptions holds `kubectl acme status` input.
+type StatusOptions struct {
+	Name          string
+	AllNamespaces bool
+	Output        string
+
+	namespace string
+	factory   *Factory
+	now       func() time.Time
+	genericiooptions.IOStreams
+}
+
+// NewCmdStatus builds `kubectl acme status`.
+func NewCmdStatus(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &StatusOptions{IOStreams: streams, now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "status [NAME]",
+		Short: "Show certificates: expiry, renewal time and the outcome of the last order",
+		Long: `Without NAME, list certificates with their Secret, names, issuer, expiry, renewal
+time and state (Ready, Expiring, Expired, Pending, or Failed with the reason).
+With NAME, show one certificate in detail: issuer, key, serial, chain, and the
+last order with each challenge's outcome.`,
+		Example: `  kubectl acme status
+  kubectl acme status -A -o wide
+  kubectl acme status web
+  kubectl acme status web -o yaml`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.Name = args[0]
+			}
+			ns, _, err := f.Namespace()
+			if err != nil {
+				return err
+			}
+			o.namespace, o.factory = ns, f
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "List certificates in all namespaces")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: wide, json or yaml")
+	return cmd
+}
+
+// Validate checks flag combinations.
+func (o *StatusOptions) Validate() error {
+	if err := validateOutput(o.Output, "", "wide", "json", "yaml"); err != nil {
+		return err
+	}
+	if o.Name != "" && o.AllNamespaces {
+		return fmt.Errorf("a certificate NAME cannot be combined with --all-namespaces; use -n NAMESPACE")
+	}
+	return nil
+}
+
+// Run prints the status.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	if o.Name != "" {
+		return o.runOne(ctx)
+	}
+	ns := o.namespace
+	if o.AllNamespaces {
+		ns = ""
+	}
+	if o.Output == "json" || o.Output == "yaml" {
+		return o.printFull(ctx, ns)
+	}
+	cfg, err := o.factory.RESTConfig()
+	if err != nil {
+		return err
+	}
+	mc, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	// The table needs only the summary annotations: list metadata, in
+	// pages, so thousands of certificates stay fast and small.
+	var items []metav1.PartialObjectMetadata
+	opts := metav1.ListOptions{LabelSelector: store.CertificateSelector, Limit: 500}
+	res := mc.Resource(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}).Namespace(ns)
+	for {
+		page, err := res.List(ctx, opts)
+		if err != nil {
+			return store.Describe(err, "list", "configmaps", ns)
+		}
+		items = append(items, page.Items...)
+		if page.Continue == "" {
+			break
+		}
+		opts.Continue = page.Continue
+	}
+	if len(items) == 0 {
+		where := "in " + o.namespace + " namespace"
+		if o.AllNamespaces {
+			where = "in any namespace"
+		}
+		_, err := fmt.Fprintf(o.ErrOut, "No certificates found %s.\n", where)
+		return err
+	}
+	rows := make([]CertificateRow, 0, len(items))
+	for i := range items {
+		rows = append(rows, RowFromMetadata(&items[i].ObjectMeta))
+	}
+	header, table := CertificateTable(rows, o.AllNamespaces, o.Output == "wide", o.now())
+	return printTable(o.Out, header, table)
+}
+
+func (o *StatusOptions) printFull(ctx context.Context, ns string) error {
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
+	cms, err := st.Client.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: store.CertificateSelector})
+	if err != nil {
+		return store.Describe(err, "list", "configmaps", ns)
+	}
+	certs := make([]*api.Certificate, 0, len(cms.Items))
+	for i := range cms.Items {
+		c, err := store.DecodeCertificate(&cms.Items[i])
+		if err != nil {
+			return err
+		}
+		certs = append(certs, c)
+	}
+	return printObject(o.Out, o.Output, list(certs))
+}
+
+// CertificateRow is what the status table shows of one Certificate.
+type CertificateRow struct {
+	Namespace, Name, Secret, Domains, Issuer string
+	NotAfter, RenewAfter                     *time.Time
+	LastFailure                              string
+	Created                                  time.Time
+}
+
+// RowFromMetadata reads a row from a Certificate ConfigMap's annotations.
+func RowFromMetadata(m *metav1.ObjectMeta) CertificateRow {
+	a := m.Annotations
+	r := CertificateRow{
+		Namespace:   m.Namespace,
+		Name:        m.Labels[store.LabelName],
+		Secret:      a[store.AnnotationSecret],
+		Domains:     a[store.AnnotationDomains],
+		Issuer:      a[store.AnnotationIssuer],
+		LastFailure: a[store.AnnotationLastFailure],
+		Created:     m.CreationTimestamp.Time,
+	}
+	if t, err := time.Parse(time.RFC3339, a[store.AnnotationNotAfter]); err == nil {
+		r.NotAfter = &t
+	}
+	if t, err := time.Parse(time.RFC3339, a[store.AnnotationRenewAfter]); err == nil {
+		r.RenewAfter = &t
+	}
+	return r
+}
+
+func (r *CertificateRow) summary(now time.Time) api.Summary {
+	st := &api.CertificateStatus{LastFailure: r.LastFailure}
+	if r.NotAfter != nil {
+		st.NotAfter = &metav1.Time{Time: *r.NotAfter}
+	}
+	if r.RenewAfter != nil {
+		st.RenewalTime = &metav1.Time{Time: *r.RenewAfter}
+	}
+	return api.Summarize(st, now)
+}
+
+// CertificateTable renders rows sorted by namespace and name.
+func CertificateTable(rows []CertificateRow, allNamespaces, wide bool, now time.Time) ([]string, [][]string) {
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].Namespace != rows[j].Namespace {
+			return rows[i].Namespace < rows[j].Namespace
+		}
+		return rows[i].Name < rows[j].Name
+	})
+	header := []string{"NAME", "SECRET", "DOMAINS", "ISSUER", "NOT AFTER", "RENEW AFTER", "STATUS", "AGE"}
+	if allNamespaces {
+		header = append([]string{"NAMESPACE"}, header...)
+	}
+	out := make([][]string, 0, len(rows))
+	for _, r := range rows {
+		domains := r.Domains
+		if !wide {
+			domains = abbreviateList(domains, 2)
+		}
+		s := r.summary(now)
+		status := string(s.State)
+		if s.State == api.StateFailed || (wide && s.Reason != "") {
+			status += ": " + s.Reason
+		}
+		if !wide {
+			status = truncateDetail(status)
+		}
+		row := []string{r.Name, r.Secret, domains, r.Issuer, formatTime(r.NotAfter), formatTime(r.RenewAfter), status, age(r.Created, now)}
+		if allNamespaces {
+			row = append([]string{r.Namespace}, row...)
+		}
+		out = append(out, row)
+	}
+	return header, out
+}
+
+// abbreviateList keeps the first n comma-separated items and counts the rest.
+func abbreviateList(s string, n int) string {
+	parts := strings.Split(s, ",")
+	if len(parts) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s +%d more", strings.Join(parts[:n], ","), len(parts)-n)
+}
+
+func formatTime(t *time.Time) string {
+	if t == nil {
+		return "<none>"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func (o *StatusOptions) runOne(ctx context.Context) error {
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
+	cert, err := st.GetCertificate(ctx, o.namespace, o.Name)
+	if err != nil {
+		return err
+	}
+	if o.Output == "json" || o.Output == "yaml" {
+		return printObject(o.Out, o.Output, cert)
+	}
+	sec, err := st.GetSecret(ctx, cert)
+	if err != nil {
+		return err
+	}
+	var iss *api.Issuer
+	ref := cert.Spec.IssuerRef
+	iss, issErr := st.GetIssuer(ctx, cert.Namespace, ref.Name, ref.Kind == api.KindClusterIssuer)
+	return describeCertificate(o.Out, cert, iss, issErr, sec, o.now())
+}
+
+// describeCertificate prints the detailed view of one Certificate.
+func describeCertificate(w io.Writer, c *api.Certificate, iss *api.Issuer, issErr error, sec *corev1.Secret, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	p := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	s := api.Summarize(&c.Status, now)
+	status := string(s.State)
+	if s.Reason != "" {
+		status += ": " + s.Reason
+	}
+	p("Name", c.Name)
+	p("Namespace", c.Namespace)
+	p("Status", status)
+	issuer := store.IssuerRefString(c.Spec.IssuerRef)
+	if iss != nil && iss.Spec.ACME != nil {
+		issuer += " (" + iss.Spec.ACME.Server + ")"
+	} else if issErr != nil {
+		issuer += " (" + issErr.Error() + ")"
+	}
+	p("Issuer", issuer)
+	dns, ips := c.Spec.Identifiers()
+	p("DNS Names", orNone(strings.Join(dns, ", ")))
+	if len(ips) > 0 {
+		p("IP Addresses", strings.Join(ips, ", "))
+	}
+	if c.Spec.CommonName != "" {
+		p("Common Name", c.Spec.CommonName)
+	}
+	secret := c.Spec.SecretName
+	if sec == nil {
+		secret += " (missing)"
+	}
+	p("Secret", secret)
+	if c.Status.NotAfter != nil {
+		p("Not Before", c.Status.NotBefore.UTC().Format(time.RFC3339))
+		p("Not After", fmt.Sprintf("%s (%s)", c.Status.NotAfter.UTC().Format(time.RFC3339), relative(c.Status.NotAfter.Time, now)))
+	}
+	if c.Status.RenewalTime != nil {
+		p("Renew After", fmt.Sprintf("%s (%s)", c.Status.RenewalTime.UTC().Format(time.RFC3339), relative(c.Status.RenewalTime.Time, now)))
+	}
+	if c.Status.Serial != "" {
+		p("Serial", c.Status.Serial)
+	}
+	if sec != nil {
+		if chain := parseChain(sec.Data[corev1.TLSCertKey]); len(chain) > 0 {
+			p("Key", acme.KeyDescription(chain[0].PublicKey))
+			var names []string
+			for _, cert := range chain {
+				names = append(names, cert.Subject.CommonName)
+			}
+			if top := chain[len(chain)-1]; top.Issuer.CommonName != top.Subject.CommonName {
+				names = append(names, top.Issuer.CommonName)
+			}
+			p("Chain", strings.Join(names, " <- "))
+		}
+	}
+	if c.Status.LastFailure != "" {
+		p("Last Failure", fmt.Sprintf("%s (%s)", c.Status.LastFailure, c.Status.LastFailureTime.UTC().Format(time.RFC3339)))
+	}
+	if o := c.Status.LastOrder; o != nil {
+		took := ""
+		if o.Finished != nil {
+			took = fmt.Sprintf(", took %.1fs", o.Finished.Sub(o.Started.Time).Seconds())
+		}
+		p("Last Order", fmt.Sprintf("%s (%s, started %s%s)", orNone(o.URL), o.State, o.Started.UTC().Format(time.RFC3339), took))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if o := c.Status.LastOrder; o != nil && len(o.Challenges) > 0 {
+		rows := make([][]string, 0, len(o.Challenges))
+		for _, ch := range o.Challenges {
+			rows = append(rows, []string{ch.Identifier, ch.Type, ch.State, ch.Detail})
+		}
+		fmt.Fprintln(w, "Challenges:")
+		return printTable(&indent{w: w}, []string{"DOMAIN", "CHALLENGE", "STATE", "DETAIL"}, rows)
+	}
+	return nil
+}
+
+type indent struct{ w io.Writer }
+
+func (i *indent) Write(p []byte) (int, error) {
+	lines := strings.SplitAfter(string(p), "\n")
+	for _, l := range lines {
+		if l == "" {
+			continue
+		}
+		if _, err := io.WriteString(i.w, "  "+l); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func parseChain(data []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return out
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			out = append(out, c)
+		}
+	}
+}
+
+func relative(t, now time.Time) string {
+	if t.After(now) {
+		return "in " + age(now, t)
+	}
+	return age(t, now) + " ago"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
+}

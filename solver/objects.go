@@ -1,0 +1,206 @@
+// Package solver answers ACME HTTP-01 challenges from inside a Kubernetes
+// cluster: it creates a ConfigMap with the key authorizations, a busybox
+// httpd Pod serving them, a Service and an Ingress routing
+// /.well-known/acme-challenge/<token> to it, checks the challenge URLs are
+// reachable, and deletes all of it afterwards.
+package solver
+
+import (
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+)
+
+// Labels put on every solver object.
+const (
+	// LabelSolver carries the solver's name, shared by all objects of one order.
+	LabelSolver = "acme.kubectl.io/solver"
+	// LabelCertificate names the Certificate the order is for.
+	LabelCertificate = "acme.kubectl.io/certificate"
+	// LabelManagedBy marks objects kubectl-acme created.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is LabelManagedBy's value.
+	ManagedByValue = "kubectl-acme"
+	// LabelComponent tells solver objects apart from stored state.
+	LabelComponent = "app.kubernetes.io/component"
+	// AnnotationCreated records when the solver started, for cleanup of
+	// leftovers of killed runs.
+	AnnotationCreated = "acme.kubectl.io/created"
+)
+
+// DefaultImage serves the challenges with busybox's httpd.
+const DefaultImage = "busybox:1.37"
+
+// ChallengePath is where HTTP-01 tokens are served (RFC 8555 section 8.3).
+const ChallengePath = "/.well-known/acme-challenge/"
+
+const (
+	httpPort  = 8089
+	portName  = "http"
+	webRoot   = "/var/www"
+	nobodyUID = 65534
+)
+
+// Config says how to build the solver's objects.
+type Config struct {
+	Namespace   string
+	Name        string // shared name of the ConfigMap, Pod, Service and Ingress
+	Certificate string
+	Image       string
+	// IngressClassName sets spec.ingressClassName; LegacyClass the
+	// kubernetes.io/ingress.class annotation instead (cert-manager's `class`).
+	IngressClassName string
+	LegacyClass      string
+}
+
+func (c *Config) labels() map[string]string {
+	return map[string]string{
+		LabelManagedBy:   ManagedByValue,
+		LabelComponent:   "http01-solver",
+		LabelSolver:      c.Name,
+		LabelCertificate: c.Certificate,
+	}
+}
+
+func (c *Config) meta(created string, owner *metav1.OwnerReference) metav1.ObjectMeta {
+	m := metav1.ObjectMeta{
+		Name:        c.Name,
+		Namespace:   c.Namespace,
+		Labels:      c.labels(),
+		Annotations: map[string]string{AnnotationCreated: created},
+	}
+	if owner != nil {
+		m.OwnerReferences = []metav1.OwnerReference{*owner}
+	}
+	return m
+}
+
+// configMap holds the key authorizations, one key per token. It is the
+// anchor of the order: the other objects are owned by it, so deleting it
+// lets the garbage collector remove anything a killed run left behind.
+func (c *Config) configMap(chals []acme.Challenge, created string) *corev1.ConfigMap {
+	data := make(map[string]string, len(chals))
+	for _, ch := range chals {
+		data[ch.Token] = ch.KeyAuthorization
+	}
+	return &corev1.ConfigMap{ObjectMeta: c.meta(created, nil), Data: data}
+}
+
+func (c *Config) pod(owner *metav1.OwnerReference, created string) *corev1.Pod {
+	image := c.Image
+	if image == "" {
+		image = DefaultImage
+	}
+	no, yes := false, true
+	uid := int64(nobodyUID)
+	mode := int32(0o444)
+	res := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("10m"),
+		corev1.ResourceMemory: resource.MustParse("16Mi"),
+	}
+	limits := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("100m"),
+		corev1.ResourceMemory: resource.MustParse("64Mi"),
+	}
+	return &corev1.Pod{
+		ObjectMeta: c.meta(created, owner),
+		Spec: corev1.PodSpec{
+			AutomountServiceAccountToken: &no,
+			EnableServiceLinks:           &no,
+			RestartPolicy:                corev1.RestartPolicyAlways,
+			NodeSelector:                 map[string]string{"kubernetes.io/os": "linux"},
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:   &yes,
+				RunAsUser:      &uid,
+				RunAsGroup:     &uid,
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Containers: []corev1.Container{{
+				Name:    "http01",
+				Image:   image,
+				Command: []string{"httpd", "-f", "-p", fmt.Sprint(httpPort), "-h", webRoot},
+				Ports:   []corev1.ContainerPort{{Name: portName, ContainerPort: httpPort, Protocol: corev1.ProtocolTCP}},
+				VolumeMounts: []corev1.VolumeMount{{
+					Name: "challenges", MountPath: webRoot + ChallengePath[:len(ChallengePath)-1], ReadOnly: true,
+				}},
+				ReadinessProbe: &corev1.Probe{
+					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(portName)}},
+					PeriodSeconds: 1,
+				},
+				Resources: corev1.ResourceRequirements{Requests: res, Limits: limits},
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: &no,
+					ReadOnlyRootFilesystem:   &yes,
+					RunAsNonRoot:             &yes,
+					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				},
+			}},
+			Volumes: []corev1.Volume{{
+				Name: "challenges",
+				VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+					LocalObjectReference: corev1.LocalObjectReference{Name: c.Name},
+					DefaultMode:          &mode,
+				}},
+			}},
+		},
+	}
+}
+
+func (c *Config) service(owner *metav1.OwnerReference, created string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: c.meta(created, owner),
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: map[string]string{LabelSolver: c.Name},
+			Ports: []corev1.ServicePort{{
+				Name: portName, Port: httpPort, TargetPort: intstr.FromString(portName), Protocol: corev1.ProtocolTCP,
+			}},
+		},
+	}
+}
+
+// ingress routes each token's exact path to the solver Service. An IP
+// identifier gets a rule without host: the CA connects to the IP itself and
+// sends it as Host, which no Ingress host may be.
+func (c *Config) ingress(chals []acme.Challenge, owner *metav1.OwnerReference, created string) *networkingv1.Ingress {
+	exact := networkingv1.PathTypeExact
+	backend := networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+		Name: c.Name, Port: networkingv1.ServiceBackendPort{Number: httpPort},
+	}}
+	byHost := map[string][]networkingv1.HTTPIngressPath{}
+	for _, ch := range chals {
+		host := ch.Identifier
+		if ch.IsIP {
+			host = ""
+		}
+		byHost[host] = append(byHost[host], networkingv1.HTTPIngressPath{
+			Path: ChallengePath + ch.Token, PathType: &exact, Backend: backend,
+		})
+	}
+	hosts := make([]string, 0, len(byHost))
+	for h := range byHost {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	ing := &networkingv1.Ingress{ObjectMeta: c.meta(created, owner)}
+	for _, h := range hosts {
+		ing.Spec.Rules = append(ing.Spec.Rules, networkingv1.IngressRule{
+			Host:             h,
+			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: byHost[h]}},
+		})
+	}
+	if c.LegacyClass != "" {
+		ing.Annotations["kubernetes.io/ingress.class"] = c.LegacyClass
+	} else if c.IngressClassName != "" {
+		name := c.IngressClassName
+		ing.Spec.IngressClassName = &name
+	}
+	return ing
+}

@@ -1,0 +1,189 @@
+package solver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+)
+
+// SelfCheck fetches each challenge URL the way the CA will, so a broken
+// route is explained before the CA marks the authorization invalid (which
+// costs a failed validation against its rate limits).
+type SelfCheck struct {
+	// ConnectTo sends every request to this host:port instead of the
+	// address DNS gives, as curl --connect-to does: useful before DNS
+	// points at the load balancer.
+	ConnectTo string
+	// Timeout bounds how long to retry a failing check; routes can take a
+	// moment to be programmed into the ingress controller.
+	Timeout time.Duration
+
+	once   sync.Once
+	client *http.Client
+}
+
+func (c *SelfCheck) httpClient() *http.Client {
+	c.once.Do(func() {
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		tr := &http.Transport{
+			Proxy: nil, // the CA does not use our proxy either
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				if c.ConnectTo != "" {
+					addr = c.ConnectTo
+				}
+				return d.DialContext(ctx, network, addr)
+			},
+			DisableKeepAlives:     true,
+			ResponseHeaderTimeout: 5 * time.Second,
+		}
+		c.client = &http.Client{
+			Transport: tr,
+			Timeout:   10 * time.Second,
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if len(via) >= 10 {
+					return errors.New("stopped after 10 redirects")
+				}
+				return nil
+			},
+		}
+	})
+	return c.client
+}
+
+// CheckError says why a challenge URL did not serve its key authorization.
+type CheckError struct {
+	URL    string
+	Reason string // dns, connect, status, body, redirect
+	Detail string
+}
+
+func (e *CheckError) Error() string {
+	return fmt.Sprintf("self-check %s: %s: %s", e.URL, e.Reason, e.Detail)
+}
+
+// ChallengeURL is the URL the CA fetches for ch.
+func ChallengeURL(ch acme.Challenge) string {
+	host := ch.Identifier
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		host = "[" + host + "]"
+	}
+	return "http://" + host + ChallengePath + ch.Token
+}
+
+// Check fetches ch's URL once.
+func (c *SelfCheck) Check(ctx context.Context, ch acme.Challenge) error {
+	url := ChallengeURL(ch)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return &CheckError{URL: url, Reason: "request", Detail: err.Error()}
+	}
+	req.Header.Set("User-Agent", "kubectl-acme self-check")
+	res, err := c.httpClient().Do(req)
+	if err != nil {
+		return classify(url, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 8<<10))
+	if err != nil {
+		return &CheckError{URL: url, Reason: "connect", Detail: "reading body: " + err.Error()}
+	}
+	redirected := ""
+	if final := res.Request.URL.String(); final != url {
+		redirected = " after redirect to " + final
+	}
+	if res.StatusCode != http.StatusOK {
+		hint := ""
+		if res.StatusCode == http.StatusNotFound {
+			hint = " (the ingress controller has no route for this path: check the ingress class and that DNS or --connect-to reaches this controller)"
+		}
+		if res.StatusCode == http.StatusServiceUnavailable || res.StatusCode == http.StatusBadGateway {
+			hint = " (the route exists but the solver pod is not reachable through its service)"
+		}
+		return &CheckError{URL: url, Reason: "status", Detail: fmt.Sprintf("HTTP %d%s%s", res.StatusCode, redirected, hint)}
+	}
+	got := strings.TrimSpace(string(body))
+	if got != ch.KeyAuthorization {
+		return &CheckError{URL: url, Reason: "body", Detail: fmt.Sprintf("got %q%s, want the key authorization for token %s", truncate(got, 80), redirected, ch.Token)}
+	}
+	return nil
+}
+
+func classify(url string, err error) error {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return &CheckError{URL: url, Reason: "dns", Detail: fmt.Sprintf("%s does not resolve (%v); point it at your ingress, or use --connect-to", dnsErr.Name, dnsErr.Err)}
+	}
+	if strings.Contains(err.Error(), "redirect") {
+		return &CheckError{URL: url, Reason: "redirect", Detail: err.Error()}
+	}
+	return &CheckError{URL: url, Reason: "connect", Detail: err.Error()}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// CheckAll checks all challenges concurrently, retrying each with backoff
+// until it passes or Timeout ends; the error lists every one that failed.
+func (c *SelfCheck) CheckAll(ctx context.Context, chals []acme.Challenge, observe acme.Observer) error {
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	errs := make([]error, len(chals))
+	var wg sync.WaitGroup
+	for i, ch := range chals {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.retry(ctx, ch, observe)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (c *SelfCheck) retry(ctx context.Context, ch acme.Challenge, observe acme.Observer) error {
+	delay := 50 * time.Millisecond
+	var last error
+	for {
+		err := c.Check(ctx, ch)
+		if err == nil {
+			if observe != nil {
+				observe(acme.Event{Identifier: ch.Identifier, State: acme.StatePresenting, Detail: "self-check passed"})
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			if last == nil {
+				last = err
+			}
+			return last
+		}
+		if last == nil || last.Error() != err.Error() {
+			if observe != nil {
+				observe(acme.Event{Identifier: ch.Identifier, State: acme.StatePresenting, Detail: err.Error() + " (retrying)"})
+			}
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return last
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 2*time.Second)
+	}
+}
