@@ -228,4 +228,3 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 		cert.Name, cert.Spec.SecretName, cert.Status.Serial, cert.Status.NotAfter.UTC().Format(time.RFC3339))
 	return nil
 }
-
