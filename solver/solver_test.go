@@ -1,0 +1,178 @@
+package solver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+)
+
+func TestPodIsRestrictedAndServesTheConfigMap(t *testing.T) {
+	cfg := Config{Namespace: "ns", Name: "acme-solver-web-abc123", Certificate: "web"}
+	pod := cfg.pod(nil, "now")
+	sc := pod.Spec.Containers[0].SecurityContext
+	if !*pod.Spec.SecurityContext.RunAsNonRoot || *pod.Spec.SecurityContext.RunAsUser == 0 {
+		t.Error("pod must run as a non-root uid")
+	}
+	if *sc.AllowPrivilegeEscalation || !*sc.ReadOnlyRootFilesystem || sc.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("container security context not restricted: %+v", sc)
+	}
+	if pod.Spec.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Error("seccomp must be RuntimeDefault")
+	}
+	if *pod.Spec.AutomountServiceAccountToken {
+		t.Error("the solver needs no service account token")
+	}
+	c := pod.Spec.Containers[0]
+	if got := strings.Join(c.Command, " "); got != "httpd -f -p 8089 -h /var/www" {
+		t.Errorf("command %q", got)
+	}
+	if c.VolumeMounts[0].MountPath != "/var/www/.well-known/acme-challenge" {
+		t.Errorf("mount path %q", c.VolumeMounts[0].MountPath)
+	}
+	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
+		t.Error("resources must be set")
+	}
+	svc := cfg.service(nil, "now")
+	if svc.Spec.Selector[LabelSolver] != pod.Labels[LabelSolver] {
+		t.Error("service selector does not match the pod")
+	}
+	if svc.Spec.Ports[0].TargetPort.StrVal != c.Ports[0].Name {
+		t.Error("service targetPort does not name the container port")
+	}
+}
+
+func TestIngressRules(t *testing.T) {
+	chals := []acme.Challenge{
+		{Identifier: "a.example.com", Token: "t1"},
+		{Identifier: "192.0.2.1", IsIP: true, Token: "t2"},
+		{Identifier: "a.example.com", Token: "t3"},
+	}
+	cfg := Config{Namespace: "ns", Name: "s", IngressClassName: "nginx"}
+	ing := cfg.ingress(chals, nil, "now")
+	if *ing.Spec.IngressClassName != "nginx" {
+		t.Error("class not set")
+	}
+	if len(ing.Spec.Rules) != 2 || ing.Spec.Rules[0].Host != "" || ing.Spec.Rules[1].Host != "a.example.com" {
+		t.Fatalf("rules %+v", ing.Spec.Rules)
+	}
+	p := ing.Spec.Rules[1].HTTP.Paths
+	if len(p) != 2 || p[0].Path != "/.well-known/acme-challenge/t1" || *p[0].PathType != "Exact" {
+		t.Errorf("paths %+v", p)
+	}
+	legacy := Config{Name: "s", LegacyClass: "traefik"}
+	ing = legacy.ingress(chals, nil, "now")
+	if ing.Spec.IngressClassName != nil || ing.Annotations["kubernetes.io/ingress.class"] != "traefik" {
+		t.Error("legacy class must use the annotation only")
+	}
+}
+
+func TestPodState(t *testing.T) {
+	tests := []struct {
+		name         string
+		status       corev1.PodStatus
+		ready, fatal bool
+	}{
+		{name: "pending", status: corev1.PodStatus{Phase: corev1.PodPending}},
+		{name: "ready", status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}, ready: true},
+		{name: "image pull", status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull"}}}}}, fatal: true},
+		{name: "failed", status: corev1.PodStatus{Phase: corev1.PodFailed}, fatal: true},
+	}
+	for _, tt := range tests {
+		ready, _, fatal := podState(&corev1.Pod{Status: tt.status})
+		if ready != tt.ready || fatal != tt.fatal {
+			t.Errorf("%s: ready=%v fatal=%v", tt.name, ready, fatal)
+		}
+	}
+}
+
+// TestPresentAndCleanUp runs the solver against a fake API server whose
+// "kubelet" marks the pod ready, and a local HTTP server standing in for the
+// ingress controller.
+func TestPresentAndCleanUp(t *testing.T) {
+	chals := []acme.Challenge{{Identifier: "a.example.com", Token: "tok", KeyAuthorization: "tok.thumb"}}
+	client := fake.NewClientset()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	var lb *httptest.Server
+	lb = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cm, err := client.CoreV1().ConfigMaps("ns").Get(r.Context(), "s", metav1.GetOptions{})
+		token := strings.TrimPrefix(r.URL.Path, ChallengePath)
+		if err != nil || r.Host != "a.example.com" || cm.Data[token] == "" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, cm.Data[token])
+	}))
+	defer lb.Close()
+
+	go func() {
+		// Plays kubelet: marks the pod ready once it exists.
+		for ctx.Err() == nil {
+			pod, err := client.CoreV1().Pods("ns").Get(ctx, "s", metav1.GetOptions{})
+			if err == nil {
+				pod.Status.Phase = corev1.PodRunning
+				pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+				_, _ = client.CoreV1().Pods("ns").UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+
+	s := &Ingress{
+		Client:  client,
+		Config:  Config{Namespace: "ns", Name: "s", Certificate: "web", IngressClassName: "nginx"},
+		Checker: &SelfCheck{ConnectTo: strings.TrimPrefix(lb.URL, "http://"), Timeout: 5 * time.Second},
+	}
+	if err := s.Present(ctx, chals); err != nil {
+		t.Fatalf("Present: %v", err)
+	}
+	if err := s.CleanUp(ctx); err != nil {
+		t.Fatalf("CleanUp: %v", err)
+	}
+	pods, _ := client.CoreV1().Pods("ns").List(ctx, metav1.ListOptions{})
+	cms, _ := client.CoreV1().ConfigMaps("ns").List(ctx, metav1.ListOptions{})
+	svcs, _ := client.CoreV1().Services("ns").List(ctx, metav1.ListOptions{})
+	ings, _ := client.NetworkingV1().Ingresses("ns").List(ctx, metav1.ListOptions{})
+	if n := len(pods.Items) + len(cms.Items) + len(svcs.Items) + len(ings.Items); n != 0 {
+		t.Errorf("%d solver objects left after CleanUp", n)
+	}
+}
+
+func TestSelfCheckExplains(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case ChallengePath + "wrong":
+			fmt.Fprint(w, "something else")
+		case ChallengePath + "redirect":
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	c := &SelfCheck{ConnectTo: strings.TrimPrefix(srv.URL, "http://")}
+	tests := []struct{ token, reason, detail string }{
+		{token: "missing", reason: "status", detail: "HTTP 404"},
+		{token: "wrong", reason: "body", detail: "something else"},
+		{token: "redirect", reason: "status", detail: "after redirect to http://a.example.com/elsewhere"},
+	}
+	for _, tt := range tests {
+		err := c.Check(context.Background(), acme.Challenge{Identifier: "a.example.com", Token: tt.token, KeyAuthorization: "ka"})
+		ce, ok := err.(*CheckError)
+		if !ok || ce.Reason != tt.reason || !strings.Contains(ce.Detail, tt.detail) {
+			t.Errorf("%s: %v", tt.token, err)
+		}
+	}
+}
