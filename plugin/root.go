@@ -67,6 +67,11 @@ No CRDs, no controller and no cluster-admin are needed.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	cmd.SetIn(streams.In)
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
+	// create issuer's own --server and --cluster shadow these two kubeconfig
+	// flags in that command only (cert-manager's names win there).
 	cf.AddFlags(cmd.PersistentFlags())
 	cmd.PersistentFlags().StringVar(&f.ClusterNamespace, "cluster-resource-namespace", store.DefaultClusterNamespace,
 		"Namespace holding ClusterIssuers and their account keys")

@@ -1,0 +1,126 @@
+package plugin
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+)
+
+func TestCertificateTable(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { v := now.Add(d); return &v }
+	rows := []CertificateRow{
+		{Namespace: "b", Name: "web", Secret: "web-tls", Domains: "a.example.com,b.example.com,c.example.com", Issuer: "Issuer/le",
+			NotAfter: at(60 * 24 * time.Hour), RenewAfter: at(30 * 24 * time.Hour), Created: now.Add(-time.Hour)},
+		{Namespace: "a", Name: "api", Secret: "api", Domains: "api.example.com", Issuer: "ClusterIssuer/le",
+			LastFailure: "challenge failed: api.example.com: unauthorized: 404", Created: now.Add(-2 * time.Minute)},
+	}
+	var b bytes.Buffer
+	header, table := CertificateTable(rows, true, false, now)
+	if err := printTable(&b, header, table); err != nil {
+		t.Fatal(err)
+	}
+	want := `NAMESPACE   NAME   SECRET    DOMAINS                               ISSUER             NOT AFTER              RENEW AFTER            STATUS                                                         AGE
+a           api    api       api.example.com                       ClusterIssuer/le   <none>                 <none>                 Failed: challenge failed: api.example.com: unauthorized: 404   2m
+b           web    web-tls   a.example.com,b.example.com +1 more   Issuer/le          2026-07-31T00:00:00Z   2026-07-01T00:00:00Z   Ready                                                          60m
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestIssueValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		o    IssueOptions
+		err  string
+	}{
+		{name: "ok", o: IssueOptions{Name: "web", Issuer: "le", Domains: []string{"a.example.com"}}},
+		{name: "reissue stored", o: IssueOptions{Name: "web"}},
+		{name: "bad name", o: IssueOptions{Name: "Web", Issuer: "le", Domains: []string{"a.example.com"}}, err: "invalid certificate name"},
+		{name: "wildcard", o: IssueOptions{Name: "web", Issuer: "le", Domains: []string{"*.example.com"}}, err: "wildcard"},
+		{name: "no names", o: IssueOptions{Name: "web", Issuer: "le"}, err: "at least one"},
+		{name: "connect-to", o: IssueOptions{Name: "web", Issuer: "le", Domains: []string{"a.example.com"}, ConnectTo: "lb"}, err: "HOST:PORT"},
+		{name: "cluster issuer without name", o: IssueOptions{Name: "web", ClusterIssuer: true, Domains: []string{"a.example.com"}}, err: "--cluster-issuer needs"},
+		{name: "key size", o: IssueOptions{Name: "web", Issuer: "le", Domains: []string{"a.example.com"}, KeyAlgorithm: "ecdsa", KeySize: 2048}, err: "256 or 384"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.o
+			if o.Timeout == 0 {
+				o.Timeout, o.SelfCheckTimeout = time.Minute, time.Minute
+			}
+			err := o.Validate()
+			if tt.err == "" && err != nil {
+				t.Fatalf("unexpected %v", err)
+			}
+			if tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("error %v, want %q", err, tt.err)
+			}
+		})
+	}
+}
+
+func TestCreateIssuerValidate(t *testing.T) {
+	ok := CreateIssuerOptions{Name: "le", Server: "https://acme.example/dir", Email: "ops@example.com", PrivateKeySecret: "le", Timeout: time.Minute}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mutate := range map[string]func(*CreateIssuerOptions){
+		"http server": func(o *CreateIssuerOptions) { o.Server = "http://acme.example/dir" },
+		"no server":   func(o *CreateIssuerOptions) { o.Server = "" },
+		"bad email":   func(o *CreateIssuerOptions) { o.Email = "ops at example" },
+		"bad name":    func(o *CreateIssuerOptions) { o.Name = "LE" },
+	} {
+		o := ok
+		mutate(&o)
+		if err := o.Validate(); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestPlainProgress(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, false)
+	p.now = func() time.Time { return p.start.Add(1500 * time.Millisecond) }
+	p.Observe(acme.Event{Identifier: "a.example.com", State: acme.StateValid})
+	if got := b.String(); got != "[   1.5s] a.example.com            valid\n" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestRootHelpReadsAsKubectlACME(t *testing.T) {
+	var out bytes.Buffer
+	cmd := NewCmdACME(genericiooptions.IOStreams{Out: &out, ErrOut: &out}, BuildInfo{Version: "v0"})
+	cmd.SetArgs([]string{"issue", "--help"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "kubectl acme issue NAME") {
+		t.Errorf("help does not read as kubectl acme:\n%s", out.String())
+	}
+}
+
+func TestCreateIssuerFlagsShadowKubeconfigFlags(t *testing.T) {
+	var out bytes.Buffer
+	cmd := NewCmdACME(genericiooptions.IOStreams{Out: &out, ErrOut: &out}, BuildInfo{})
+	sub, _, err := cmd.Find([]string{"create", "issuer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.ParseFlags([]string{"--server", "letsencrypt", "--cluster"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := sub.Flags().Lookup("server").Value.String(); v != "letsencrypt" {
+		t.Errorf("--server = %q", v)
+	}
+	if v := sub.Flags().Lookup("cluster").Value.String(); v != "true" {
+		t.Errorf("--cluster = %q", v)
+	}
+}
