@@ -171,7 +171,7 @@ func (c *SelfCheck) retry(ctx context.Context, ch acme.Challenge, observe acme.O
 			if last == nil {
 				last = err
 			}
-			return last
+			return giveUp(ctx, last)
 		}
 		if last == nil || last.Error() != err.Error() {
 			if observe != nil {
@@ -181,9 +181,15 @@ func (c *SelfCheck) retry(ctx context.Context, ch acme.Challenge, observe acme.O
 		last = err
 		select {
 		case <-ctx.Done():
-			return last
+			return giveUp(ctx, last)
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 2*time.Second)
 	}
+}
+
+// giveUp keeps both the last check's explanation and why checking stopped,
+// so callers can tell a timeout or Ctrl-C from a route that never worked.
+func giveUp(ctx context.Context, last error) error {
+	return fmt.Errorf("%w (%w)", last, ctx.Err())
 }
