@@ -1,0 +1,38 @@
+# Targets for building and testing kubectl-acme. `make help` lists them.
+# The test environment's programs (etcd, kube-apiserver, Pebble, ...) are
+# built from the pinned module in hack/tools into bin/, once.
+
+GO ?= go
+BIN := $(CURDIR)/bin
+# go test -timeout for the end-to-end tests.
+E2E_TIMEOUT ?= 20m
+
+.PHONY: help tools build testenv-bin testenv lint test test-unit test-e2e
+
+help: ## List the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+tools: ## Build the test environment's programs into bin/ (only when out of date); install busybox
+	hack/tools.sh
+
+build: ## Build bin/kubectl-acme
+	$(GO) build -o bin/kubectl-acme ./cmd/kubectl-acme
+
+# Always handed to go build, which relinks only when something changed.
+testenv-bin:
+	$(GO) build -o bin/testenv ./test/cmd/testenv
+
+testenv: tools build testenv-bin ## Run a test environment in .testenv/ until Ctrl-C
+	bin/testenv run .testenv
+
+lint: ## gofmt and go vet
+	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "gofmt needed:"; echo "$$files"; exit 1; fi
+	$(GO) vet ./...
+
+test: test-unit test-e2e ## Unit tests, then end-to-end tests in a fresh environment
+
+test-unit: ## Unit tests (everything but test/e2e)
+	$(GO) test $$($(GO) list ./... | grep -v '/test/e2e')
+
+test-e2e: tools build testenv-bin ## End-to-end tests; TESTENV_DIR=DIR reuses a running `hack/testenv up DIR`
+	PATH="$(BIN):$$PATH" $(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./test/e2e/...
