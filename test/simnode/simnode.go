@@ -1,0 +1,313 @@
+// Package simnode is a simulated kubelet, scheduler and ingress controller
+// for a kube-apiserver that has no nodes. Pods run as real busybox
+// processes, each pod chrooted into its own root with its volumes and in
+// its own network namespace; Ingresses of one class are served on a
+// loopback address and proxied into those namespaces. It exists so that
+// end-to-end tests fail, as on a real cluster, when the objects they create
+// are wrong.
+package simnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// Config configures Run.
+type Config struct {
+	// Kubeconfig is the path of a kubeconfig with cluster-admin rights.
+	Kubeconfig string
+	// NodeName is the Node to register; default "simnode".
+	NodeName string
+	// IngressAddr is the loopback host:port to serve Ingresses on; empty
+	// disables the ingress controller.
+	IngressAddr string
+	// IngressClass is the class served; default "nginx".
+	IngressClass string
+	// WorkDir holds pod roots and logs; default a temporary directory
+	// removed on exit.
+	WorkDir string
+	// BusyboxPath is a static busybox binary; default "/bin/busybox".
+	BusyboxPath string
+}
+
+const hostIP = "127.0.0.1"
+
+// Run registers the node and runs pods and Ingresses until ctx is done,
+// then kills all pod processes and returns.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.NodeName == "" {
+		cfg.NodeName = "simnode"
+	}
+	if cfg.IngressClass == "" {
+		cfg.IngressClass = "nginx"
+	}
+	if cfg.BusyboxPath == "" {
+		cfg.BusyboxPath = "/bin/busybox"
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", cfg.NodeName)
+
+	if cfg.WorkDir == "" {
+		dir, err := os.MkdirTemp("", "simnode-")
+		if err != nil {
+			return fmt.Errorf("create work dir: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		cfg.WorkDir = dir
+	}
+	workDir, err := filepath.Abs(cfg.WorkDir)
+	if err != nil {
+		return fmt.Errorf("work dir: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(workDir, "pods"), 0o755); err != nil {
+		return fmt.Errorf("create work dir: %w", err)
+	}
+	busybox, applets, err := prepareBusybox(cfg.BusyboxPath, workDir)
+	if err != nil {
+		return err
+	}
+
+	nss, err := newNSSwitcher()
+	if err != nil {
+		return err
+	}
+	defer nss.Close()
+	// Fail now, not per pod, if network namespaces are unavailable.
+	probeNS, err := nss.newNetNS()
+	if err != nil {
+		return fmt.Errorf("simnode needs network namespaces (run as root): %w", err)
+	}
+	probeNS.Close()
+
+	restCfg, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	restCfg.QPS, restCfg.Burst = 100, 200
+	restCfg.UserAgent = "simnode"
+	cs, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+
+	var lbIP string
+	if cfg.IngressAddr != "" {
+		if lbIP, err = loopbackHost(cfg.IngressAddr); err != nil {
+			return err
+		}
+	}
+
+	if _, err := registerNode(ctx, cs, cfg.NodeName, hostIP); err != nil {
+		return err
+	}
+	log.Info("node registered", "workDir", workDir)
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	kubeletRec := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+	schedRec := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: schedulerName})
+
+	factory := informers.NewSharedInformerFactory(cs, 0)
+	nodeFactory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cfg.NodeName).String()
+	}))
+	podInf := factory.Core().V1().Pods()
+	cmInf := factory.Core().V1().ConfigMaps()
+	secInf := factory.Core().V1().Secrets()
+	svcInf := factory.Core().V1().Services()
+	nodeInf := nodeFactory.Core().V1().Nodes()
+
+	k := &kubelet{
+		cs:      cs,
+		node:    cfg.NodeName,
+		hostIP:  hostIP,
+		workDir: workDir,
+		busybox: busybox,
+		applets: applets,
+		isApp:   map[string]bool{},
+		nss:     nss,
+		src:     listerSource{cms: cmInf.Lister(), secs: secInf.Lister(), svcs: svcInf.Lister()},
+		rec:     kubeletRec,
+		log:     log.With("component", "kubelet"),
+		workers: map[types.UID]*podWorker{},
+		byIP:    map[string]types.UID{},
+	}
+	for _, a := range applets {
+		k.isApp[a] = true
+	}
+	sched := &scheduler{
+		cs:    cs,
+		node:  cfg.NodeName,
+		pods:  podInf.Lister(),
+		nodes: nodeInf.Lister(),
+		rec:   schedRec,
+		log:   log.With("component", "scheduler"),
+		queue: workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
+	}
+
+	onPod := func(obj any) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			return
+		}
+		if pod.Spec.NodeName == cfg.NodeName {
+			k.podUpdated(ctx, pod)
+			return
+		}
+		sched.enqueue(pod)
+	}
+	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    onPod,
+		UpdateFunc: func(_, obj any) { onPod(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if pod, ok := obj.(*corev1.Pod); ok {
+				k.podDeleted(pod)
+			}
+		},
+	}); err != nil {
+		return fmt.Errorf("watch pods: %w", err)
+	}
+	kick := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { k.kickAll() },
+		UpdateFunc: func(any, any) { k.kickAll() },
+		DeleteFunc: func(any) { k.kickAll() },
+	}
+	for _, inf := range []cache.SharedIndexInformer{cmInf.Informer(), secInf.Informer()} {
+		if _, err := inf.AddEventHandler(kick); err != nil {
+			return fmt.Errorf("watch volume sources: %w", err)
+		}
+	}
+	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { sched.retryAll() },
+		UpdateFunc: func(any, any) { sched.retryAll() },
+	}); err != nil {
+		return fmt.Errorf("watch node: %w", err)
+	}
+
+	var ic *ingressController
+	if cfg.IngressAddr != "" {
+		ingInf := factory.Networking().V1().Ingresses()
+		classInf := factory.Networking().V1().IngressClasses()
+		ic = &ingressController{
+			cs:      cs,
+			class:   cfg.IngressClass,
+			lbIP:    lbIP,
+			ings:    ingInf.Lister(),
+			classes: classInf.Lister(),
+			svcs:    svcInf.Lister(),
+			pods:    podInf.Lister(),
+			dial:    k.dialIP,
+			log:     log.With("component", "ingress"),
+			status:  workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
+		}
+		ic.init()
+		if _, err := ingInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { ic.rebuild(); ic.enqueueStatus(obj) },
+			UpdateFunc: func(_, obj any) { ic.rebuild(); ic.enqueueStatus(obj) },
+			DeleteFunc: func(any) { ic.rebuild() },
+		}); err != nil {
+			return fmt.Errorf("watch ingresses: %w", err)
+		}
+		if _, err := classInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { ic.rebuild(); ic.enqueueAllStatus() },
+			UpdateFunc: func(any, any) { ic.rebuild(); ic.enqueueAllStatus() },
+			DeleteFunc: func(any) { ic.rebuild(); ic.enqueueAllStatus() },
+		}); err != nil {
+			return fmt.Errorf("watch ingress classes: %w", err)
+		}
+	}
+
+	factory.Start(ctx.Done())
+	nodeFactory.Start(ctx.Done())
+	defer factory.Shutdown()
+	defer nodeFactory.Shutdown()
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok && ctx.Err() == nil {
+			return fmt.Errorf("sync informer for %v", typ)
+		}
+	}
+	nodeFactory.WaitForCacheSync(ctx.Done())
+
+	var bg []func()
+	goBG := func(f func()) {
+		ch := make(chan struct{})
+		bg = append(bg, func() { <-ch })
+		go func() {
+			defer close(ch)
+			f()
+		}()
+	}
+	goBG(func() { heartbeat(ctx, cs, cfg.NodeName, hostIP, log.With("component", "node")) })
+	goBG(func() { sched.run(ctx) })
+	var srv *http.Server
+	if ic != nil {
+		// Listening only now makes "the port answers" mean "ready": the
+		// node is registered and the caches are synced.
+		ln, err := net.Listen("tcp", cfg.IngressAddr)
+		if err != nil {
+			return fmt.Errorf("listen for ingress: %w", err)
+		}
+		ic.rebuild()
+		goBG(func() { ic.runStatus(ctx) })
+		srv = &http.Server{Handler: ic, ReadHeaderTimeout: 10 * time.Second}
+		goBG(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("ingress server", "err", err)
+			}
+		})
+		log.Info("ingress controller serving", "addr", ln.Addr().String(), "class", cfg.IngressClass)
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down: killing pod processes")
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	k.wait()
+	for _, wait := range bg {
+		wait()
+	}
+	return nil
+}
+
+// prepareBusybox copies busybox into the work dir, so pod roots can
+// hardlink it without a pod being able to modify the host's binary, and
+// lists its applets.
+func prepareBusybox(src, workDir string) (string, []string, error) {
+	dst := filepath.Join(workDir, "busybox")
+	if err := copyFile(src, dst, 0o755); err != nil {
+		return "", nil, fmt.Errorf("copy busybox: %w", err)
+	}
+	out, err := exec.Command(dst, "--list").Output()
+	if err != nil {
+		return "", nil, fmt.Errorf("list busybox applets (%s must be a static busybox): %w", src, err)
+	}
+	return dst, strings.Fields(string(out)), nil
+}
