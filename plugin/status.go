@@ -313,7 +313,7 @@ func describeCertificate(w io.Writer, c *api.Certificate, iss *api.Issuer, issEr
 			p("Key", acme.KeyDescription(chain[0].PublicKey))
 			var names []string
 			for _, cert := range chain {
-				names = append(names, cert.Subject.CommonName)
+				names = append(names, certName(cert))
 			}
 			if top := chain[len(chain)-1]; top.Issuer.CommonName != top.Subject.CommonName {
 				names = append(names, top.Issuer.CommonName)
@@ -386,4 +386,18 @@ func orNone(s string) string {
 		return "<none>"
 	}
 	return s
+}
+
+// certName names a certificate for the chain line: its common name, or its
+// first SAN for leaves without one (short-lived profiles omit the CN).
+func certName(c *x509.Certificate) string {
+	switch {
+	case c.Subject.CommonName != "":
+		return c.Subject.CommonName
+	case len(c.DNSNames) > 0:
+		return c.DNSNames[0]
+	case len(c.IPAddresses) > 0:
+		return c.IPAddresses[0].String()
+	}
+	return c.SerialNumber.Text(16)
 }

@@ -66,12 +66,12 @@ func (s *Ingress) Present(ctx context.Context, chals []acme.Challenge) error {
 		return store.Describe(err, "create", "ingresses.networking.k8s.io", ns)
 	}
 	s.track("ingress", cfg.Name)
-	s.emit(chals, acme.StatePresenting, fmt.Sprintf("created pod, service, ingress %s/%s", ns, cfg.Name))
+	s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service, ingress %s/%s", ns, cfg.Name))
 
-	if err := s.waitPodReady(ctx, chals); err != nil {
+	if err := s.waitPodReady(ctx); err != nil {
 		return err
 	}
-	s.emit(chals, acme.StatePresenting, "solver pod ready; self-checking")
+	s.emit(acme.StatePresenting, "solver pod ready; self-checking")
 	if s.Checker == nil {
 		return nil
 	}
@@ -80,7 +80,7 @@ func (s *Ingress) Present(ctx context.Context, chals []acme.Challenge) error {
 
 // waitPodReady watches the solver pod until it is Ready, and fails fast
 // when it cannot start (image pull, crash loop, admission, scheduling).
-func (s *Ingress) waitPodReady(ctx context.Context, chals []acme.Challenge) error {
+func (s *Ingress) waitPodReady(ctx context.Context) error {
 	ns, name := s.Config.Namespace, s.Config.Name
 	w, err := s.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(),
@@ -100,7 +100,7 @@ func (s *Ingress) waitPodReady(ctx context.Context, chals []acme.Challenge) erro
 		case ev, ok := <-w.ResultChan():
 			if !ok {
 				// The apiserver closes watches now and then: start again.
-				return s.waitPodReady(ctx, chals)
+				return s.waitPodReady(ctx)
 			}
 			switch ev.Type {
 			case watch.Deleted:
@@ -121,7 +121,7 @@ func (s *Ingress) waitPodReady(ctx context.Context, chals []acme.Challenge) erro
 			}
 			if why != last && why != "" {
 				last = why
-				s.emit(chals, acme.StatePresenting, "solver pod: "+why)
+				s.emit(acme.StatePresenting, "solver pod: "+why)
 			}
 		}
 	}
@@ -202,11 +202,10 @@ func (s *Ingress) track(kind, name string) {
 	s.created = append(s.created, kindName{kind, name})
 }
 
-func (s *Ingress) emit(chals []acme.Challenge, state, detail string) {
-	if s.Observe == nil {
-		return
-	}
-	for _, ch := range chals {
-		s.Observe(acme.Event{Identifier: ch.Identifier, State: state, Detail: detail})
+// emit reports a step of the solver as a whole: one pod serves every
+// challenge of the order, so its progress is not repeated per name.
+func (s *Ingress) emit(state, detail string) {
+	if s.Observe != nil {
+		s.Observe(acme.Event{State: state, Detail: detail})
 	}
 }
