@@ -59,17 +59,23 @@ func runMain(m *testing.M) int {
 		os.RemoveAll(tmp)
 	}()
 
-	// Build from the current source, so `go test` never runs a stale plugin.
+	// Build from the current source, so `go test` never runs a stale
+	// plugin; testenv only when this run starts the environment.
 	tmpBin := filepath.Join(tmp, "bin")
-	build := exec.Command("go", "build", "-o", tmpBin+"/", "./cmd/kubectl-acme", "./test/cmd/testenv")
+	attach := os.Getenv("TESTENV_DIR")
+	pkgs := []string{"./cmd/kubectl-acme"}
+	if attach == "" {
+		pkgs = append(pkgs, "./test/cmd/testenv")
+	}
+	build := exec.Command("go", append([]string{"build", "-o", tmpBin + "/"}, pkgs...)...)
 	build.Dir = repo
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: build kubectl-acme and testenv:", err)
+		fmt.Fprintf(os.Stderr, "e2e: build %v: %v\n", pkgs, err)
 		return 1
 	}
 
-	if dir := os.Getenv("TESTENV_DIR"); dir != "" {
+	if dir := attach; dir != "" {
 		if env, err = testenv.Load(dir); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e:", err)
 			return 1
