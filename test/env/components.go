@@ -460,8 +460,9 @@ func (e *Env) retryOnce(ctx context.Context, name string, start func() error) er
 		return err
 	}
 	e.logf("%s failed to start, retrying once: %v", name, err)
-	if err2 := start(); err2 != nil {
-		return fmt.Errorf("testenv: start %s: %w", name, errors.Join(err, err2))
+	if err := start(); err != nil {
+		// The first error is in the log above, and in the program's log.
+		return fmt.Errorf("testenv: start %s (tried twice): %w", name, err)
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func main() {
 	ctx, stop := signalContext()
 	defer stop()
 	if err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "testenv:", err)
+		fmt.Fprintln(os.Stderr, "Error:", err)
 		stop()
 		os.Exit(1)
 	}
