@@ -14,7 +14,9 @@ var ErrTermsNotAgreed = errors.New("the CA's terms of service were not agreed to
 
 // Register finds the account for the client's key or registers a new one.
 // agree is asked only when a new account must be created.
-func Register(ctx context.Context, c *xacme.Client, email string, agree func(tosURL string) bool) (*xacme.Account, error) {
+// eab binds the new account to an account at the CA (RFC 8555 section
+// 7.3.4) when the CA requires it; nil otherwise.
+func Register(ctx context.Context, c *xacme.Client, email string, eab *xacme.ExternalAccountBinding, agree func(tosURL string) bool) (*xacme.Account, error) {
 	// An existing key keeps its account: look it up first so a re-run never
 	// creates a second account or asks about the terms again.
 	acct, err := c.GetReg(ctx, "")
@@ -24,7 +26,7 @@ func Register(ctx context.Context, c *xacme.Client, email string, agree func(tos
 	if !errors.Is(err, xacme.ErrNoAccount) {
 		return nil, fmt.Errorf("look up ACME account: %w", err)
 	}
-	a := &xacme.Account{}
+	a := &xacme.Account{ExternalAccountBinding: eab}
 	if email != "" {
 		a.Contact = []string{"mailto:" + email}
 	}
@@ -39,6 +41,10 @@ func Register(ctx context.Context, c *xacme.Client, email string, agree func(tos
 	}
 	if errors.Is(err, xacme.ErrAccountAlreadyExists) {
 		return c.GetReg(ctx, "")
+	}
+	var ae *xacme.Error
+	if errors.As(err, &ae) && ae.ProblemType == "urn:ietf:params:acme:error:externalAccountRequired" {
+		return nil, fmt.Errorf("register ACME account: the CA requires External Account Binding: give the key ID and HMAC key your CA issued (--eab-kid, --eab-hmac-key): %w", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("register ACME account: %w", err)

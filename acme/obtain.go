@@ -68,6 +68,8 @@ type Request struct {
 	Profile        string
 	PreferredChain string
 	NotAfter       time.Time
+	// Replaces is the ARI CertID of the certificate being renewed.
+	Replaces string
 }
 
 // Result is an issued certificate and what happened on the way.
@@ -120,14 +122,7 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 	for _, ip := range req.IPAddresses {
 		ids = append(ids, xacme.AuthzID{Type: "ip", Value: ip})
 	}
-	var opts []xacme.OrderOption
-	if req.Profile != "" {
-		opts = append(opts, xacme.WithOrderIssuanceProfile(xacme.ProfileName(req.Profile)))
-	}
-	if !req.NotAfter.IsZero() {
-		opts = append(opts, xacme.WithOrderNotAfter(req.NotAfter))
-	}
-	order, err := c.AuthorizeOrder(ctx, ids, opts...)
+	order, err := newOrder(ctx, c, ids, OrderOptions{Profile: req.Profile, NotAfter: req.NotAfter, Replaces: req.Replaces})
 	if err != nil {
 		return nil, fmt.Errorf("create order: %w", err)
 	}

@@ -3,6 +3,7 @@ package plugin
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	xacme "golang.org/x/crypto/acme"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
@@ -33,6 +35,9 @@ type CreateIssuerOptions struct {
 	Profile          string
 	PreferredChain   string
 	Timeout          time.Duration
+	EABKeyID         string
+	EABHMACKey       string
+	EABHMACSecret    string
 
 	namespace string
 	caBundle  []byte
@@ -91,6 +96,10 @@ must be agreed to, interactively or with --agree-tos.`,
 	fl.StringVar(&o.Profile, "profile", o.Profile, "ACME profile to order certificates with (e.g. shortlived), if the CA offers profiles")
 	fl.StringVar(&o.PreferredChain, "preferred-chain", o.PreferredChain, "Common name of the root CA whose chain to prefer, if the CA offers alternates")
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the CA")
+	fl.StringVar(&o.EABKeyID, "eab-kid", o.EABKeyID, "External Account Binding key ID, for CAs that require one")
+	fl.StringVar(&o.EABHMACKey, "eab-hmac-key", o.EABHMACKey, "External Account Binding HMAC key (base64url); used once to register, never stored")
+	fl.StringVar(&o.EABHMACSecret, "eab-hmac-key-secret", o.EABHMACSecret, "Secret holding the EAB HMAC key, as NAME or NAME/KEY (default key: secret)")
+	registerCreateIssuerCompletion(cmd, f)
 	return cmd
 }
 
@@ -137,7 +146,30 @@ func (o *CreateIssuerOptions) Validate() error {
 	if o.Timeout <= 0 {
 		return errors.New("--timeout must be positive")
 	}
+	hasKey := o.EABHMACKey != "" || o.EABHMACSecret != ""
+	switch {
+	case o.EABHMACKey != "" && o.EABHMACSecret != "":
+		return errors.New("give --eab-hmac-key or --eab-hmac-key-secret, not both")
+	case o.EABKeyID != "" && !hasKey:
+		return errors.New("--eab-kid needs --eab-hmac-key or --eab-hmac-key-secret")
+	case o.EABKeyID == "" && hasKey:
+		return errors.New("an EAB HMAC key needs --eab-kid")
+	}
+	if o.EABHMACKey != "" {
+		if _, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(o.EABHMACKey, "=")); err != nil {
+			return errors.New("--eab-hmac-key is not base64url (copy it exactly as your CA shows it)")
+		}
+	}
 	return nil
+}
+
+// eab is the binding given with --eab-kid and --eab-hmac-key, or nil.
+func (o *CreateIssuerOptions) eab() *xacme.ExternalAccountBinding {
+	if o.EABHMACKey == "" {
+		return nil
+	}
+	key, _ := base64.RawURLEncoding.DecodeString(strings.TrimRight(o.EABHMACKey, "="))
+	return &xacme.ExternalAccountBinding{KID: o.EABKeyID, Key: key}
 }
 
 // Issuer is the Issuer the options describe.
@@ -167,6 +199,10 @@ func (o *CreateIssuerOptions) Issuer() *api.Issuer {
 		PreferredChain:      o.PreferredChain,
 		Solvers:             []api.ACMEChallengeSolver{{HTTP01: &api.ACMEChallengeSolverHTTP01{Ingress: ing}}},
 	}
+	if o.EABHMACSecret != "" {
+		name, key, _ := strings.Cut(o.EABHMACSecret, "/")
+		iss.Spec.ACME.ExternalAccountBinding = &api.ACMEExternalAccountBinding{KeyID: o.EABKeyID, Key: api.SecretKeySelector{Name: name, Key: key}}
+	}
 	return iss
 }
 
@@ -179,7 +215,7 @@ func (o *CreateIssuerOptions) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	iss := o.Issuer()
-	err = issuance.RegisterIssuer(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, iss, o.agree)
+	err = issuance.RegisterIssuer(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent, EAB: o.eab()}, iss, o.agree)
 	if errors.Is(err, acme.ErrTermsNotAgreed) && !o.interact && !o.AgreeTOS {
 		return fmt.Errorf("%w: read them and re-run with --agree-tos", err)
 	}

@@ -49,6 +49,7 @@ the CA reported when the issuer was last registered.`,
 	}
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "List issuers in all namespaces")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: wide, json or yaml")
+	registerGetIssuersCompletion(cmd)
 	return cmd
 }
 

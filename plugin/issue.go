@@ -39,6 +39,8 @@ type IssueOptions struct {
 	SelfCheckTimeout time.Duration
 	Force            bool
 	Quiet            bool
+	Profile          string
+	Duration         time.Duration
 
 	namespace string
 	factory   *Factory
@@ -102,6 +104,9 @@ Run it again with just NAME to re-issue with the stored settings.`,
 	fl.DurationVar(&o.SelfCheckTimeout, "self-check-timeout", o.SelfCheckTimeout, "How long to retry the self-check before giving up")
 	fl.BoolVar(&o.Force, "force", o.Force, "Overwrite the Secret even if kubectl-acme did not create it")
 	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print no progress, only the result and errors")
+	fl.StringVar(&o.Profile, "profile", o.Profile, "ACME profile to order with (kubectl acme get profiles lists them); default: the issuer's")
+	fl.DurationVar(&o.Duration, "duration", o.Duration, "Ask the CA for this lifetime (only CAs that honour an order's notAfter)")
+	registerIssueCompletion(cmd, f)
 	return cmd
 }
 
@@ -135,6 +140,9 @@ func (o *IssueOptions) Validate() error {
 	}
 	if o.ClusterIssuer && o.Issuer == "" {
 		return errors.New("--cluster-issuer needs --issuer NAME")
+	}
+	if o.Duration < 0 {
+		return errors.New("--duration must not be negative")
 	}
 	if o.RenewBefore < 0 {
 		return errors.New("--renew-before must not be negative")
@@ -177,6 +185,9 @@ func (o *IssueOptions) spec() api.CertificateSpec {
 	if o.RenewBefore > 0 {
 		s.RenewBefore = &metav1.Duration{Duration: o.RenewBefore}
 	}
+	if o.Duration > 0 {
+		s.Duration = &metav1.Duration{Duration: o.Duration}
+	}
 	return s
 }
 
@@ -203,6 +214,12 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 		return err
 	case o.newSpec():
 		cert.Spec = o.spec()
+	}
+	if o.Profile != "" {
+		if cert.Annotations == nil {
+			cert.Annotations = map[string]string{}
+		}
+		cert.Annotations[api.AnnotationProfile] = o.Profile
 	}
 
 	var observe acme.Observer

@@ -78,13 +78,20 @@ No CRDs, no controller and no cluster-admin are needed.`,
 
 	create := &cobra.Command{Use: "create", Short: "Create an ACME issuer"}
 	create.AddCommand(NewCmdCreateIssuer(f, streams))
-	get := &cobra.Command{Use: "get", Short: "List ACME issuers"}
-	get.AddCommand(NewCmdGetIssuers(f, streams))
-	cmd.AddCommand(create, get,
+	get := &cobra.Command{Use: "get", Short: "List ACME issuers and the profiles their CAs offer"}
+	get.AddCommand(NewCmdGetIssuers(f, streams), NewCmdGetProfiles(f, streams))
+	update := &cobra.Command{Use: "update", Short: "Update an issuer's ACME account"}
+	update.AddCommand(NewCmdUpdateIssuer(f, streams))
+	del := &cobra.Command{Use: "delete", Short: "Delete an issuer"}
+	del.AddCommand(NewCmdDeleteIssuer(f, streams))
+	cmd.AddCommand(create, get, update, del,
 		NewCmdIssue(f, streams),
+		NewCmdRenew(f, streams),
+		NewCmdRevoke(f, streams),
 		NewCmdStatus(f, streams),
 		NewCmdVersion(streams, build),
 	)
+	registerRootCompletion(cmd, f)
 	return cmd
 }
 

@@ -67,6 +67,7 @@ last order with each challenge's outcome.`,
 	}
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "List certificates in all namespaces")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: wide, json or yaml")
+	registerStatusCompletion(cmd, f)
 	return cmd
 }
 
@@ -157,7 +158,7 @@ func (o *StatusOptions) printFull(ctx context.Context, ns string) error {
 type CertificateRow struct {
 	Namespace, Name, Secret, Domains, Issuer string
 	NotAfter, RenewAfter                     *time.Time
-	LastFailure                              string
+	LastFailure, Revoked                     string
 	Created                                  time.Time
 }
 
@@ -171,6 +172,7 @@ func RowFromMetadata(m *metav1.ObjectMeta) CertificateRow {
 		Domains:     a[store.AnnotationDomains],
 		Issuer:      a[store.AnnotationIssuer],
 		LastFailure: a[store.AnnotationLastFailure],
+		Revoked:     a[store.AnnotationRevoked],
 		Created:     m.CreationTimestamp.Time,
 	}
 	if t, err := time.Parse(time.RFC3339, a[store.AnnotationNotAfter]); err == nil {
@@ -184,6 +186,9 @@ func RowFromMetadata(m *metav1.ObjectMeta) CertificateRow {
 
 func (r *CertificateRow) summary(now time.Time) api.Summary {
 	st := &api.CertificateStatus{LastFailure: r.LastFailure}
+	if r.Revoked != "" {
+		st.Revoked = &api.RevocationStatus{Reason: r.Revoked}
+	}
 	if r.NotAfter != nil {
 		st.NotAfter = &metav1.Time{Time: *r.NotAfter}
 	}

@@ -27,5 +27,6 @@ func NewCmdVersion(streams genericiooptions.IOStreams, build BuildInfo) *cobra.C
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", output, "Output format: json or yaml")
+	registerVersionCompletion(cmd)
 	return cmd
 }

@@ -19,6 +19,8 @@ const (
 	StateFailed State = "Failed"
 	// StatePending: requested but never issued.
 	StatePending State = "Pending"
+	// StateRevoked: the stored certificate was revoked.
+	StateRevoked State = "Revoked"
 )
 
 // Summary is the computed status of a Certificate at a point in time.
@@ -34,6 +36,8 @@ func Summarize(st *CertificateStatus, now time.Time) Summary {
 	switch {
 	case st.NotAfter != nil && !now.Before(st.NotAfter.Time):
 		return Summary{State: StateExpired, Reason: "expired " + st.NotAfter.UTC().Format(time.RFC3339)}
+	case st.Revoked != nil && st.Revoked.Serial == st.Serial:
+		return Summary{State: StateRevoked, Reason: st.Revoked.Reason}
 	case st.LastFailure != "":
 		return Summary{State: StateFailed, Reason: st.LastFailure}
 	case st.NotAfter == nil:

@@ -5,6 +5,7 @@
 package api
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -43,6 +44,11 @@ type ACMEIssuer struct {
 	PreferredChain      string                `json:"preferredChain,omitempty"`
 	Profile             string                `json:"profile,omitempty"`
 	Solvers             []ACMEChallengeSolver `json:"solvers,omitempty"`
+	// ExternalAccountBinding binds a new account to one the CA issued.
+	ExternalAccountBinding *ACMEExternalAccountBinding `json:"externalAccountBinding,omitempty"`
+	// DisableAccountKeyGeneration refuses to create the account key: its
+	// Secret must exist.
+	DisableAccountKeyGeneration bool `json:"disableAccountKeyGeneration,omitempty"`
 }
 
 // SecretKeySelector names a key of a Secret in the Issuer's namespace.
@@ -53,7 +59,9 @@ type SecretKeySelector struct {
 
 // ACMEChallengeSolver mirrors cert-manager's solver entry (HTTP-01 only).
 type ACMEChallengeSolver struct {
-	HTTP01 *ACMEChallengeSolverHTTP01 `json:"http01,omitempty"`
+	// Selector limits the solver to some names; nil selects every name.
+	Selector *CertificateDNSNameSelector `json:"selector,omitempty"`
+	HTTP01   *ACMEChallengeSolverHTTP01  `json:"http01,omitempty"`
 }
 
 // ACMEChallengeSolverHTTP01 mirrors cert-manager's http01 solver.
@@ -67,6 +75,12 @@ type ACMEChallengeSolverHTTP01Ingress struct {
 	Class *string `json:"class,omitempty"`
 	// IngressClassName sets spec.ingressClassName.
 	IngressClassName *string `json:"ingressClassName,omitempty"`
+	// Name adds the challenge paths to this existing Ingress instead of
+	// creating one, and removes them afterwards.
+	Name            string                                       `json:"name,omitempty"`
+	ServiceType     corev1.ServiceType                           `json:"serviceType,omitempty"`
+	PodTemplate     *ACMEChallengeSolverHTTP01IngressPodTemplate `json:"podTemplate,omitempty"`
+	IngressTemplate *ACMEChallengeSolverHTTP01IngressTemplate    `json:"ingressTemplate,omitempty"`
 }
 
 // IssuerStatus records what the CA last said about the account.
@@ -119,7 +133,17 @@ type CertificateSpec struct {
 	IssuerRef   IssuerRef              `json:"issuerRef"`
 	PrivateKey  *CertificatePrivateKey `json:"privateKey,omitempty"`
 	RenewBefore *metav1.Duration       `json:"renewBefore,omitempty"`
+	// RenewBeforePercentage renews when this percentage of the lifetime
+	// remains; used when RenewBefore is not set.
+	RenewBeforePercentage   *int32                              `json:"renewBeforePercentage,omitempty"`
+	Duration                *metav1.Duration                    `json:"duration,omitempty"`
+	SecretTemplate          *CertificateSecretTemplate          `json:"secretTemplate,omitempty"`
+	AdditionalOutputFormats []CertificateAdditionalOutputFormat `json:"additionalOutputFormats,omitempty"`
 }
+
+// AnnotationProfile on a Certificate names the ACME profile to order it
+// with; cert-manager's Certificate has no field for it.
+const AnnotationProfile = "acme.kubectl.io/profile"
 
 // IssuerRef points at an Issuer or ClusterIssuer.
 type IssuerRef struct {
@@ -148,6 +172,15 @@ type CertificateStatus struct {
 	// LastFailure is why the last attempt failed; empty after a success.
 	LastFailure string       `json:"lastFailure,omitempty"`
 	LastOrder   *OrderStatus `json:"lastOrder,omitempty"`
+	// Revoked is set when the stored certificate was revoked.
+	Revoked *RevocationStatus `json:"revoked,omitempty"`
+}
+
+// RevocationStatus records a revocation of the certificate with Serial.
+type RevocationStatus struct {
+	Serial string      `json:"serial"`
+	Reason string      `json:"reason"`
+	Time   metav1.Time `json:"time"`
 }
 
 // OrderStatus records the last ACME order for a Certificate.

@@ -37,7 +37,11 @@ type Options struct {
 	// SelfCheckTimeout bounds the self-check; zero means a minute.
 	SelfCheckTimeout time.Duration
 	// Force allows overwriting a Secret kubectl-acme does not own.
-	Force     bool
+	Force bool
+	// Replaces is the ARI CertID of the certificate a renewal replaces.
+	Replaces string
+	// EAB binds a new account to one at the CA, for CAs that require it.
+	EAB       *xacme.ExternalAccountBinding
 	UserAgent string
 	Observe   acme.Observer
 }
@@ -62,7 +66,13 @@ func RegisterIssuer(ctx context.Context, o Options, iss *api.Issuer, agree func(
 	if err != nil {
 		return err
 	}
-	acct, err := acme.Register(ctx, c, iss.Spec.ACME.Email, agree)
+	eab := o.EAB
+	if eab == nil && iss.Spec.ACME.ExternalAccountBinding != nil {
+		if eab, err = o.Store.ExternalAccountBinding(ctx, iss); err != nil {
+			return err
+		}
+	}
+	acct, err := acme.Register(ctx, c, iss.Spec.ACME.Email, eab, agree)
 	if err != nil {
 		if created {
 			err = fmt.Errorf("%w (the new account key Secret %s is kept, so a retry registers the same key)", err, iss.Spec.ACME.PrivateKeySecretRef.Name)
@@ -110,17 +120,9 @@ func Issue(ctx context.Context, o Options, cert *api.Certificate) (*api.Certific
 	if err := o.Store.CheckSecretWritable(ctx, cert, o.Force); err != nil {
 		return cert, err
 	}
-	accountKey, err := o.Store.ExistingAccountKey(ctx, iss)
+	c, err := accountClient(ctx, &o, iss)
 	if err != nil {
 		return cert, err
-	}
-	c, err := acme.NewClient(clientFor(iss, &o), accountKey)
-	if err != nil {
-		return cert, err
-	}
-	if st := iss.Status.ACME; st != nil && st.URI != "" {
-		// Skips the account lookup round trip on every request.
-		c.KID = xacme.KeyID(st.URI)
 	}
 
 	keySpec := acme.KeySpec{}
@@ -163,8 +165,10 @@ func Issue(ctx context.Context, o Options, cert *api.Certificate) (*api.Certific
 		IPAddresses:    ips,
 		CommonName:     cert.Spec.CommonName,
 		Key:            certKey,
-		Profile:        iss.Spec.ACME.Profile,
+		Profile:        profileFor(cert, iss),
+		NotAfter:       notAfterFor(cert),
 		PreferredChain: iss.Spec.ACME.PreferredChain,
+		Replaces:       o.Replaces,
 	}, sv, o.Observe)
 
 	// Record the outcome even when the command's context has ended.
@@ -214,7 +218,7 @@ func Issue(ctx context.Context, o Options, cert *api.Certificate) (*api.Certific
 	}
 	cert.Status.NotBefore = &metav1.Time{Time: leaf.NotBefore}
 	cert.Status.NotAfter = &metav1.Time{Time: leaf.NotAfter}
-	cert.Status.RenewalTime = &metav1.Time{Time: api.RenewalTime(leaf.NotBefore, leaf.NotAfter, renewBefore)}
+	cert.Status.RenewalTime = &metav1.Time{Time: renewalTime(wctx, c, leaf, renewBefore)}
 	cert.Status.Serial = strings.ToUpper(leaf.SerialNumber.Text(16))
 	cert.Status.Revision++
 	cert.Status.LastFailure = ""

@@ -26,6 +26,10 @@ const (
 	AnnotationCMCertificateName = "cert-manager.io/certificate-name"
 )
 
+// AnnotationRevoked on a Certificate ConfigMap holds the revocation reason
+// of the stored certificate.
+const AnnotationRevoked = "acme.kubectl.io/revoked"
+
 // GetCertificate reads a Certificate.
 func (s *Store) GetCertificate(ctx context.Context, ns, name string) (*api.Certificate, error) {
 	cm, err := s.Client.CoreV1().ConfigMaps(ns).Get(ctx, CertificateConfigMapName(name), metav1.GetOptions{})
@@ -56,7 +60,7 @@ func DecodeCertificate(cm *corev1.ConfigMap) (*api.Certificate, error) {
 func (s *Store) SaveCertificate(ctx context.Context, c *api.Certificate) error {
 	stored := *c
 	stored.TypeMeta = metav1.TypeMeta{APIVersion: api.GroupVersion, Kind: api.KindCertificate}
-	stored.ObjectMeta = metav1.ObjectMeta{Name: c.Name, Namespace: c.Namespace}
+	stored.ObjectMeta = metav1.ObjectMeta{Name: c.Name, Namespace: c.Namespace, Labels: c.Labels, Annotations: c.Annotations}
 	data, err := yaml.Marshal(&stored)
 	if err != nil {
 		return err
@@ -76,6 +80,9 @@ func (s *Store) SaveCertificate(ctx context.Context, c *api.Certificate) error {
 	}
 	if st.LastFailure != "" {
 		ann[AnnotationLastFailure] = st.LastFailure
+	}
+	if st.Revoked != nil && st.Revoked.Serial == st.Serial {
+		ann[AnnotationRevoked] = st.Revoked.Reason
 	}
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{

@@ -27,7 +27,9 @@ func main() {
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	cmd := plugin.NewCmdACME(streams, plugin.BuildInfo{Version: version, Commit: commit, Date: date})
 	if err := cmd.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(os.Stderr, "error:", msg)
+		}
 		stop()
 		os.Exit(plugin.ExitCode(err))
 	}

@@ -1,0 +1,111 @@
+package issuance
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+)
+
+// UpdateContact changes the account's contact address at the CA and in
+// the stored Issuer.
+func UpdateContact(ctx context.Context, o Options, iss *api.Issuer, email string) error {
+	c, err := accountClient(ctx, &o, iss)
+	if err != nil {
+		return err
+	}
+	acct, err := c.GetReg(ctx, "")
+	if err != nil {
+		return fmt.Errorf("look up account: %w", err)
+	}
+	uri := acct.URI
+	acct.Contact = nil
+	if email != "" {
+		acct.Contact = []string{"mailto:" + email}
+	}
+	if acct, err = c.UpdateReg(ctx, acct); err != nil {
+		return fmt.Errorf("update account: %w", err)
+	}
+	iss.Spec.ACME.Email = email
+	// An update's answer carries no Location: keep the URI we looked up.
+	iss.Status.ACME = &api.ACMEIssuerStatus{URI: uri, LastRegisteredEmail: email, AccountStatus: acct.Status}
+	return o.Store.SaveIssuer(ctx, iss)
+}
+
+// RotateAccountKey rolls the account over to a new key (RFC 8555 section
+// 7.3.5). The new key is stored beside the old one before the CA is asked
+// and becomes current only after the CA confirms; the old key is kept as
+// KEY.previous. A rollover interrupted after the CA confirmed is finished
+// by the next run.
+func RotateAccountKey(ctx context.Context, o Options, iss *api.Issuer) error {
+	c, err := accountClient(ctx, &o, iss)
+	if err != nil {
+		return err
+	}
+	staged, err := o.Store.StagedAccountKey(ctx, iss)
+	if err != nil {
+		return err
+	}
+	if staged != nil {
+		// An earlier rollover stopped half-way: find out which key the CA has.
+		next, err := acme.ParseKey(staged)
+		if err != nil {
+			return fmt.Errorf("staged account key is unreadable; remove it from the secret: %w", err)
+		}
+		probe, err := acme.NewClient(clientFor(iss, &o), next)
+		if err != nil {
+			return err
+		}
+		if _, err := probe.GetReg(ctx, ""); err == nil {
+			return o.Store.CommitAccountKey(ctx, iss)
+		}
+		if err := o.Store.DropStagedAccountKey(ctx, iss); err != nil {
+			return err
+		}
+	}
+	if _, err := c.GetReg(ctx, ""); err != nil {
+		return fmt.Errorf("look up account with the current key: %w", err)
+	}
+	newKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	pemKey, err := acme.EncodeKey(newKey, "")
+	if err != nil {
+		return err
+	}
+	if err := o.Store.StageAccountKey(ctx, iss, pemKey); err != nil {
+		return err
+	}
+	if err := c.AccountKeyRollover(ctx, newKey); err != nil {
+		rerr := fmt.Errorf("key rollover refused by the CA; the old key stays current: %w", err)
+		if derr := o.Store.DropStagedAccountKey(context.WithoutCancel(ctx), iss); derr != nil {
+			rerr = errors.Join(rerr, derr)
+		}
+		return rerr
+	}
+	if err := o.Store.CommitAccountKey(context.WithoutCancel(ctx), iss); err != nil {
+		return fmt.Errorf("the CA accepted the new key but storing it failed; run the command again to finish: %w", err)
+	}
+	return nil
+}
+
+// DeleteIssuer removes the stored Issuer, first deactivating its account
+// at the CA if asked. The account key Secret is kept.
+func DeleteIssuer(ctx context.Context, o Options, iss *api.Issuer, deactivate bool) error {
+	if deactivate {
+		c, err := accountClient(ctx, &o, iss)
+		if err != nil {
+			return err
+		}
+		if err := c.DeactivateReg(ctx); err != nil {
+			return fmt.Errorf("deactivate account: %w", err)
+		}
+	}
+	return o.Store.DeleteIssuer(ctx, iss)
+}

@@ -1,0 +1,255 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
+	"github.com/kubectl-acme/kubectl-acme/acme/store"
+)
+
+// issuerRef is the NAME [--cluster] pair the issuer commands share.
+type issuerRef struct {
+	Name    string
+	Cluster bool
+	Timeout time.Duration
+
+	namespace string
+	factory   *Factory
+	genericiooptions.IOStreams
+}
+
+func (r *issuerRef) complete(f *Factory, args []string) error {
+	r.factory = f
+	if len(args) > 0 {
+		r.Name = args[0]
+	}
+	ns, _, err := f.Namespace()
+	r.namespace = ns
+	if err != nil {
+		return err
+	}
+	if err := api.ValidateName("issuer", r.Name); err != nil {
+		return err
+	}
+	if r.Timeout <= 0 {
+		return errors.New("--timeout must be positive")
+	}
+	return nil
+}
+
+func (r *issuerRef) load(ctx context.Context) (*store.Store, *api.Issuer, error) {
+	st, err := r.factory.Store()
+	if err != nil {
+		return nil, nil, err
+	}
+	iss, err := st.GetIssuer(ctx, r.namespace, r.Name, r.Cluster)
+	return st, iss, err
+}
+
+func (r *issuerRef) kind() string {
+	if r.Cluster {
+		return "clusterissuer"
+	}
+	return "issuer"
+}
+
+func (r *issuerRef) addFlags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&r.Cluster, "cluster", r.Cluster, "NAME is a ClusterIssuer")
+	cmd.Flags().DurationVar(&r.Timeout, "timeout", r.Timeout, "How long to wait for the CA")
+}
+
+// UpdateIssuerOptions holds `kubectl acme update issuer` input.
+type UpdateIssuerOptions struct {
+	issuerRef
+	Email            string
+	RotateAccountKey bool
+	emailSet         bool
+}
+
+// NewCmdUpdateIssuer builds `kubectl acme update issuer`.
+func NewCmdUpdateIssuer(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &UpdateIssuerOptions{issuerRef: issuerRef{IOStreams: streams, Timeout: 2 * time.Minute}}
+	cmd := &cobra.Command{
+		Use:   "issuer NAME [--email ADDR] [--rotate-account-key]",
+		Short: "Change an issuer's account contact or roll its account key over",
+		Long: `Update the ACME account behind an issuer.
+
+--email changes the account's contact address at the CA.
+--rotate-account-key rolls the account over to a new key (RFC 8555 section 7.3.5)
+without losing the account: the new key is stored beside the old one first, becomes
+current only once the CA confirms, and the old key is kept as tls.key.previous.`,
+		Example: `  kubectl acme update issuer letsencrypt --email new-ops@example.com
+  kubectl acme update issuer letsencrypt --rotate-account-key`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.emailSet = cmd.Flags().Changed("email")
+			if err := o.complete(f, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.Email, "email", o.Email, "New contact address (empty removes it)")
+	cmd.Flags().BoolVar(&o.RotateAccountKey, "rotate-account-key", o.RotateAccountKey, "Roll the account over to a new key")
+	o.addFlags(cmd)
+	return cmd
+}
+
+// Validate checks that something is to be done.
+func (o *UpdateIssuerOptions) Validate() error {
+	if !o.emailSet && !o.RotateAccountKey {
+		return errors.New("nothing to update: give --email and/or --rotate-account-key")
+	}
+	return api.ValidateEmail(o.Email)
+}
+
+// Run updates the account.
+func (o *UpdateIssuerOptions) Run(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	st, iss, err := o.load(ctx)
+	if err != nil {
+		return err
+	}
+	opts := issuance.Options{Store: st, UserAgent: o.factory.UserAgent}
+	if o.emailSet {
+		if err := issuance.UpdateContact(ctx, opts, iss, o.Email); err != nil {
+			return fmt.Errorf("%s %q: %s", o.kind(), o.Name, acme.ProblemString(err))
+		}
+		fmt.Fprintf(o.Out, "%s/%s contact set to %q\n", o.kind(), o.Name, o.Email)
+	}
+	if o.RotateAccountKey {
+		if err := issuance.RotateAccountKey(ctx, opts, iss); err != nil {
+			return fmt.Errorf("%s %q: %s", o.kind(), o.Name, acme.ProblemString(err))
+		}
+		fmt.Fprintf(o.Out, "%s/%s account key rotated (previous key kept as %s.previous in secret %s)\n",
+			o.kind(), o.Name, store.AccountKeyKey, iss.Spec.ACME.PrivateKeySecretRef.Name)
+	}
+	return nil
+}
+
+// DeleteIssuerOptions holds `kubectl acme delete issuer` input.
+type DeleteIssuerOptions struct {
+	issuerRef
+	DeactivateAccount bool
+}
+
+// NewCmdDeleteIssuer builds `kubectl acme delete issuer`.
+func NewCmdDeleteIssuer(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &DeleteIssuerOptions{issuerRef: issuerRef{IOStreams: streams, Timeout: time.Minute}}
+	cmd := &cobra.Command{
+		Use:   "issuer NAME [--deactivate-account]",
+		Short: "Delete an issuer, keeping its account key",
+		Long: `Delete a stored Issuer. Its account key Secret is kept: it is the only proof of the
+account. With --deactivate-account the account is deactivated at the CA first
+(permanently: the CA refuses it afterwards).`,
+		Example: `  kubectl acme delete issuer staging
+  kubectl acme delete issuer old --deactivate-account`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.complete(f, args); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVar(&o.DeactivateAccount, "deactivate-account", o.DeactivateAccount, "Deactivate the ACME account at the CA first")
+	o.addFlags(cmd)
+	return cmd
+}
+
+// Run deletes.
+func (o *DeleteIssuerOptions) Run(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	st, iss, err := o.load(ctx)
+	if err != nil {
+		return err
+	}
+	if err := issuance.DeleteIssuer(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, iss, o.DeactivateAccount); err != nil {
+		return fmt.Errorf("%s %q: %s", o.kind(), o.Name, acme.ProblemString(err))
+	}
+	note := ""
+	if o.DeactivateAccount {
+		note = ", account deactivated"
+	}
+	fmt.Fprintf(o.Out, "%s/%s deleted%s; account key secret %s kept\n", o.kind(), o.Name, note, iss.Spec.ACME.PrivateKeySecretRef.Name)
+	return nil
+}
+
+// GetProfilesOptions holds `kubectl acme get profiles` input.
+type GetProfilesOptions struct {
+	issuerRef
+	Output string
+}
+
+// NewCmdGetProfiles builds `kubectl acme get profiles`.
+func NewCmdGetProfiles(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &GetProfilesOptions{issuerRef: issuerRef{IOStreams: streams, Timeout: 30 * time.Second}}
+	cmd := &cobra.Command{
+		Use:   "profiles --issuer NAME",
+		Short: "List the certificate profiles the issuer's CA offers",
+		Long: `List the ACME profiles (e.g. classic, tlsserver, shortlived) the issuer's CA offers,
+for --profile of create issuer and issue.`,
+		Example: `  kubectl acme get profiles --issuer letsencrypt`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.complete(f, nil); err != nil {
+				return err
+			}
+			if err := validateOutput(o.Output, "", "json", "yaml"); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.Name, "issuer", o.Name, "Issuer whose CA to ask")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: json or yaml")
+	o.addFlags(cmd)
+	return cmd
+}
+
+// Run lists the profiles.
+func (o *GetProfilesOptions) Run(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	_, iss, err := o.load(ctx)
+	if err != nil {
+		return err
+	}
+	// The directory needs no account: any key will do.
+	c, err := acme.NewClient(acme.ClientConfig{
+		DirectoryURL: iss.Spec.ACME.Server, CABundle: iss.Spec.ACME.CABundle,
+		SkipTLSVerify: iss.Spec.ACME.SkipTLSVerify, UserAgent: o.factory.UserAgent,
+	}, nil)
+	if err != nil {
+		return err
+	}
+	profiles, err := acme.Profiles(ctx, c)
+	if err != nil {
+		return fmt.Errorf("%s %q: read directory: %s", o.kind(), o.Name, acme.ProblemString(err))
+	}
+	if o.Output != "" {
+		return printObject(o.Out, o.Output, profiles)
+	}
+	if len(profiles) == 0 {
+		_, err := fmt.Fprintf(o.ErrOut, "The CA at %s offers no profiles.\n", iss.Spec.ACME.Server)
+		return err
+	}
+	rows := make([][]string, 0, len(profiles))
+	for _, p := range profiles {
+		rows = append(rows, []string{p.Name, p.Description})
+	}
+	return printTable(o.Out, []string{"NAME", "DESCRIPTION"}, rows)
+}

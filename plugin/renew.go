@@ -1,0 +1,198 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
+	"github.com/kubectl-acme/kubectl-acme/acme/store"
+)
+
+// Exit codes of `kubectl acme renew`, for cron jobs.
+const (
+	// ExitNothingDue: no certificate was due (the command succeeded).
+	ExitNothingDue = 0
+	// ExitFailed: at least one renewal failed.
+	ExitFailed = 1
+	// ExitRenewed: at least one certificate was renewed and none failed.
+	ExitRenewed = 10
+)
+
+// RenewOptions holds `kubectl acme renew` input.
+type RenewOptions struct {
+	Names         []string
+	All           bool
+	AllNamespaces bool
+	DryRun        bool
+	Force         bool
+	ConnectTo     string
+	Timeout       time.Duration
+	Quiet         bool
+
+	namespace string
+	factory   *Factory
+	genericiooptions.IOStreams
+}
+
+// NewCmdRenew builds `kubectl acme renew`.
+func NewCmdRenew(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &RenewOptions{IOStreams: streams, Timeout: 10 * time.Minute}
+	cmd := &cobra.Command{
+		Use:   "renew (NAME... | --all) [-A] [--dry-run] [--force]",
+		Short: "Renew certificates that are due",
+		Long: `Renew the named certificates, or all of them, when they are due.
+
+A certificate is due inside the renewal window its CA suggests through ACME
+Renewal Information (ARI, RFC 9773) when the CA offers it; the renewal order then
+names the certificate it replaces. Otherwise it is due when less than a third of
+its lifetime remains, or as its renewBefore says. --force renews now.
+
+The old certificate stays in its Secret until the new one is written.
+
+Exit codes, for cron jobs: 0 nothing was due, 10 at least one certificate was
+renewed and none failed, 1 at least one renewal failed.`,
+		Example: `  # Renew every certificate in the namespace that is due
+  kubectl acme renew --all
+
+  # What would be renewed, in every namespace
+  kubectl acme renew --all -A --dry-run
+
+  # Renew one certificate now, due or not
+  kubectl acme renew web --force`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Names = args
+			ns, _, err := f.Namespace()
+			if err != nil {
+				return err
+			}
+			o.namespace, o.factory = ns, f
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&o.All, "all", o.All, "Consider every certificate in the namespace (or all namespaces with -A)")
+	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all, every namespace")
+	fl.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Only say which certificates are due")
+	fl.BoolVar(&o.Force, "force", o.Force, "Renew even if not due")
+	fl.StringVar(&o.ConnectTo, "connect-to", o.ConnectTo, "Send self-check requests to HOST:PORT instead of what DNS says")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up (and clean up) after this long")
+	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print no progress")
+	return cmd
+}
+
+// Validate checks flag combinations.
+func (o *RenewOptions) Validate() error {
+	switch {
+	case o.All && len(o.Names) > 0:
+		return errors.New("give certificate names or --all, not both")
+	case !o.All && len(o.Names) == 0:
+		return errors.New("give certificate names, or --all to consider every certificate")
+	case o.AllNamespaces && !o.All:
+		return errors.New("--all-namespaces needs --all")
+	case o.Timeout <= 0:
+		return errors.New("--timeout must be positive")
+	}
+	for _, n := range o.Names {
+		if err := api.ValidateName("certificate", n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run renews what is due, one certificate after another.
+func (o *RenewOptions) Run(ctx context.Context) error {
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	certs, err := o.certificates(ctx, st)
+	if err != nil {
+		return err
+	}
+	opts := issuance.Options{Store: st, ConnectTo: o.ConnectTo, UserAgent: o.factory.UserAgent}
+	renewed, failed := 0, 0
+	for _, cert := range certs {
+		id := cert.Namespace + "/" + cert.Name
+		check, _, err := issuance.CheckRenewal(ctx, opts, cert, time.Now())
+		if err != nil {
+			failed++
+			fmt.Fprintf(o.ErrOut, "%s: %v\n", id, err)
+			continue
+		}
+		if !check.Due && !o.Force {
+			fmt.Fprintf(o.Out, "certificate/%s not due (%s)\n", id, check.Reason)
+			continue
+		}
+		if o.DryRun {
+			fmt.Fprintf(o.Out, "certificate/%s due (%s); not renewed (dry run)\n", id, check.Reason)
+			continue
+		}
+		io := opts
+		io.Replaces = check.Replaces
+		if !o.Quiet {
+			io.Observe = newProgress(o.ErrOut, isTerminal(o.ErrOut)).Observe
+		}
+		if _, err := issuance.Issue(ctx, io, cert); err != nil {
+			failed++
+			fmt.Fprintf(o.ErrOut, "error: certificate/%s: %s\n", id, acme.ProblemString(err))
+			continue
+		}
+		renewed++
+		fmt.Fprintf(o.Out, "certificate/%s renewed: serial %s, valid until %s\n", id, cert.Status.Serial, cert.Status.NotAfter.UTC().Format(time.RFC3339))
+	}
+	switch {
+	case failed > 0:
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%d of %d renewals failed", failed, failed+renewed)}
+	case renewed > 0:
+		return &ExitError{Code: ExitRenewed, Err: errSilent}
+	}
+	return nil
+}
+
+// errSilent ends a command with a non-zero exit code and no message.
+var errSilent = errors.New("")
+
+func (o *RenewOptions) certificates(ctx context.Context, st *store.Store) ([]*api.Certificate, error) {
+	if !o.All {
+		out := make([]*api.Certificate, 0, len(o.Names))
+		for _, n := range o.Names {
+			c, err := st.GetCertificate(ctx, o.namespace, n)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		return out, nil
+	}
+	ns := o.namespace
+	if o.AllNamespaces {
+		ns = ""
+	}
+	cms, err := st.Client.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: store.CertificateSelector})
+	if err != nil {
+		return nil, store.Describe(err, "list", "configmaps", ns)
+	}
+	out := make([]*api.Certificate, 0, len(cms.Items))
+	for i := range cms.Items {
+		c, err := store.DecodeCertificate(&cms.Items[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

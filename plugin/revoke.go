@@ -1,0 +1,97 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
+)
+
+// RevokeOptions holds `kubectl acme revoke` input.
+type RevokeOptions struct {
+	Name    string
+	Reason  string
+	Timeout time.Duration
+
+	namespace string
+	factory   *Factory
+	genericiooptions.IOStreams
+}
+
+// NewCmdRevoke builds `kubectl acme revoke`.
+func NewCmdRevoke(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &RevokeOptions{IOStreams: streams, Reason: "unspecified", Timeout: time.Minute}
+	cmd := &cobra.Command{
+		Use:   "revoke NAME [--reason REASON]",
+		Short: "Revoke the certificate stored for NAME",
+		Long: `Ask the CA to revoke the certificate currently stored in NAME's Secret, signed
+with the issuer's account key. The Secret is left as it is; issue again to replace it.`,
+		Example: `  # The private key leaked
+  kubectl acme revoke web --reason keyCompromise
+
+  # The certificate was replaced by a new one
+  kubectl acme revoke web --reason superseded`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Name = args[0]
+			ns, _, err := f.Namespace()
+			if err != nil {
+				return err
+			}
+			o.namespace, o.factory = ns, f
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.Reason, "reason", o.Reason, "Revocation reason: "+reasonList())
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the CA")
+	return cmd
+}
+
+func reasonList() string {
+	var names []string
+	for n := range issuance.RevocationReasons {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return fmt.Sprint(names)
+}
+
+// Validate checks the name and reason.
+func (o *RevokeOptions) Validate() error {
+	if err := api.ValidateName("certificate", o.Name); err != nil {
+		return err
+	}
+	if _, ok := issuance.RevocationReasons[o.Reason]; !ok {
+		return fmt.Errorf("--reason %q: use one of %s", o.Reason, reasonList())
+	}
+	return nil
+}
+
+// Run revokes.
+func (o *RevokeOptions) Run(ctx context.Context) error {
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	cert, err := st.GetCertificate(ctx, o.namespace, o.Name)
+	if err != nil {
+		return err
+	}
+	if err := issuance.Revoke(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, cert, issuance.RevocationReasons[o.Reason]); err != nil {
+		return fmt.Errorf("certificate %q: %s", o.Name, acme.ProblemString(err))
+	}
+	fmt.Fprintf(o.Out, "certificate/%s revoked (serial %s, reason %s)\n", o.Name, cert.Status.Serial, o.Reason)
+	return nil
+}
