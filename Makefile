@@ -7,7 +7,7 @@ BIN := $(CURDIR)/bin
 # go test -timeout for the end-to-end tests.
 E2E_TIMEOUT ?= 20m
 
-.PHONY: help tools build testenv-bin testenv lint test test-unit test-e2e
+.PHONY: help tools build testenv-bin testenv lint test test-unit test-e2e demo
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ testenv-bin:
 
 testenv: tools build testenv-bin ## Run a test environment in .testenv/ until Ctrl-C
 	bin/testenv run .testenv
+
+demo: tools build testenv-bin ## Issue a certificate against a local apiserver + Pebble and show the status (KEEP=1 leaves it running)
+	hack/demo.sh
 
 lint: ## gofmt and go vet
 	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "gofmt needed:"; echo "$$files"; exit 1; fi
