@@ -121,12 +121,35 @@ func (ic *ingressController) rebuild() {
 	ic.routes.Store(t)
 	desc := t.describe()
 	ic.mu.Lock()
-	changed := !slices.Equal(desc, ic.lastDesc)
+	added, removed := diffSorted(ic.lastDesc, desc)
 	ic.lastDesc = desc
 	ic.mu.Unlock()
-	if changed {
-		ic.log.Info("ingress routes", "class", ic.class, "routes", desc)
+	for _, r := range removed {
+		ic.log.Info("ingress route removed", "route", r)
 	}
+	for _, r := range added {
+		ic.log.Info("ingress route added", "route", r)
+	}
+}
+
+// diffSorted returns what is only in b (added) and only in a (removed);
+// both must be sorted.
+func diffSorted(a, b []string) (added, removed []string) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i] < b[j]):
+			removed = append(removed, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			added = append(added, b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return added, removed
 }
 
 func (ic *ingressController) enqueueStatus(obj any) {

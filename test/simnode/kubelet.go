@@ -75,6 +75,7 @@ func (k *kubelet) podUpdated(ctx context.Context, pod *corev1.Pod) {
 		w = &podWorker{
 			k:      k,
 			uid:    pod.UID,
+			pod:    pod,
 			log:    k.log.With("pod", pod.Namespace+"/"+pod.Name),
 			kickc:  make(chan struct{}, 1),
 			ctrs:   map[string]*ctr{},

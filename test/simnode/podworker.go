@@ -183,11 +183,14 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 		for _, c := range w.ctrs {
 			started = started || c.id != ""
 		}
+		changed := w.mountErr != err.Error()
 		w.mountErr = err.Error()
 		w.mu.Unlock()
 		w.event(pod, corev1.EventTypeWarning, "FailedMount", err.Error())
+		if changed {
+			w.log.Info("volume mount failed", "err", err, "containersStarted", started)
+		}
 		if !started {
-			w.log.Info("volume mount failed, pod stays ContainerCreating", "err", err)
 			w.writeStatus(ctx)
 			return 2 * time.Second, false
 		}

@@ -134,7 +134,11 @@ func project(p map[string]fileProjection, data map[string][]byte, items []corev1
 			if isTrue(optional) {
 				continue
 			}
-			return fmt.Errorf("%s references non-existent %s key: %s", kind, kind, it.Key)
+			// The kubelet's wording differs per kind.
+			if kind == "configmap" {
+				return fmt.Errorf("configmap references non-existent config key: %s", it.Key)
+			}
+			return fmt.Errorf("references non-existent secret key: %s", it.Key)
 		}
 		p[it.Path] = fileProjection{data: v, mode: itemMode(it.Mode, mode)}
 	}
