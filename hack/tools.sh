@@ -34,6 +34,10 @@ if ! up_to_date; then
 	echo "$want" >"$stamp"
 fi
 
+# Krew (kubectl krew), for the plugin install test, from its own pinned module;
+# go build leaves an up-to-date binary alone.
+(cd hack/krew && go build -o "$bin/kubectl-krew" sigs.k8s.io/krew/cmd/krew)
+
 # simnode runs solver pods' httpd with it; the static build needs no libraries.
 if [[ ! -x /bin/busybox ]]; then
 	echo "hack/tools.sh: installing busybox-static" >&2
