@@ -39,3 +39,27 @@ test-unit: ## Unit tests (everything but test/e2e)
 
 test-e2e: tools build testenv-bin ## End-to-end tests; TESTENV_DIR=DIR reuses a running `hack/testenv up DIR`
 	PATH="$(BIN):$$PATH" $(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./test/e2e/...
+
+# Releases: reproducible archives (hack/release.sh) and the Krew manifest.
+# VERSION defaults to HEAD's v* tag, else a pseudo-version v0.0.0-DATE-COMMIT.
+VERSION ?= $(shell hack/release.sh --version)
+
+.PHONY: release krew-manifest docs verify-docs
+
+release: ## Reproducible archives for linux, darwin, windows x amd64, arm64 and SHA256SUMS in dist/ (VERSION=vX.Y.Z)
+	rm -rf dist
+	VERSION=$(VERSION) hack/release.sh --out dist
+
+krew-manifest: release ## Render krew/acme.yaml from krew/acme.yaml.tmpl with the archives' sha256; refresh .krew.yaml
+	$(GO) run ./hack/krewmanifest -tag $(VERSION) -dist dist -o krew/acme.yaml krew/acme.yaml.tmpl
+	cp krew/acme.yaml.tmpl .krew.yaml
+
+docs: ## Regenerate the command reference in docs/reference from the commands' help
+	$(GO) run ./hack/gendocs docs/reference
+
+verify-docs: ## Fail if docs/reference differs from what `make docs` generates
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(GO) run ./hack/gendocs "$$tmp" && \
+	if ! diff -ru docs/reference "$$tmp"; then echo "docs/reference is out of date: run make docs" >&2; exit 1; fi
+
+lint: verify-docs
