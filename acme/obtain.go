@@ -265,13 +265,19 @@ func authzFailure(ctx context.Context, c *xacme.Client, url string, err error) s
 	return ProblemString(err)
 }
 
-// ProblemString renders an ACME problem as "type: detail", dropping the
-// urn:ietf:params:acme:error: prefix, and adds when to retry a rate limit.
+// ProblemString renders err with any ACME problem in it as "type: detail",
+// dropping the urn:ietf:params:acme:error: prefix and the HTTP status, and
+// adds when to retry a rate limit. The context wrapped around the problem
+// is kept.
 func ProblemString(err error) string {
 	var e *xacme.Error
 	if !errors.As(err, &e) {
 		return err.Error()
 	}
+	return strings.Replace(err.Error(), e.Error(), problemText(e), 1)
+}
+
+func problemText(e *xacme.Error) string {
 	s := strings.TrimPrefix(e.ProblemType, "urn:ietf:params:acme:error:")
 	if e.Detail != "" {
 		s += ": " + e.Detail
