@@ -124,3 +124,21 @@ func TestCreateIssuerFlagsShadowKubeconfigFlags(t *testing.T) {
 		t.Errorf("--cluster = %q", v)
 	}
 }
+
+func TestLiveProgressRedrawsInPlace(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, true)
+	p.Observe(acme.Event{State: acme.StatePending, Detail: "order https://ca/order/1"})
+	p.Observe(acme.Event{Identifier: "a.example.com", State: acme.StatePresenting})
+	first := b.Len()
+	p.Observe(acme.Event{Identifier: "a.example.com", State: acme.StateValid})
+	out := b.String()
+	if !strings.Contains(out[:first], "DOMAIN") || !strings.Contains(out, "order: pending: order https://ca/order/1") {
+		t.Errorf("no table:\n%s", out)
+	}
+	// The second draw moves the cursor up over the first (table: header,
+	// one row, order line) and clears it.
+	if !strings.Contains(out[first:], "\x1b[3A\x1b[J") {
+		t.Errorf("second draw does not replace the first: %q", out[first:])
+	}
+}
