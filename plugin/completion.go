@@ -49,7 +49,7 @@ func registerCreateIssuerCompletion(cmd *cobra.Command, f *Factory) {
 	for _, name := range []string{"letsencrypt", "letsencrypt-staging"} {
 		servers = append(servers, cobra.CompletionWithDesc(name, acme.ResolveServer(name)))
 	}
-	mustRegister(cmd, "server", cobra.FixedCompletions(servers, cobra.ShellCompDirectiveNoFileComp))
+	mustRegister(cmd, "server", fixedCompletions(servers...))
 	mustRegister(cmd, "ingress-class", f.completeIngressClasses)
 	mustRegister(cmd, "ca-bundle", cobra.FixedCompletions([]cobra.Completion{"pem", "crt"}, cobra.ShellCompDirectiveFilterFileExt))
 }
@@ -93,8 +93,18 @@ func mustRegister(cmd *cobra.Command, flag string, fn cobra.CompletionFunc) {
 	}
 }
 
-func fixedCompletions(choices ...string) cobra.CompletionFunc {
-	return cobra.FixedCompletions(choices, cobra.ShellCompDirectiveNoFileComp)
+// fixedCompletions offers the choices (each may carry a description after
+// a tab) that start with the word being completed.
+func fixedCompletions(choices ...cobra.Completion) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		var out []cobra.Completion
+		for _, c := range choices {
+			if strings.HasPrefix(c, toComplete) {
+				out = append(out, c)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 // completeCertificates offers the names of the namespace's Certificates,
