@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
@@ -36,6 +35,7 @@ type RenewOptions struct {
 	ConnectTo     string
 	Timeout       time.Duration
 	Quiet         bool
+	Wait          bool
 
 	namespace string
 	factory   *Factory
@@ -88,6 +88,7 @@ renewed and none failed, 1 at least one renewal failed.`,
 	fl.StringVar(&o.ConnectTo, "connect-to", o.ConnectTo, "Send self-check requests to HOST:PORT instead of what DNS says")
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up (and clean up) after this long")
 	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print no progress")
+	fl.BoolVar(&o.Wait, "wait", o.Wait, "If someone else is issuing a certificate, wait for them to finish instead of failing")
 	return cmd
 }
 
@@ -123,7 +124,7 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := issuance.Options{Store: st, ConnectTo: o.ConnectTo, UserAgent: o.factory.UserAgent}
+	opts := issuance.Options{Store: st, ConnectTo: o.ConnectTo, UserAgent: o.factory.UserAgent, WaitForLease: o.Wait}
 	renewed, failed := 0, 0
 	for _, cert := range certs {
 		id := cert.Namespace + "/" + cert.Name
@@ -182,17 +183,5 @@ func (o *RenewOptions) certificates(ctx context.Context, st *store.Store) ([]*ap
 	if o.AllNamespaces {
 		ns = ""
 	}
-	cms, err := st.Client.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: store.CertificateSelector})
-	if err != nil {
-		return nil, store.Describe(err, "list", "configmaps", ns)
-	}
-	out := make([]*api.Certificate, 0, len(cms.Items))
-	for i := range cms.Items {
-		c, err := store.DecodeCertificate(&cms.Items[i])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return st.ListCertificates(ctx, ns)
 }

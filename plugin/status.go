@@ -139,17 +139,9 @@ func (o *StatusOptions) printFull(ctx context.Context, ns string) error {
 	if err != nil {
 		return err
 	}
-	cms, err := st.Client.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: store.CertificateSelector})
+	certs, err := st.ListCertificates(ctx, ns)
 	if err != nil {
-		return store.Describe(err, "list", "configmaps", ns)
-	}
-	certs := make([]*api.Certificate, 0, len(cms.Items))
-	for i := range cms.Items {
-		c, err := store.DecodeCertificate(&cms.Items[i])
-		if err != nil {
-			return err
-		}
-		certs = append(certs, c)
+		return err
 	}
 	return printObject(o.Out, o.Output, list(certs))
 }

@@ -108,6 +108,23 @@ func IssuerRefString(r api.IssuerRef) string {
 // CertificateSelector selects the ConfigMaps holding Certificates.
 const CertificateSelector = LabelManagedBy + "=" + ManagedBy + "," + LabelKind + "=" + api.KindCertificate
 
+// ListCertificates reads every Certificate in ns ("" for all namespaces).
+func (s *Store) ListCertificates(ctx context.Context, ns string) ([]*api.Certificate, error) {
+	cms, err := s.Client.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: CertificateSelector})
+	if err != nil {
+		return nil, Describe(err, "list", "configmaps", ns)
+	}
+	out := make([]*api.Certificate, 0, len(cms.Items))
+	for i := range cms.Items {
+		c, err := DecodeCertificate(&cms.Items[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 // ErrSecretNotOwned is returned when the target Secret exists and was not
 // written by kubectl-acme for this Certificate.
 type ErrSecretNotOwned struct{ Namespace, Name, Owner string }
@@ -217,6 +234,7 @@ func (s *Store) WriteTLSSecret(ctx context.Context, c *api.Certificate, chainPEM
 		}
 		sec.Data[corev1.TLSCertKey] = chainPEM
 		sec.Data[corev1.TLSPrivateKeyKey] = keyPEM
+		applySecretTemplate(sec, c, chainPEM, keyPEM)
 		if _, err := secrets.Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
 			return Describe(err, "update", "secrets", c.Namespace)
 		}
@@ -232,6 +250,7 @@ func (s *Store) WriteTLSSecret(ctx context.Context, c *api.Certificate, chainPEM
 		Type: corev1.SecretTypeTLS,
 		Data: map[string][]byte{corev1.TLSCertKey: chainPEM, corev1.TLSPrivateKeyKey: keyPEM},
 	}
+	applySecretTemplate(sec, c, chainPEM, keyPEM)
 	if _, err := secrets.Create(ctx, sec, metav1.CreateOptions{}); err != nil {
 		return Describe(err, "create", "secrets", c.Namespace)
 	}
