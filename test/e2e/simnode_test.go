@@ -36,9 +36,9 @@ const (
 	simMarkerEnv = "SIMNODE_E2E_MARKER"
 )
 
-// solverObjects is a hand-written http-01 solver: httpd serves a ConfigMap
+// simObjects is a hand-written http-01 solver: httpd serves a ConfigMap
 // mounted at /var/www, behind a Service and an Ingress with an Exact path.
-type solverObjects struct {
+type simObjects struct {
 	host, body string
 	cm         *corev1.ConfigMap
 	pod        *corev1.Pod
@@ -46,12 +46,12 @@ type solverObjects struct {
 	ing        *networkingv1.Ingress
 }
 
-func newSolverObjects(ns string) *solverObjects {
+func newSimObjects(ns string) *simObjects {
 	host := ns + ".example"
 	body := "key-authorization-" + ns
 	labels := map[string]string{"app": "solver"}
 	exact := networkingv1.PathTypeExact
-	return &solverObjects{
+	return &simObjects{
 		host: host,
 		body: body,
 		cm: &corev1.ConfigMap{
@@ -112,7 +112,7 @@ func newSolverObjects(ns string) *solverObjects {
 	}
 }
 
-func (o *solverObjects) create(ctx context.Context, t *testing.T, ns string) {
+func (o *simObjects) create(ctx context.Context, t *testing.T, ns string) {
 	t.Helper()
 	if _, err := kube.CoreV1().ConfigMaps(ns).Create(ctx, o.cm, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create configmap: %v", err)
@@ -128,159 +128,159 @@ func (o *solverObjects) create(ctx context.Context, t *testing.T, ns string) {
 	}
 }
 
-// settle says what must have happened before a failing request proves
+// simSettle says what must have happened before a failing request proves
 // something: until then, a failure could be mere latency.
-type settle int
+type simSettle int
 
 const (
-	settlePodReady        settle = iota // the pod is Ready: the failure is downstream of it
-	settlePodWaiting                    // the container waits with a given reason
-	settleFailedMount                   // the kubelet reported a FailedMount event
-	settleProbeFailed                   // the kubelet reported a failed readiness probe
-	settleIngressResynced               // the ingress controller saw a later Ingress
+	simSettlePodReady        simSettle = iota // the pod is Ready: the failure is downstream of it
+	simSettlePodWaiting                       // the container waits with a given reason
+	simSettleFailedMount                      // the kubelet reported a FailedMount event
+	simSettleProbeFailed                      // the kubelet reported a failed readiness probe
+	simSettleIngressResynced                  // the ingress controller saw a later Ingress
 )
 
 func TestSimnodeFidelity(t *testing.T) {
 	tests := []struct {
 		name string
 		// mutate introduces one mistake; nil is the correct solver.
-		mutate   func(o *solverObjects)
-		settle   settle
-		waitFor  string // container waiting reason, for settlePodWaiting
+		mutate   func(o *simObjects)
+		settle   simSettle
+		waitFor  string // container waiting reason, for simSettlePodWaiting
 		wantCode int    // the status the mistake leads to; 200: still served
 	}{
 		{name: "correct solver is served"},
 		{
 			name:   "service selector matches no pod",
-			mutate: func(o *solverObjects) { o.svc.Spec.Selector = map[string]string{"app": "solvr"} },
-			settle: settlePodReady, wantCode: http.StatusServiceUnavailable,
+			mutate: func(o *simObjects) { o.svc.Spec.Selector = map[string]string{"app": "solvr"} },
+			settle: simSettlePodReady, wantCode: http.StatusServiceUnavailable,
 		},
 		{
 			name:   "service targetPort number is not the port httpd listens on",
-			mutate: func(o *solverObjects) { o.svc.Spec.Ports[0].TargetPort = intstr.FromInt32(8081) },
-			settle: settlePodReady, wantCode: http.StatusBadGateway,
+			mutate: func(o *simObjects) { o.svc.Spec.Ports[0].TargetPort = intstr.FromInt32(8081) },
+			settle: simSettlePodReady, wantCode: http.StatusBadGateway,
 		},
 		{
 			name:   "service targetPort names no container port",
-			mutate: func(o *solverObjects) { o.svc.Spec.Ports[0].TargetPort = intstr.FromString("web") },
-			settle: settlePodReady, wantCode: http.StatusServiceUnavailable,
+			mutate: func(o *simObjects) { o.svc.Spec.Ports[0].TargetPort = intstr.FromString("web") },
+			settle: simSettlePodReady, wantCode: http.StatusServiceUnavailable,
 		},
 		{
 			name:   "ingress backend names a service port that does not exist",
-			mutate: func(o *solverObjects) { backend(o).Port = networkingv1.ServiceBackendPort{Number: 8080} },
-			settle: settlePodReady, wantCode: http.StatusServiceUnavailable,
+			mutate: func(o *simObjects) { simBackend(o).Port = networkingv1.ServiceBackendPort{Number: 8080} },
+			settle: simSettlePodReady, wantCode: http.StatusServiceUnavailable,
 		},
 		{
 			name:   "ingress class is not served",
-			mutate: func(o *solverObjects) { o.ing.Spec.IngressClassName = ptr.To("traefik") },
-			settle: settleIngressResynced, wantCode: http.StatusNotFound,
+			mutate: func(o *simObjects) { o.ing.Spec.IngressClassName = ptr.To("traefik") },
+			settle: simSettleIngressResynced, wantCode: http.StatusNotFound,
 		},
 		{
 			// Admission gives it the default class, which is ours.
 			name:     "ingress without class is served by the default class",
-			mutate:   func(o *solverObjects) { o.ing.Spec.IngressClassName = nil },
+			mutate:   func(o *simObjects) { o.ing.Spec.IngressClassName = nil },
 			wantCode: http.StatusOK,
 		},
 		{
 			name: "ingress with the legacy annotation of another class",
-			mutate: func(o *solverObjects) {
+			mutate: func(o *simObjects) {
 				o.ing.Spec.IngressClassName = nil
 				o.ing.Annotations = map[string]string{"kubernetes.io/ingress.class": "traefik"}
 			},
-			settle: settleIngressResynced, wantCode: http.StatusNotFound,
+			settle: simSettleIngressResynced, wantCode: http.StatusNotFound,
 		},
 		{
 			name:   "Exact path differs from the request path",
-			mutate: func(o *solverObjects) { o.ing.Spec.Rules[0].HTTP.Paths[0].Path = simPath + "/" },
-			settle: settleIngressResynced, wantCode: http.StatusNotFound,
+			mutate: func(o *simObjects) { o.ing.Spec.Rules[0].HTTP.Paths[0].Path = simPath + "/" },
+			settle: simSettleIngressResynced, wantCode: http.StatusNotFound,
 		},
 		{
 			name:   "ingress host differs",
-			mutate: func(o *solverObjects) { o.ing.Spec.Rules[0].Host = "www." + o.host },
-			settle: settleIngressResynced, wantCode: http.StatusNotFound,
+			mutate: func(o *simObjects) { o.ing.Spec.Rules[0].Host = "www." + o.host },
+			settle: simSettleIngressResynced, wantCode: http.StatusNotFound,
 		},
 		{
 			name: "configMap item names a missing key",
-			mutate: func(o *solverObjects) {
+			mutate: func(o *simObjects) {
 				o.pod.Spec.Volumes[0].ConfigMap.Items = []corev1.KeyToPath{{Key: "tok-other", Path: simToken}}
 			},
-			settle: settleFailedMount, wantCode: http.StatusServiceUnavailable,
+			settle: simSettleFailedMount, wantCode: http.StatusServiceUnavailable,
 		},
 		{
 			name: "configMap item path is not the token",
-			mutate: func(o *solverObjects) {
+			mutate: func(o *simObjects) {
 				o.pod.Spec.Volumes[0].ConfigMap.Items = []corev1.KeyToPath{{Key: simToken, Path: "token"}}
 			},
-			settle: settlePodReady, wantCode: http.StatusNotFound,
+			settle: simSettlePodReady, wantCode: http.StatusNotFound,
 		},
 		{
 			name: "volume mounted where httpd does not look",
-			mutate: func(o *solverObjects) {
+			mutate: func(o *simObjects) {
 				o.pod.Spec.Containers[0].VolumeMounts[0].MountPath = "/www/.well-known/acme-challenge"
 			},
-			settle: settlePodReady, wantCode: http.StatusNotFound,
+			settle: simSettlePodReady, wantCode: http.StatusNotFound,
 		},
 		{
 			name:   "httpd listens on another port than the containerPort",
-			mutate: func(o *solverObjects) { o.pod.Spec.Containers[0].Command[3] = "8081" },
-			settle: settlePodReady, wantCode: http.StatusBadGateway,
+			mutate: func(o *simObjects) { o.pod.Spec.Containers[0].Command[3] = "8081" },
+			settle: simSettlePodReady, wantCode: http.StatusBadGateway,
 		},
 		{
 			// httpd exits when it cannot enter its home directory.
 			name:   "httpd serves a directory that does not exist",
-			mutate: func(o *solverObjects) { o.pod.Spec.Containers[0].Command[5] = "/srv" },
-			settle: settlePodWaiting, waitFor: "CrashLoopBackOff", wantCode: http.StatusServiceUnavailable,
+			mutate: func(o *simObjects) { o.pod.Spec.Containers[0].Command[5] = "/srv" },
+			settle: simSettlePodWaiting, waitFor: "CrashLoopBackOff", wantCode: http.StatusServiceUnavailable,
 		},
 		{
 			name:   "httpd serves an existing directory without the files",
-			mutate: func(o *solverObjects) { o.pod.Spec.Containers[0].Command[5] = "/tmp" },
-			settle: settlePodReady, wantCode: http.StatusNotFound,
+			mutate: func(o *simObjects) { o.pod.Spec.Containers[0].Command[5] = "/tmp" },
+			settle: simSettlePodReady, wantCode: http.StatusNotFound,
 		},
 		{
 			// Without -f httpd daemonizes: PID 1 exits and the container
 			// with it, a classic mistake.
 			name: "httpd without -f",
-			mutate: func(o *solverObjects) {
+			mutate: func(o *simObjects) {
 				o.pod.Spec.Containers[0].Command = []string{"httpd", "-p", "8080", "-h", "/var/www"}
 			},
-			settle: settlePodWaiting, waitFor: "CrashLoopBackOff", wantCode: http.StatusServiceUnavailable,
+			settle: simSettlePodWaiting, waitFor: "CrashLoopBackOff", wantCode: http.StatusServiceUnavailable,
 		},
 		{
 			name:   "command not in the image",
-			mutate: func(o *solverObjects) { o.pod.Spec.Containers[0].Command[0] = "lighttpd" },
-			settle: settlePodWaiting, waitFor: "CrashLoopBackOff", wantCode: http.StatusServiceUnavailable,
+			mutate: func(o *simObjects) { o.pod.Spec.Containers[0].Command[0] = "lighttpd" },
+			settle: simSettlePodWaiting, waitFor: "CrashLoopBackOff", wantCode: http.StatusServiceUnavailable,
 		},
 		{
 			name: "runAsNonRoot without runAsUser on a root image",
-			mutate: func(o *solverObjects) {
+			mutate: func(o *simObjects) {
 				o.pod.Spec.SecurityContext.RunAsUser, o.pod.Spec.SecurityContext.RunAsGroup = nil, nil
 			},
-			settle: settlePodWaiting, waitFor: "CreateContainerConfigError", wantCode: http.StatusServiceUnavailable,
+			settle: simSettlePodWaiting, waitFor: "CreateContainerConfigError", wantCode: http.StatusServiceUnavailable,
 		},
 		{
 			name: "image simnode cannot run",
-			mutate: func(o *solverObjects) {
+			mutate: func(o *simObjects) {
 				o.pod.Spec.Containers[0].Image = "nginx:1.27"
 				o.pod.Spec.Containers[0].Command = nil
 			},
-			settle: settlePodWaiting, waitFor: "ErrImagePull", wantCode: http.StatusServiceUnavailable,
+			settle: simSettlePodWaiting, waitFor: "ErrImagePull", wantCode: http.StatusServiceUnavailable,
 		},
 		{
 			name: "readiness probe on the wrong port",
-			mutate: func(o *solverObjects) {
+			mutate: func(o *simObjects) {
 				o.pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{
 					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9999)}},
 					PeriodSeconds: 1,
 				}
 			},
-			settle: settleProbeFailed, wantCode: http.StatusServiceUnavailable,
+			settle: simSettleProbeFailed, wantCode: http.StatusServiceUnavailable,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ns := newNamespace(t)
-			o := newSolverObjects(ns)
+			o := newSimObjects(ns)
 			if tt.mutate != nil {
 				tt.mutate(o)
 			}
@@ -291,14 +291,14 @@ func TestSimnodeFidelity(t *testing.T) {
 			if tt.mutate == nil || tt.wantCode == http.StatusOK {
 				waitSimServed(ctx, t, o.host, simPath, o.body)
 				// Pebble validates with several concurrent requests.
-				concurrentGets(t, o.host, simPath, o.body, 3)
+				simConcurrentGets(t, o.host, simPath, o.body, 3)
 				return
 			}
 			switch tt.settle {
-			case settlePodReady:
-				waitPod(ctx, t, ns, o.pod.Name, "Ready", podIsReady)
-			case settlePodWaiting:
-				waitPod(ctx, t, ns, o.pod.Name, "waiting "+tt.waitFor, func(p *corev1.Pod) bool {
+			case simSettlePodReady:
+				simWaitPod(ctx, t, ns, o.pod.Name, "Ready", simPodReady)
+			case simSettlePodWaiting:
+				simWaitPod(ctx, t, ns, o.pod.Name, "waiting "+tt.waitFor, func(p *corev1.Pod) bool {
 					for _, cs := range p.Status.ContainerStatuses {
 						if cs.State.Waiting != nil && cs.State.Waiting.Reason == tt.waitFor {
 							return true
@@ -306,19 +306,19 @@ func TestSimnodeFidelity(t *testing.T) {
 					}
 					return false
 				})
-			case settleFailedMount:
-				waitEvent(ctx, t, ns, o.pod.Name, "FailedMount")
-			case settleProbeFailed:
-				waitEvent(ctx, t, ns, o.pod.Name, "Unhealthy")
-			case settleIngressResynced:
-				ingressBarrier(ctx, t, ns)
+			case simSettleFailedMount:
+				simWaitEvent(ctx, t, ns, o.pod.Name, "FailedMount")
+			case simSettleProbeFailed:
+				simWaitEvent(ctx, t, ns, o.pod.Name, "Unhealthy")
+			case simSettleIngressResynced:
+				simIngressBarrier(ctx, t, ns)
 			}
-			assertNotServed(t, o.host, simPath, o.body, tt.wantCode)
+			simAssertNotServed(t, o.host, simPath, o.body, tt.wantCode)
 		})
 	}
 }
 
-func backend(o *solverObjects) *networkingv1.IngressServiceBackend {
+func simBackend(o *simObjects) *networkingv1.IngressServiceBackend {
 	return o.ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service
 }
 
@@ -330,7 +330,7 @@ func TestSimnodePathTypes(t *testing.T) {
 	ns := newNamespace(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	o := newSolverObjects(ns)
+	o := newSimObjects(ns)
 	files := map[string]string{
 		"exact/file": "exact", "exact/file2": "exact2", "prefix/file": "prefix",
 		"prefixfile": "prefixfile", "deep/er/file": "deep",
@@ -399,10 +399,10 @@ func TestSimnodePodLifecycle(t *testing.T) {
 	ns := newNamespace(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	o := newSolverObjects(ns)
+	o := newSimObjects(ns)
 	o.create(ctx, t, ns)
 	waitSimServed(ctx, t, o.host, simPath, o.body)
-	if n := markedProcesses(t, ns); n == 0 {
+	if n := simMarkedProcesses(t, ns); n == 0 {
 		t.Fatalf("no process carries %s=%s while the pod runs; the check below would prove nothing", simMarkerEnv, ns)
 	}
 
@@ -416,15 +416,15 @@ func TestSimnodePodLifecycle(t *testing.T) {
 	if err := kube.CoreV1().Pods(ns).Delete(ctx, o.pod.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete pod: %v", err)
 	}
-	waitPodGone(ctx, t, ns, o.pod.Name)
+	simWaitPodGone(ctx, t, ns, o.pod.Name)
 	// The kubelet removes a pod only after its containers have stopped.
-	if n := markedProcesses(t, ns); n != 0 {
+	if n := simMarkedProcesses(t, ns); n != 0 {
 		t.Errorf("%d processes of the deleted pod still run", n)
 	}
-	assertNotServed(t, o.host, simPath, "updated-"+ns, http.StatusServiceUnavailable)
+	simAssertNotServed(t, o.host, simPath, "updated-"+ns, http.StatusServiceUnavailable)
 }
 
-func podIsReady(p *corev1.Pod) bool {
+func simPodReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			return c.Status == corev1.ConditionTrue
@@ -433,8 +433,8 @@ func podIsReady(p *corev1.Pod) bool {
 	return false
 }
 
-// waitPod watches a pod until cond holds.
-func waitPod(ctx context.Context, t *testing.T, ns, name, what string, cond func(*corev1.Pod) bool) {
+// simWaitPod watches a pod until cond holds.
+func simWaitPod(ctx context.Context, t *testing.T, ns, name, what string, cond func(*corev1.Pod) bool) {
 	t.Helper()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -456,18 +456,18 @@ func waitPod(ctx context.Context, t *testing.T, ns, name, what string, cond func
 		return cond(p), nil
 	})
 	if err != nil {
-		t.Fatalf("pod %s/%s never %s: %v; last status: %+v\nsimnode log: %s", ns, name, what, err, statusOf(last), env.LogFile("simnode"))
+		t.Fatalf("pod %s/%s never %s: %v; last status: %+v\nsimnode log: %s", ns, name, what, err, simStatusOf(last), env.LogFile("simnode"))
 	}
 }
 
-func statusOf(p *corev1.Pod) any {
+func simStatusOf(p *corev1.Pod) any {
 	if p == nil {
 		return nil
 	}
 	return p.Status
 }
 
-func waitPodGone(ctx context.Context, t *testing.T, ns, name string) {
+func simWaitPodGone(ctx context.Context, t *testing.T, ns, name string) {
 	t.Helper()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -489,8 +489,8 @@ func waitPodGone(ctx context.Context, t *testing.T, ns, name string) {
 	}
 }
 
-// waitEvent watches for an event with reason about the named object.
-func waitEvent(ctx context.Context, t *testing.T, ns, name, reason string) {
+// simWaitEvent watches for an event with reason about the named object.
+func simWaitEvent(ctx context.Context, t *testing.T, ns, name, reason string) {
 	t.Helper()
 	sel := fields.Set{"involvedObject.name": name, "reason": reason}.AsSelector().String()
 	lw := &cache.ListWatch{
@@ -513,11 +513,11 @@ func waitEvent(ctx context.Context, t *testing.T, ns, name, reason string) {
 	}
 }
 
-// ingressBarrier creates a correct Ingress after the ones under test and
+// simIngressBarrier creates a correct Ingress after the ones under test and
 // waits until the ingress controller routes it: the controller handles
 // Ingress events in order, so it has then seen the earlier ones too. Its
 // backend Service does not exist, so routing it shows as a 503.
-func ingressBarrier(ctx context.Context, t *testing.T, ns string) {
+func simIngressBarrier(ctx context.Context, t *testing.T, ns string) {
 	t.Helper()
 	exact := networkingv1.PathTypeExact
 	host := "barrier." + ns + ".example"
@@ -587,11 +587,11 @@ func waitSimServed(ctx context.Context, t *testing.T, host, path, want string) {
 	}
 }
 
-// assertNotServed waits until the request fails with code (the ingress
+// simAssertNotServed waits until the request fails with code (the ingress
 // controller learns of pod readiness a little after the API server, as
 // ingress-nginx does), then checks for a moment that it keeps failing so.
 // It must never be served meanwhile.
-func assertNotServed(t *testing.T, host, path, body string, code int) {
+func simAssertNotServed(t *testing.T, host, path, body string, code int) {
 	t.Helper()
 	var settled time.Time
 	deadline := time.Now().Add(10 * time.Second)
@@ -617,8 +617,8 @@ func assertNotServed(t *testing.T, host, path, body string, code int) {
 	}
 }
 
-// concurrentGets sends n requests at once, as Pebble's validation does.
-func concurrentGets(t *testing.T, host, path, want string, n int) {
+// simConcurrentGets sends n requests at once, as Pebble's validation does.
+func simConcurrentGets(t *testing.T, host, path, want string, n int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan string, n)
@@ -637,9 +637,9 @@ func concurrentGets(t *testing.T, host, path, want string, n int) {
 	}
 }
 
-// markedProcesses counts local processes whose environment carries the
+// simMarkedProcesses counts local processes whose environment carries the
 // marker of namespace ns: simnode runs pods as processes on this machine.
-func markedProcesses(t *testing.T, ns string) int {
+func simMarkedProcesses(t *testing.T, ns string) int {
 	t.Helper()
 	marker := []byte(simMarkerEnv + "=" + ns + "\x00")
 	procs, err := filepath.Glob("/proc/[0-9]*/environ")
