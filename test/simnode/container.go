@@ -20,26 +20,33 @@ type imageConfig struct {
 
 // busyboxImage is the config of docker.io/library/busybox: no ENTRYPOINT,
 // CMD ["sh"], runs as root.
-var busyboxImage = imageConfig{
-	Cmd: []string{"sh"},
-	Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+func busyboxImage() imageConfig {
+	return imageConfig{
+		Cmd: []string{"sh"},
+		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+	}
 }
 
-// busyboxUsers is the busybox image's /etc/passwd.
-var busyboxUsers = []struct {
+// imageUser is an entry of an image's /etc/passwd.
+type imageUser struct {
 	name     string
 	uid, gid uint32
 	home     string
-}{
-	{"root", 0, 0, "/root"},
-	{"daemon", 1, 1, "/usr/sbin"},
-	{"bin", 2, 2, "/bin"},
-	{"sys", 3, 3, "/dev"},
-	{"sync", 4, 100, "/bin"},
-	{"mail", 8, 8, "/var/spool/mail"},
-	{"www-data", 33, 33, "/var/www"},
-	{"operator", 37, 37, "/var"},
-	{"nobody", 65534, 65534, "/home"},
+}
+
+// busyboxUsers is the busybox image's /etc/passwd.
+func busyboxUsers() []imageUser {
+	return []imageUser{
+		{"root", 0, 0, "/root"},
+		{"daemon", 1, 1, "/usr/sbin"},
+		{"bin", 2, 2, "/bin"},
+		{"sys", 3, 3, "/dev"},
+		{"sync", 4, 100, "/bin"},
+		{"mail", 8, 8, "/var/spool/mail"},
+		{"www-data", 33, 33, "/var/www"},
+		{"operator", 37, 37, "/var"},
+		{"nobody", 65534, 65534, "/home"},
+	}
 }
 
 // imageRepo returns the last path element of an image reference's
@@ -71,7 +78,7 @@ func (e *errCannotRun) Error() string {
 // ENTRYPOINT and CMD do not matter.
 func resolveImage(c *corev1.Container, applets map[string]bool) (imageConfig, error) {
 	if imageRepo(c.Image) == "busybox" {
-		return busyboxImage, nil
+		return busyboxImage(), nil
 	}
 	if len(c.Command) == 0 {
 		return imageConfig{}, &errCannotRun{image: c.Image, why: "only busybox images, or a command that is a busybox applet, can run"}
@@ -79,7 +86,7 @@ func resolveImage(c *corev1.Container, applets map[string]bool) (imageConfig, er
 	if !applets[path.Base(c.Command[0])] {
 		return imageConfig{}, &errCannotRun{image: c.Image, why: fmt.Sprintf("command %q is not a busybox applet", c.Command[0])}
 	}
-	return busyboxImage, nil
+	return busyboxImage(), nil
 }
 
 // containerArgv applies Kubernetes' rules: command replaces ENTRYPOINT and
@@ -222,7 +229,7 @@ func containerIdentity(pod *corev1.Pod, c *corev1.Container, img imageConfig) (i
 	case uid != nil:
 		// Without runAsGroup the runtime takes the user's group from the
 		// image's /etc/passwd.
-		for _, u := range busyboxUsers {
+		for _, u := range busyboxUsers() {
 			if u.uid == id.uid {
 				id.gid = u.gid
 			}

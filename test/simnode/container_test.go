@@ -142,7 +142,7 @@ func TestContainerIdentity(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, c := pod(tt.psc, tt.csc)
-			got, err := containerIdentity(p, c, busyboxImage)
+			got, err := containerIdentity(p, c, busyboxImage())
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got %v, want error containing %q", err, tt.wantErr)

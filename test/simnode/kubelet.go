@@ -179,8 +179,8 @@ func (k *kubelet) dialIP(ctx context.Context, addr string) (net.Conn, error) {
 	return k.dialPod(ctx, uid, port)
 }
 
-// killAllAndWait is for shutdown: workers kill their processes when ctx
-// ends; this waits for them.
+// wait is for shutdown: workers kill their processes when ctx ends; this
+// waits until they have.
 func (k *kubelet) wait() { k.wg.Wait() }
 
 // cachedToken is a projected service account token and when to renew it;

@@ -37,7 +37,7 @@ func nodeCapacity() corev1.ResourceList {
 // nodeStatus is a kubelet-like status: Ready, no pressure, loopback address.
 // No Hostname address is published: the API server would try to resolve
 // the node name through DNS to reach the kubelet port.
-func nodeStatus(name, hostIP string, prev *corev1.NodeStatus) corev1.NodeStatus {
+func nodeStatus(name, hostIP string, kubeletPort int, prev *corev1.NodeStatus) corev1.NodeStatus {
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
@@ -65,7 +65,7 @@ func nodeStatus(name, hostIP string, prev *corev1.NodeStatus) corev1.NodeStatus 
 		},
 		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: hostIP}},
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{
-			KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250},
+			KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(kubeletPort)},
 		},
 		NodeInfo: corev1.NodeSystemInfo{
 			MachineID:               "simnode-" + name,
@@ -93,7 +93,7 @@ func nodeLabels(name string) map[string]string {
 
 // registerNode creates the Node, or takes over an existing one, and marks
 // it Ready.
-func registerNode(ctx context.Context, cs kubernetes.Interface, name, hostIP string) (*corev1.Node, error) {
+func registerNode(ctx context.Context, cs kubernetes.Interface, name, hostIP string, kubeletPort int) (*corev1.Node, error) {
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   name,
@@ -114,7 +114,7 @@ func registerNode(ctx context.Context, cs kubernetes.Interface, name, hostIP str
 	case err != nil:
 		return nil, fmt.Errorf("create node: %w", err)
 	}
-	created.Status = nodeStatus(name, hostIP, &created.Status)
+	created.Status = nodeStatus(name, hostIP, kubeletPort, &created.Status)
 	updated, err := cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("set node status: %w", err)
@@ -141,7 +141,7 @@ func registerNode(ctx context.Context, cs kubernetes.Interface, name, hostIP str
 // heartbeat renews the node lease like the kubelet (every 10s, 40s
 // duration) so the node lifecycle controller keeps the node Ready, and
 // refreshes the status now and then. A deleted node is registered again.
-func heartbeat(ctx context.Context, cs kubernetes.Interface, name, hostIP string, log *slog.Logger) {
+func heartbeat(ctx context.Context, cs kubernetes.Interface, name, hostIP string, kubeletPort int, log *slog.Logger) {
 	renew := time.NewTicker(leaseRenew)
 	defer renew.Stop()
 	lastStatus := time.Now()
@@ -151,7 +151,7 @@ func heartbeat(ctx context.Context, cs kubernetes.Interface, name, hostIP string
 		}
 		if time.Since(lastStatus) >= statusReport {
 			lastStatus = time.Now()
-			if _, err := registerNode(ctx, cs, name, hostIP); err != nil && ctx.Err() == nil {
+			if _, err := registerNode(ctx, cs, name, hostIP, kubeletPort); err != nil && ctx.Err() == nil {
 				log.Error("update node status", "err", err)
 			}
 		}

@@ -52,6 +52,7 @@ type ctr struct {
 	ready     bool
 	started   bool // startup probe passed (or none)
 	cancel    context.CancelFunc
+	stopping  bool // simnode is killing it
 }
 
 // podWorker owns one pod's sandbox and containers, like the kubelet's pod
@@ -113,7 +114,7 @@ func (w *podWorker) run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			w.stopAll(0)
+			w.stopAll(ctx, 0)
 			w.removeSandbox()
 			return
 		case <-w.kickc:
@@ -208,7 +209,7 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 	}
 
 	if d, ok := w.deadlineExceeded(pod); ok {
-		w.stopAll(gracePeriod(pod))
+		w.stopAll(ctx, gracePeriod(pod))
 		w.finish(corev1.PodFailed, "DeadlineExceeded", "Pod was active on the node longer than the specified deadline")
 		w.writeStatus(ctx)
 		return 0, false
@@ -621,6 +622,8 @@ func (w *podWorker) waitExit(pod *corev1.Pod, c *corev1.Container, st *ctr, cmd 
 	now := time.Now()
 	msg := w.terminationMessage(c, code, logPath)
 	w.mu.Lock()
+	stopping := st.stopping
+	st.stopping = false
 	st.cancel()
 	st.running, st.ready, st.cmd = false, false, nil
 	st.prevTerm = st.lastTerm
@@ -636,7 +639,7 @@ func (w *podWorker) waitExit(pod *corev1.Pod, c *corev1.Container, st *ctr, cmd 
 	close(done)
 	w.mu.Unlock()
 	lvl := slog.LevelInfo
-	if code != 0 {
+	if code != 0 && !stopping {
 		lvl = slog.LevelWarn
 	}
 	w.log.Log(context.Background(), lvl, "container exited", "container", c.Name, "exitCode", code, "output", tail(logPath, 512))
@@ -832,7 +835,7 @@ func (w *podWorker) probeLoop(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 // probe, as the kubelet does.
 func (w *podWorker) killForProbe(pod *corev1.Pod, c *corev1.Container, st *ctr, kind string) {
 	w.event(pod, corev1.EventTypeNormal, "Killing", fmt.Sprintf("Container %s failed %s probe, will be restarted", c.Name, kind))
-	w.killContainer(st, gracePeriodSpec(pod))
+	w.killContainer(context.Background(), st, gracePeriodSpec(pod))
 }
 
 // execInContainer runs an exec probe's command in the container's root,
@@ -889,21 +892,26 @@ func gracePeriodSpec(pod *corev1.Pod) time.Duration {
 	return 30 * time.Second
 }
 
-// killContainer sends SIGTERM, and SIGKILL after grace. A PID 1 without a
-// SIGTERM handler ignores the SIGTERM, exactly as in a container.
-func (w *podWorker) killContainer(st *ctr, grace time.Duration) {
+// killContainer sends SIGTERM, and SIGKILL after grace or once ctx ends
+// (simnode shutting down). A PID 1 without a SIGTERM handler ignores the
+// SIGTERM, exactly as in a container.
+func (w *podWorker) killContainer(ctx context.Context, st *ctr, grace time.Duration) {
 	w.mu.Lock()
 	cmd, done, running := st.cmd, st.done, st.running
+	st.stopping = running
 	w.mu.Unlock()
 	if !running || cmd == nil {
 		return
 	}
-	if grace > 0 {
+	if grace > 0 && ctx.Err() == nil {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
+		t := time.NewTimer(grace)
+		defer t.Stop()
 		select {
 		case <-done:
 			return
-		case <-time.After(grace):
+		case <-t.C:
+		case <-ctx.Done():
 		}
 	}
 	_ = cmd.Process.Kill()
@@ -911,7 +919,7 @@ func (w *podWorker) killContainer(st *ctr, grace time.Duration) {
 }
 
 // stopAll kills every container in parallel.
-func (w *podWorker) stopAll(grace time.Duration) {
+func (w *podWorker) stopAll(ctx context.Context, grace time.Duration) {
 	w.mu.Lock()
 	var all []*ctr
 	for _, st := range w.ctrs {
@@ -920,7 +928,7 @@ func (w *podWorker) stopAll(grace time.Duration) {
 	w.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, st := range all {
-		wg.Go(func() { w.killContainer(st, grace) })
+		wg.Go(func() { w.killContainer(ctx, st, grace) })
 	}
 	wg.Wait()
 }
@@ -941,7 +949,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, gone bool) {
 		}
 	}
 	w.mu.Unlock()
-	w.stopAll(grace)
+	w.stopAll(ctx, grace)
 	if !gone {
 		// A deleted pod ends Succeeded only if every container exited 0.
 		phase := corev1.PodSucceeded

@@ -52,7 +52,7 @@ func runtimeEnv(img imageConfig, hostname string, id identity, env map[string]st
 	}
 	if _, ok := merged["HOME"]; !ok {
 		home := "/"
-		for _, u := range busyboxUsers {
+		for _, u := range busyboxUsers() {
 			if u.uid == id.uid {
 				home = u.home
 			}

@@ -31,20 +31,26 @@ type sandbox struct {
 	written map[string]map[string]fileProjection
 }
 
-// busyboxImageDirs are the directories of the busybox image.
-var busyboxImageDirs = []struct {
+// imageDir is a directory of an image's filesystem.
+type imageDir struct {
 	path string
 	mode fs.FileMode
-}{
-	{"bin", 0o755}, {"dev", 0o755}, {"etc", 0o755}, {"home", 0o755},
-	{"root", 0o700}, {"tmp", 0o1777}, {"usr", 0o755}, {"var", 0o755},
-	{"var/spool/mail", 0o755}, {"var/www", 0o755}, {".simnode/volumes", 0o755},
+}
+
+// busyboxImageDirs are the directories of the busybox image, plus where
+// simnode keeps volumes.
+func busyboxImageDirs() []imageDir {
+	return []imageDir{
+		{"bin", 0o755}, {"dev", 0o755}, {"etc", 0o755}, {"home", 0o755},
+		{"root", 0o700}, {"tmp", 0o1777}, {"usr", 0o755}, {"var", 0o755},
+		{"var/spool/mail", 0o755}, {"var/www", 0o755}, {".simnode/volumes", 0o755},
+	}
 }
 
 // populateRoot lays out the busybox image, plus the files the kubelet and
 // runtime add (/etc/hosts, /etc/hostname, /etc/resolv.conf, device nodes).
 func populateRoot(root, busybox string, applets []string, pod *corev1.Pod) error {
-	for _, d := range busyboxImageDirs {
+	for _, d := range busyboxImageDirs() {
 		p := filepath.Join(root, d.path)
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d.path, err)
@@ -69,7 +75,7 @@ func populateRoot(root, busybox string, applets []string, pod *corev1.Pod) error
 		}
 	}
 	var passwd, group strings.Builder
-	for _, u := range busyboxUsers {
+	for _, u := range busyboxUsers() {
 		fmt.Fprintf(&passwd, "%s:x:%d:%d:%s:%s:/bin/sh\n", u.name, u.uid, u.gid, u.name, u.home)
 		fmt.Fprintf(&group, "%s:x:%d:\n", u.name, u.gid)
 	}

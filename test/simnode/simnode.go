@@ -118,11 +118,6 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 
-	if _, err := registerNode(ctx, cs, cfg.NodeName, hostIP); err != nil {
-		return err
-	}
-	log.Info("node registered", "workDir", workDir)
-
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
@@ -157,6 +152,15 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, a := range applets {
 		k.isApp[a] = true
 	}
+	kubeletSrv, kubeletLn, kubeletPort, err := k.kubeletServer()
+	if err != nil {
+		return err
+	}
+	defer kubeletLn.Close()
+	if _, err := registerNode(ctx, cs, cfg.NodeName, hostIP, kubeletPort); err != nil {
+		return err
+	}
+	log.Info("node registered", "workDir", workDir, "kubeletPort", kubeletPort)
 	sched := &scheduler{
 		cs:    cs,
 		node:  cfg.NodeName,
@@ -262,7 +266,8 @@ func Run(ctx context.Context, cfg Config) error {
 			f()
 		}()
 	}
-	goBG(func() { heartbeat(ctx, cs, cfg.NodeName, hostIP, log.With("component", "node")) })
+	goBG(func() { heartbeat(ctx, cs, cfg.NodeName, hostIP, kubeletPort, log.With("component", "node")) })
+	goBG(func() { serveKubelet(ctx, kubeletSrv, kubeletLn) })
 	goBG(func() { sched.run(ctx) })
 	var srv *http.Server
 	if ic != nil {
