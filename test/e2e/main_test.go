@@ -118,6 +118,12 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
+	if code == 0 {
+		if err := checkSecretsStayedSecret(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			code = 1
+		}
+	}
 	keepTmp = code != 0
 	return code
 }
@@ -181,6 +187,7 @@ func newNamespace(t *testing.T) string {
 		// t.Context is already cancelled when cleanups run.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		rememberNamespace(ns.Name)
 		err := kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			t.Errorf("delete namespace %s: %v", ns.Name, err)

@@ -36,6 +36,7 @@ func acmeCmd(t *testing.T, kubeconfig string, args ...string) (stdout, stderr st
 	} else if err != nil {
 		t.Fatalf("kubectl acme %s: %v", strings.Join(args, " "), err)
 	}
+	recordOutput(out.String(), errOut.String())
 	t.Logf("$ kubectl acme %s  # exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
 	return out.String(), errOut.String(), code
 }

@@ -11,31 +11,60 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// netNS is a network namespace kept alive by an open handle, the way a pod
-// sandbox's pause container keeps one alive for the pod's containers.
+// netNS is a pod's network and UTS (hostname) namespaces, kept alive by
+// open handles, the way a pod sandbox's pause container keeps them alive
+// for the pod's containers.
 type netNS struct {
-	fd *os.File
+	fd, uts *os.File
 }
 
-// nsSwitcher runs functions on an OS thread switched into another network
-// namespace. host is the namespace to switch back to.
+// nsSwitcher runs functions on an OS thread switched into a pod's
+// namespaces. host and hostUTS are the namespaces to switch back to.
 type nsSwitcher struct {
-	host *os.File
+	host, hostUTS *os.File
 }
 
 func newNSSwitcher() (*nsSwitcher, error) {
-	// Open our own namespace from a locked thread so it is the thread's, not
-	// whatever an earlier Setns left on some other thread.
+	// Open our own namespaces from a locked thread so they are the thread's,
+	// not whatever an earlier Setns left on some other thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	f, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+	tid := unix.Gettid()
+	f, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", tid))
 	if err != nil {
 		return nil, fmt.Errorf("open host netns: %w", err)
 	}
-	return &nsSwitcher{host: f}, nil
+	u, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/uts", tid))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open host utsns: %w", err)
+	}
+	return &nsSwitcher{host: f, hostUTS: u}, nil
 }
 
-func (s *nsSwitcher) Close() error { return s.host.Close() }
+func (s *nsSwitcher) Close() error { return errors.Join(s.host.Close(), s.hostUTS.Close()) }
+
+// enter switches the calling locked thread into ns.
+func (ns *netNS) enter() error {
+	if err := unix.Setns(int(ns.fd.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("setns into pod netns: %w", err)
+	}
+	if err := unix.Setns(int(ns.uts.Fd()), unix.CLONE_NEWUTS); err != nil {
+		return fmt.Errorf("setns into pod utsns: %w", err)
+	}
+	return nil
+}
+
+// leave switches the calling locked thread back to the host's namespaces.
+func (s *nsSwitcher) leave() error {
+	if err := unix.Setns(int(s.host.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("setns back to host netns: %w", err)
+	}
+	if err := unix.Setns(int(s.hostUTS.Fd()), unix.CLONE_NEWUTS); err != nil {
+		return fmt.Errorf("setns back to host utsns: %w", err)
+	}
+	return nil
+}
 
 // in runs fn on a locked OS thread switched into ns. Sockets created and
 // processes forked by fn belong to ns. If the thread cannot be switched back
@@ -44,14 +73,18 @@ func (s *nsSwitcher) in(ns *netNS, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		if err := unix.Setns(int(ns.fd.Fd()), unix.CLONE_NEWNET); err != nil {
+		if err := ns.enter(); err != nil {
+			if rerr := s.leave(); rerr != nil {
+				errc <- errors.Join(err, rerr)
+				return // the thread stays locked and is discarded
+			}
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns into pod netns: %w", err)
+			errc <- err
 			return
 		}
 		err := fn()
-		if rerr := unix.Setns(int(s.host.Fd()), unix.CLONE_NEWNET); rerr != nil {
-			errc <- errors.Join(err, fmt.Errorf("setns back to host netns: %w", rerr))
+		if rerr := s.leave(); rerr != nil {
+			errc <- errors.Join(err, rerr)
 			return
 		}
 		runtime.UnlockOSThread()
@@ -60,9 +93,10 @@ func (s *nsSwitcher) in(ns *netNS, fn func() error) error {
 	return <-errc
 }
 
-// newNetNS creates a network namespace with lo up, and lets unprivileged
-// processes bind low ports in it, as containerd does for pod sandboxes.
-func (s *nsSwitcher) newNetNS() (*netNS, error) {
+// newNetNS creates a network namespace with lo up, in which unprivileged
+// processes may bind low ports as containerd allows, and a UTS namespace
+// with the pod's hostname.
+func (s *nsSwitcher) newNetNS(hostname string) (*netNS, error) {
 	type result struct {
 		ns  *netNS
 		err error
@@ -70,17 +104,17 @@ func (s *nsSwitcher) newNetNS() (*netNS, error) {
 	resc := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		if err := unix.Unshare(unix.CLONE_NEWNET | unix.CLONE_NEWUTS); err != nil {
 			runtime.UnlockOSThread()
-			resc <- result{err: fmt.Errorf("unshare netns: %w", err)}
+			resc <- result{err: fmt.Errorf("unshare pod namespaces: %w", err)}
 			return
 		}
-		ns, err := setupNetNS()
-		if rerr := unix.Setns(int(s.host.Fd()), unix.CLONE_NEWNET); rerr != nil {
+		ns, err := setupNetNS(hostname)
+		if rerr := s.leave(); rerr != nil {
 			if ns != nil {
-				ns.fd.Close()
+				ns.Close()
 			}
-			resc <- result{err: errors.Join(err, fmt.Errorf("setns back to host netns: %w", rerr))}
+			resc <- result{err: errors.Join(err, rerr)}
 			return
 		}
 		runtime.UnlockOSThread()
@@ -90,22 +124,35 @@ func (s *nsSwitcher) newNetNS() (*netNS, error) {
 	return r.ns, r.err
 }
 
-// setupNetNS configures the namespace the calling (locked) thread is in.
-func setupNetNS() (*netNS, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+// setupNetNS configures the namespaces the calling (locked) thread is in.
+func setupNetNS(hostname string) (_ *netNS, err error) {
+	tid := unix.Gettid()
+	f, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", tid))
 	if err != nil {
 		return nil, fmt.Errorf("open new netns: %w", err)
 	}
-	if err := linkUp("lo"); err != nil {
+	u, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/uts", tid))
+	if err != nil {
 		f.Close()
+		return nil, fmt.Errorf("open new utsns: %w", err)
+	}
+	ns := &netNS{fd: f, uts: u}
+	defer func() {
+		if err != nil {
+			ns.Close()
+		}
+	}()
+	if err := unix.Sethostname([]byte(hostname)); err != nil {
+		return nil, fmt.Errorf("set hostname: %w", err)
+	}
+	if err := linkUp("lo"); err != nil {
 		return nil, err
 	}
 	// /proc/sys/net follows the opening thread's netns.
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_unprivileged_port_start", []byte("0"), 0o644); err != nil {
-		f.Close()
 		return nil, fmt.Errorf("allow unprivileged ports: %w", err)
 	}
-	return &netNS{fd: f}, nil
+	return ns, nil
 }
 
 func linkUp(name string) error {
@@ -128,7 +175,7 @@ func linkUp(name string) error {
 	return nil
 }
 
-func (ns *netNS) Close() error { return ns.fd.Close() }
+func (ns *netNS) Close() error { return errors.Join(ns.fd.Close(), ns.uts.Close()) }
 
 // dial connects to addr from inside ns. The connection stays in ns after the
 // thread switches back, as sockets keep the namespace they were made in.

@@ -347,7 +347,7 @@ func (w *podWorker) createNetwork(pod *corev1.Pod) error {
 	if err != nil {
 		return err
 	}
-	ns, err := k.nss.newNetNS()
+	ns, err := k.nss.newNetNS(podHostname(pod))
 	if err != nil {
 		k.releaseIP(ip)
 		return err

@@ -80,6 +80,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("work dir: %w", err)
 	}
+	// Pods of an earlier run died with it (Pdeathsig); their files are stale.
+	if err := os.RemoveAll(filepath.Join(workDir, "pods")); err != nil {
+		return fmt.Errorf("clean work dir: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Join(workDir, "pods"), 0o755); err != nil {
 		return fmt.Errorf("create work dir: %w", err)
 	}
@@ -94,7 +98,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer nss.Close()
 	// Fail now, not per pod, if network namespaces are unavailable.
-	probeNS, err := nss.newNetNS()
+	probeNS, err := nss.newNetNS("simnode-check")
 	if err != nil {
 		return fmt.Errorf("simnode needs network namespaces (run as root): %w", err)
 	}

@@ -135,7 +135,7 @@ func (w *podWorker) buildStatus(cur *corev1.Pod, phase corev1.PodPhase) corev1.P
 	st.ContainerStatuses = nil
 	for _, c := range cur.Spec.Containers {
 		cs := w.containerStatus(&c, terminal)
-		if len(notInit) > 0 && cs.State.Waiting != nil && w.ctrs[c.Name] != nil && w.ctrs[c.Name].id == "" {
+		if st := w.ctrs[c.Name]; len(notInit) > 0 && cs.State.Waiting != nil && (st == nil || st.id == "") {
 			cs.State.Waiting.Reason = "PodInitializing"
 			cs.State.Waiting.Message = ""
 		}
