@@ -41,6 +41,7 @@ type IssueOptions struct {
 	Quiet            bool
 	Profile          string
 	Duration         time.Duration
+	Wait             bool
 
 	namespace string
 	factory   *Factory
@@ -106,6 +107,7 @@ Run it again with just NAME to re-issue with the stored settings.`,
 	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print no progress, only the result and errors")
 	fl.StringVar(&o.Profile, "profile", o.Profile, "ACME profile to order with (kubectl acme get profiles lists them); default: the issuer's")
 	fl.DurationVar(&o.Duration, "duration", o.Duration, "Ask the CA for this lifetime (only CAs that honour an order's notAfter)")
+	fl.BoolVar(&o.Wait, "wait", o.Wait, "If someone else is issuing this certificate, wait for them to finish instead of failing")
 	registerIssueCompletion(cmd, f)
 	return cmd
 }
@@ -232,6 +234,7 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 		ConnectTo:        o.ConnectTo,
 		SelfCheckTimeout: o.SelfCheckTimeout,
 		Force:            o.Force,
+		WaitForLease:     o.Wait,
 		UserAgent:        o.factory.UserAgent,
 		Observe:          observe,
 	}, cert)

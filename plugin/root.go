@@ -89,6 +89,7 @@ No CRDs, no controller and no cluster-admin are needed.`,
 		NewCmdRenew(f, streams),
 		NewCmdRevoke(f, streams),
 		NewCmdStatus(f, streams),
+		NewCmdCleanup(f, streams),
 		NewCmdVersion(streams, build),
 	)
 	registerRootCompletion(cmd, f)

@@ -40,6 +40,12 @@ type Options struct {
 	Force bool
 	// Replaces is the ARI CertID of the certificate a renewal replaces.
 	Replaces string
+	// WaitForLease waits while another process issues the certificate,
+	// instead of failing with a *LeaseHeldError.
+	WaitForLease bool
+	// LeaseHolder names this process in the certificate's Lease;
+	// DefaultHolder() when empty.
+	LeaseHolder string
 	// EAB binds a new account to one at the CA, for CAs that require it.
 	EAB       *xacme.ExternalAccountBinding
 	UserAgent string
@@ -117,6 +123,11 @@ func Issue(ctx context.Context, o Options, cert *api.Certificate) (*api.Certific
 	if iss.Spec.ACME == nil {
 		return cert, fmt.Errorf("issuer %q has no acme section", ref.Name)
 	}
+	unlock, ctx, err := lockCertificate(ctx, &o, cert)
+	if err != nil {
+		return cert, err
+	}
+	defer unlock()
 	if err := o.Store.CheckSecretWritable(ctx, cert, o.Force); err != nil {
 		return cert, err
 	}

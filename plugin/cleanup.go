@@ -1,0 +1,195 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
+	"github.com/kubectl-acme/kubectl-acme/solver"
+)
+
+// CleanupOptions holds `kubectl acme cleanup` input.
+type CleanupOptions struct {
+	AllNamespaces bool
+	OlderThan     time.Duration
+	DryRun        bool
+	Timeout       time.Duration
+
+	namespace string
+	factory   *Factory
+	now       func() time.Time
+	genericiooptions.IOStreams
+}
+
+// NewCleanupOptions returns options with defaults.
+func NewCleanupOptions(streams genericiooptions.IOStreams) *CleanupOptions {
+	return &CleanupOptions{IOStreams: streams, OlderThan: time.Hour, Timeout: 2 * time.Minute, now: time.Now}
+}
+
+// NewCmdCleanup builds `kubectl acme cleanup`.
+func NewCmdCleanup(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewCleanupOptions(streams)
+	cmd := &cobra.Command{
+		Use:   "cleanup [-A] [--older-than DURATION] [--dry-run]",
+		Short: "Delete solver objects left behind by runs that were killed",
+		Long: `Delete the HTTP-01 solver ConfigMaps, pods, services and ingresses that a
+kubectl acme run could not remove because it was killed (kill -9, a closed laptop,
+a lost connection). A run that ends normally, fails, times out or is interrupted
+with Ctrl-C removes its own objects.
+
+Only objects kubectl-acme created (labels app.kubernetes.io/managed-by=kubectl-acme
+and app.kubernetes.io/component=http01-solver) and older than --older-than (by their
+acme.kubectl.io/created annotation) are deleted. Objects of a certificate that is
+being issued right now (its Lease is held) are skipped, whatever their age.`,
+		Example: `  # Remove leftovers older than an hour in the current namespace
+  kubectl acme cleanup
+
+  # See what would be removed in every namespace
+  kubectl acme cleanup -A --dry-run
+
+  # Remove every leftover now
+  kubectl acme cleanup --older-than 0s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ns, _, err := f.Namespace()
+			if err != nil {
+				return err
+			}
+			o.namespace, o.factory = ns, f
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "Clean up in every namespace")
+	fl.DurationVar(&o.OlderThan, "older-than", o.OlderThan, "Only objects at least this old; 0s for all")
+	fl.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Only list what would be deleted")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long")
+	return cmd
+}
+
+// Validate checks the flags.
+func (o *CleanupOptions) Validate() error {
+	if o.OlderThan < 0 {
+		return fmt.Errorf("--older-than %s: must not be negative", o.OlderThan)
+	}
+	if o.Timeout <= 0 {
+		return errors.New("--timeout must be positive")
+	}
+	return nil
+}
+
+// CleanupPlan is what cleanup does with each leftover solver object.
+type CleanupPlan struct {
+	Delete []solver.Leftover
+	// Skip holds objects of certificates being issued now, with why.
+	Skip []SkippedLeftover
+}
+
+// SkippedLeftover is an object cleanup leaves alone.
+type SkippedLeftover struct {
+	solver.Leftover
+	Reason string
+}
+
+// PlanCleanup decides, without touching the cluster, which leftovers to
+// delete: those older than olderThan whose certificate nobody is issuing.
+// busy maps namespace/certificate to the holder of its lease.
+func PlanCleanup(all []solver.Leftover, olderThan time.Duration, now time.Time, busy map[string]*issuance.LeaseInfo) CleanupPlan {
+	var p CleanupPlan
+	for _, l := range solver.OlderThan(all, olderThan, now) {
+		if li := busy[l.Namespace+"/"+l.Certificate]; li != nil {
+			p.Skip = append(p.Skip, SkippedLeftover{l, fmt.Sprintf("certificate %s is being issued by %s (lease held until %s)",
+				l.Certificate, li.Holder, li.Expires.UTC().Format(time.RFC3339))})
+			continue
+		}
+		p.Delete = append(p.Delete, l)
+	}
+	return p
+}
+
+// Run finds, plans and deletes.
+func (o *CleanupOptions) Run(ctx context.Context) error {
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	ns := o.namespace
+	if o.AllNamespaces {
+		ns = ""
+	}
+	all, err := solver.Leftovers(ctx, st.Client, ns)
+	if err != nil {
+		return err
+	}
+	now := o.now()
+	busy, err := certificateLeases(ctx, st.Client, solver.OlderThan(all, o.OlderThan, now), now)
+	if err != nil {
+		return err
+	}
+	plan := PlanCleanup(all, o.OlderThan, now, busy)
+	for _, s := range plan.Skip {
+		fmt.Fprintf(o.ErrOut, "skipped %s/%s in namespace %s: %s\n", s.Kind, s.Name, s.Namespace, s.Reason)
+	}
+	if len(plan.Delete) == 0 {
+		if len(plan.Skip) == 0 {
+			fmt.Fprintf(o.ErrOut, "No leftover solver objects older than %s %s.\n", o.OlderThan, where(ns))
+		}
+		return nil
+	}
+	var errs []error
+	for _, l := range plan.Delete {
+		if o.DryRun {
+			printLeftover(o.Out, l, now, "would be deleted (dry run)")
+			continue
+		}
+		if err := solver.DeleteLeftover(ctx, st.Client, l); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		printLeftover(o.Out, l, now, "deleted")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%d of %d solver objects could not be deleted: %w", len(errs), len(plan.Delete), errors.Join(errs...))
+	}
+	return nil
+}
+
+func printLeftover(w io.Writer, l solver.Leftover, now time.Time, what string) {
+	fmt.Fprintf(w, "%s/%s %s (namespace %s, certificate %s, age %s)\n", l.Kind, l.Name, what, l.Namespace, l.Certificate, age(l.Created, now))
+}
+
+func where(ns string) string {
+	if ns == "" {
+		return "in any namespace"
+	}
+	return fmt.Sprintf("in namespace %s", ns)
+}
+
+// certificateLeases looks up the lease of each certificate with leftovers.
+func certificateLeases(ctx context.Context, c kubernetes.Interface, l []solver.Leftover, now time.Time) (map[string]*issuance.LeaseInfo, error) {
+	busy := map[string]*issuance.LeaseInfo{}
+	for _, o := range l {
+		key := o.Namespace + "/" + o.Certificate
+		if _, seen := busy[key]; seen || o.Certificate == "" {
+			continue
+		}
+		li, err := issuance.CertificateLease(ctx, c, o.Namespace, o.Certificate, now)
+		if err != nil {
+			return nil, err
+		}
+		busy[key] = li
+	}
+	return busy, nil
+}

@@ -1,0 +1,76 @@
+package solver
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+)
+
+func TestLeftoversFindsOnlyOurSolverObjects(t *testing.T) {
+	ctx := context.Background()
+	created := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	cfg := Config{Namespace: "ns", Name: "acme-solver-web-abc123", Certificate: "web"}
+	cm := cfg.configMap([]acme.Challenge{{Token: "t", KeyAuthorization: "t.k"}}, created.Format(time.RFC3339))
+	pod := cfg.pod(nil, created.Format(time.RFC3339))
+	svc := cfg.service(nil, created.Format(time.RFC3339))
+	ing := cfg.ingress([]acme.Challenge{{Identifier: "a.example.com", Token: "t"}}, nil, created.Format(time.RFC3339))
+	// Not ours: another tool's solver pod, and kubectl-acme's stored state.
+	foreign := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "cm-acme-http-solver-x", Namespace: "ns",
+		Labels: map[string]string{LabelComponent: "http01-solver", "acme.cert-manager.io/http01-solver": "true"}}}
+	state := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "acme-certificate-web", Namespace: "ns",
+		Labels: map[string]string{LabelManagedBy: ManagedByValue}}}
+	// No annotation: the creation timestamp counts.
+	bare := cfg.pod(nil, "")
+	bare.Name, bare.Namespace = "acme-solver-api-def456", "other"
+	delete(bare.Annotations, AnnotationCreated)
+	bare.CreationTimestamp = metav1.NewTime(created.Add(-time.Hour))
+	c := fake.NewClientset(cm, pod, svc, ing, foreign, state, bare)
+
+	all, err := Leftovers(ctx, c, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range all {
+		got = append(got, l.Namespace+"/"+l.Kind+"/"+l.Name)
+	}
+	want := []string{
+		"ns/ingress/acme-solver-web-abc123", "ns/service/acme-solver-web-abc123",
+		"ns/pod/acme-solver-web-abc123", "ns/configmap/acme-solver-web-abc123",
+		"other/pod/acme-solver-api-def456",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v (deletion order: anchor last)", got, want)
+		}
+	}
+	if !all[0].Created.Equal(created) || all[0].Certificate != "web" {
+		t.Errorf("created %v certificate %q", all[0].Created, all[0].Certificate)
+	}
+	if old := OlderThan(all, 90*time.Minute, created.Add(30*time.Minute)); len(old) != 1 || old[0].Namespace != "other" {
+		t.Errorf("OlderThan: %+v", old)
+	}
+	for _, l := range all {
+		if err := DeleteLeftover(ctx, c, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := DeleteLeftover(ctx, c, all[0]); err != nil {
+		t.Errorf("deleting what is gone: %v", err)
+	}
+	if left, _ := Leftovers(ctx, c, ""); len(left) != 0 {
+		t.Errorf("left: %+v", left)
+	}
+	if _, err := c.CoreV1().Pods("ns").Get(ctx, foreign.Name, metav1.GetOptions{}); err != nil {
+		t.Error("another tool's pod was touched")
+	}
+}

@@ -1,0 +1,304 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// lockedBuffer is a bytes.Buffer a running command writes while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// runningACME is `kubectl acme ARGS` running in the background. kubectl
+// execs the plugin, so the process is kubectl-acme itself and its pid is
+// the one the plugin puts in its lease.
+type runningACME struct {
+	t           *testing.T
+	args        []string
+	cmd         *exec.Cmd
+	out, errOut lockedBuffer
+	done        chan struct{}
+	code        int
+}
+
+func startACME(t *testing.T, kubeconfig string, args ...string) *runningACME {
+	t.Helper()
+	r := &runningACME{t: t, args: args, done: make(chan struct{})}
+	r.cmd = exec.Command("kubectl", append([]string{"acme"}, args...)...)
+	r.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.errOut
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(r.done)
+		err := r.cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode() // -1 when killed by a signal
+		} else if err != nil {
+			r.code = -2
+		}
+	}()
+	// Never leave a plugin running after the test.
+	t.Cleanup(func() {
+		select {
+		case <-r.done:
+		default:
+			_ = r.cmd.Process.Kill()
+			<-r.done
+		}
+	})
+	return r
+}
+
+func (r *runningACME) pid() int { return r.cmd.Process.Pid }
+
+// wait waits for the command to end, at most two minutes.
+func (r *runningACME) wait() (stdout, stderr string, code int) {
+	r.t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(2 * time.Minute):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		r.t.Errorf("kubectl acme %s did not end within 2m", strings.Join(r.args, " "))
+	}
+	stdout, stderr = r.out.String(), r.errOut.String()
+	recordOutput(stdout, stderr)
+	r.t.Logf("$ kubectl acme %s  # pid %d, exit %d\n%s%s", strings.Join(r.args, " "), r.pid(), r.code, stdout, stderr)
+	return stdout, stderr, r.code
+}
+
+// waitFor polls cond every 50ms until it holds, failing the test after
+// timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// solverObjects lists the solver objects of certificate cert in ns.
+func solverObjects(t *testing.T, ns, cert string) []string {
+	t.Helper()
+	ctx := t.Context()
+	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=http01-solver,acme.kubectl.io/certificate=" + cert}
+	var out []string
+	cms, err := kube.CoreV1().ConfigMaps(ns).List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range cms.Items {
+		out = append(out, "configmap/"+o.Name)
+	}
+	pods, err := kube.CoreV1().Pods(ns).List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range pods.Items {
+		out = append(out, "pod/"+o.Name)
+	}
+	svcs, err := kube.CoreV1().Services(ns).List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range svcs.Items {
+		out = append(out, "service/"+o.Name)
+	}
+	ings, err := kube.NetworkingV1().Ingresses(ns).List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range ings.Items {
+		out = append(out, "ingress/"+o.Name)
+	}
+	return out
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// leaseGone waits until the certificate's Lease is deleted or expired.
+func waitLeaseFree(t *testing.T, ns, cert string) {
+	t.Helper()
+	waitFor(t, 45*time.Second, "the lease of certificate "+cert+" to expire", func() bool {
+		l, err := kube.CoordinationV1().Leases(ns).Get(t.Context(), "acme-certificate-"+cert, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true
+		}
+		if err != nil || l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+			return false
+		}
+		// A second of margin for the clock of the comparison.
+		return time.Now().After(l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds)*time.Second + time.Second))
+	})
+}
+
+// TestCleanupAfterSIGKILL kills `issue` with SIGKILL at several phases:
+// nothing can clean up then. The killed run's lease still names it, so a
+// second issue reports it and cleanup leaves its objects alone; once the
+// lease expires, `cleanup --older-than 0s` removes every leftover and the
+// certificate issues normally. The phases share the wait for the leases to
+// expire.
+func TestCleanupAfterSIGKILL(t *testing.T) {
+	t.Parallel()
+	podsOf := func(t *testing.T, ns string) []corev1.Pod {
+		pods, err := kube.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "acme.kubectl.io/certificate=web"})
+		if err != nil {
+			return nil
+		}
+		return pods.Items
+	}
+	type phase struct {
+		name string
+		// reached reports whether the run got far enough to be killed.
+		reached func(t *testing.T, ns string) bool
+
+		ns, domain string
+		left       []string
+	}
+	phases := []*phase{
+		{name: "lease taken", reached: func(t *testing.T, ns string) bool {
+			_, err := kube.CoordinationV1().Leases(ns).Get(t.Context(), "acme-certificate-web", metav1.GetOptions{})
+			return err == nil
+		}},
+		{name: "solver pod created", reached: func(t *testing.T, ns string) bool { return len(podsOf(t, ns)) > 0 }},
+		{name: "self-check", reached: func(t *testing.T, ns string) bool {
+			pods := podsOf(t, ns)
+			return len(pods) > 0 && podReady(&pods[0])
+		}},
+	}
+	for _, ph := range phases {
+		// The parent's namespace: it must outlive the subtest.
+		ns := newNamespace(t)
+		t.Run("kill at "+ph.name, func(t *testing.T) {
+			ph.ns = ns
+			// Routes of this issuer are never served: the run stays in the
+			// self-check until it is killed.
+			createIssuer(t, env.Kubeconfig, ns, "stuck", "no-such-class")
+			createIssuer(t, env.Kubeconfig, ns, "pebble", env.IngressClass)
+			ph.domain = "kill." + ns + ".example.test"
+
+			run := startACME(t, env.Kubeconfig, issueArgs(ns, "web", "stuck", "--domain", ph.domain, "--self-check-timeout", "5m")...)
+			waitFor(t, time.Minute, ph.name, func() bool { return ph.reached(t, ns) })
+			if err := run.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, code := run.wait(); code == 0 {
+				t.Fatal("the killed issue exited 0")
+			}
+			ph.left = solverObjects(t, ns, "web")
+			t.Logf("left behind after SIGKILL: %v", ph.left)
+
+			// The dead run's lease is still held.
+			_, errOut, code := acmeCmd(t, env.Kubeconfig, issueArgs(ns, "web", "pebble", "--domain", ph.domain)...)
+			holder := fmt.Sprintf("pid %d", run.pid())
+			if code == 0 || !strings.Contains(errOut, "is being issued by") || !strings.Contains(errOut, holder) || !strings.Contains(errOut, "--wait") {
+				t.Errorf("issue during the dead run's lease: exit %d, want a message naming the holder (%s):\n%s", code, holder, errOut)
+			}
+			if len(ph.left) > 0 {
+				out, errOut := mustCleanup(t, ns, "--older-than", "0s")
+				if !strings.Contains(errOut, "skipped") || !strings.Contains(errOut, holder) || strings.Contains(out, "deleted") {
+					t.Errorf("cleanup while the lease is held must skip, naming the holder:\n%s%s", out, errOut)
+				}
+				if now := solverObjects(t, ns, "web"); len(now) != len(ph.left) {
+					t.Errorf("cleanup deleted objects of a held lease: %v -> %v", ph.left, now)
+				}
+			}
+		})
+	}
+	for _, ph := range phases {
+		if ph.ns != "" {
+			waitLeaseFree(t, ph.ns, "web")
+		}
+	}
+	for _, ph := range phases {
+		t.Run("cleanup after "+ph.name, func(t *testing.T) {
+			ns, left := ph.ns, ph.left
+			if ns == "" {
+				t.Skip("the kill failed")
+			}
+			if len(left) > 0 {
+				// Fresh objects are kept by the default --older-than 1h.
+				out, errOut := mustCleanup(t, ns)
+				if out != "" || !strings.Contains(errOut, "No leftover solver objects older than 1h0m0s") {
+					t.Errorf("cleanup with the default age deleted fresh objects:\n%s%s", out, errOut)
+				}
+				out, _ = mustCleanup(t, ns, "--older-than", "0s", "--dry-run")
+				for _, o := range left {
+					if !strings.Contains(out, o+" would be deleted (dry run)") {
+						t.Errorf("dry run does not list %s:\n%s", o, out)
+					}
+				}
+				if now := solverObjects(t, ns, "web"); len(now) != len(left) {
+					t.Errorf("dry run deleted objects: %v -> %v", left, now)
+				}
+				out, _ = mustCleanup(t, ns, "--older-than", "0s")
+				for _, o := range left {
+					if !strings.Contains(out, o+" deleted") {
+						t.Errorf("cleanup does not report deleting %s:\n%s", o, out)
+					}
+				}
+			}
+			assertNoSolverObjects(t, ns)
+
+			// The certificate issues normally after the crash.
+			mustACME(t, env.Kubeconfig, issueArgs(ns, "web", "pebble", "--domain", ph.domain)...)
+			verifySecret(t, ns, "web", []string{ph.domain})
+			assertNoSolverObjects(t, ns)
+			assertNoLease(t, ns, "web")
+		})
+	}
+}
+
+func mustCleanup(t *testing.T, ns string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	out, errOut, code := acmeCmd(t, env.Kubeconfig, append([]string{"cleanup", "-n", ns}, args...)...)
+	if code != 0 {
+		t.Fatalf("cleanup %v: exit %d: %s", args, code, errOut)
+	}
+	return out, errOut
+}
+
+func assertNoLease(t *testing.T, ns, cert string) {
+	t.Helper()
+	if _, err := kube.CoordinationV1().Leases(ns).Get(t.Context(), "acme-certificate-"+cert, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("lease of certificate %s not released (err %v)", cert, err)
+	}
+}
