@@ -31,6 +31,7 @@ type Ingress struct {
 
 	mu      sync.Mutex
 	created []kindName
+	edit    *ingressEdit // what was added to Config.ExistingIngress
 }
 
 var _ acme.Solver = (*Ingress)(nil)
@@ -62,11 +63,18 @@ func (s *Ingress) Present(ctx context.Context, chals []acme.Challenge) error {
 		return store.Describe(err, "create", "services", ns)
 	}
 	s.track("service", cfg.Name)
-	if _, err := s.Client.NetworkingV1().Ingresses(ns).Create(ctx, cfg.ingress(chals, owner, created), metav1.CreateOptions{}); err != nil {
-		return store.Describe(err, "create", "ingresses.networking.k8s.io", ns)
+	if cfg.ExistingIngress != "" {
+		if err := s.addPaths(ctx, chals); err != nil {
+			return err
+		}
+		s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service %s/%s", ns, cfg.Name))
+	} else {
+		if _, err := s.Client.NetworkingV1().Ingresses(ns).Create(ctx, cfg.ingress(chals, owner, created), metav1.CreateOptions{}); err != nil {
+			return store.Describe(err, "create", "ingresses.networking.k8s.io", ns)
+		}
+		s.track("ingress", cfg.Name)
+		s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service, ingress %s/%s", ns, cfg.Name))
 	}
-	s.track("ingress", cfg.Name)
-	s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service, ingress %s/%s", ns, cfg.Name))
 
 	if err := s.waitPodReady(ctx); err != nil {
 		return err
@@ -179,6 +187,8 @@ func (s *Ingress) CleanUp(ctx context.Context) error {
 		opts := metav1.DeleteOptions{PropagationPolicy: &bg}
 		var err error
 		switch o.kind {
+		case "ingress-paths":
+			err = s.removePaths(ctx)
 		case "ingress":
 			err = s.Client.NetworkingV1().Ingresses(ns).Delete(ctx, o.name, opts)
 		case "service":

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
 )
 
 // Labels put on every solver object.
@@ -58,6 +59,15 @@ type Config struct {
 	// kubernetes.io/ingress.class annotation instead (cert-manager's `class`).
 	IngressClassName string
 	LegacyClass      string
+	// ExistingIngress names an Ingress to add the challenge paths to,
+	// instead of creating one (cert-manager's http01.ingress.name).
+	ExistingIngress string
+	// ServiceType of the solver Service; ClusterIP if empty.
+	ServiceType corev1.ServiceType
+	// PodTemplate and IngressTemplate are merged into the solver Pod and
+	// Ingress as cert-manager merges them (see template.go).
+	PodTemplate     *api.ACMEChallengeSolverHTTP01IngressPodTemplate
+	IngressTemplate *api.ACMEChallengeSolverHTTP01IngressTemplate
 }
 
 func (c *Config) labels() map[string]string {
@@ -109,7 +119,7 @@ func (c *Config) pod(owner *metav1.OwnerReference, created string) *corev1.Pod {
 		corev1.ResourceCPU:    resource.MustParse("100m"),
 		corev1.ResourceMemory: resource.MustParse("64Mi"),
 	}
-	return &corev1.Pod{
+	pod := &corev1.Pod{
 		ObjectMeta: c.meta(created, owner),
 		Spec: corev1.PodSpec{
 			AutomountServiceAccountToken: &no,
@@ -151,13 +161,15 @@ func (c *Config) pod(owner *metav1.OwnerReference, created string) *corev1.Pod {
 			}},
 		},
 	}
+	c.applyPodTemplate(pod)
+	return pod
 }
 
 func (c *Config) service(owner *metav1.OwnerReference, created string) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: c.meta(created, owner),
 		Spec: corev1.ServiceSpec{
-			Type:     corev1.ServiceTypeClusterIP,
+			Type:     c.serviceType(),
 			Selector: map[string]string{LabelSolver: c.Name},
 			Ports: []corev1.ServicePort{{
 				Name: portName, Port: httpPort, TargetPort: intstr.FromString(portName), Protocol: corev1.ProtocolTCP,
@@ -202,5 +214,6 @@ func (c *Config) ingress(chals []acme.Challenge, owner *metav1.OwnerReference, c
 		name := c.IngressClassName
 		ing.Spec.IngressClassName = &name
 	}
+	c.applyIngressTemplate(ing)
 	return ing
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/acme/api"
 	"github.com/kubectl-acme/kubectl-acme/acme/store"
-	"github.com/kubectl-acme/kubectl-acme/solver"
 )
 
 // Options configures issuance.
@@ -64,6 +63,11 @@ func clientFor(iss *api.Issuer, o *Options) acme.ClientConfig {
 // RegisterIssuer makes sure iss has an account key and a registered ACME
 // account, then stores it. agree is asked before accepting the CA's terms.
 func RegisterIssuer(ctx context.Context, o Options, iss *api.Issuer, agree func(tosURL string) bool) error {
+	if iss.Spec.ACME.DisableAccountKeyGeneration {
+		if _, err := o.Store.ExistingAccountKey(ctx, iss); err != nil {
+			return fmt.Errorf("disableAccountKeyGeneration is set, so the account key must exist: %w", err)
+		}
+	}
 	key, created, err := o.Store.AccountKey(ctx, iss)
 	if err != nil {
 		return err
@@ -131,6 +135,10 @@ func Issue(ctx context.Context, o Options, cert *api.Certificate) (*api.Certific
 	if err := o.Store.CheckSecretWritable(ctx, cert, o.Force); err != nil {
 		return cert, err
 	}
+	sv, err := newSolver(&o, iss, cert)
+	if err != nil {
+		return cert, err
+	}
 	c, err := accountClient(ctx, &o, iss)
 	if err != nil {
 		return cert, err
@@ -153,23 +161,6 @@ func Issue(ctx context.Context, o Options, cert *api.Certificate) (*api.Certific
 		return cert, err
 	}
 
-	class, legacy := iss.Spec.ACME.IngressClass()
-	sv := &solver.Ingress{
-		Client: o.Store.Client,
-		Config: solver.Config{
-			Namespace:   cert.Namespace,
-			Name:        solverName(cert.Name),
-			Certificate: cert.Name,
-			Image:       o.SolverImage,
-		},
-		Checker: &solver.SelfCheck{ConnectTo: o.ConnectTo, Timeout: o.SelfCheckTimeout},
-		Observe: o.Observe,
-	}
-	if legacy {
-		sv.Config.LegacyClass = class
-	} else {
-		sv.Config.IngressClassName = class
-	}
 	dns, ips := cert.Spec.Identifiers()
 	res, obtainErr := acme.Obtain(ctx, c, acme.Request{
 		DNSNames:       dns,
@@ -223,10 +214,7 @@ func Issue(ctx context.Context, o Options, cert *api.Certificate) (*api.Certific
 		_ = saveCertificate(wctx, o.Store, cert)
 		return cert, writeErr
 	}
-	var renewBefore time.Duration
-	if cert.Spec.RenewBefore != nil {
-		renewBefore = cert.Spec.RenewBefore.Duration
-	}
+	renewBefore := cert.Spec.RenewBeforeFor(leaf.NotBefore, leaf.NotAfter)
 	cert.Status.NotBefore = &metav1.Time{Time: leaf.NotBefore}
 	cert.Status.NotAfter = &metav1.Time{Time: leaf.NotAfter}
 	cert.Status.RenewalTime = &metav1.Time{Time: renewalTime(wctx, c, leaf, renewBefore)}

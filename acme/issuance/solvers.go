@@ -1,0 +1,125 @@
+package issuance
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/solver"
+)
+
+// newSolver builds the Solver for cert's order from the issuer's solvers:
+// each name goes to the solver cert-manager would pick for it (see
+// api.SelectSolver), and each picked solver gets its own pod, service and
+// ingress. It fails before any order when a name has no solver.
+func newSolver(o *Options, iss *api.Issuer, cert *api.Certificate) (acme.Solver, error) {
+	picks, err := api.SolversFor(iss, cert)
+	if err != nil {
+		return nil, err
+	}
+	m := &multiSolver{byName: map[string]*solver.Ingress{}, iss: iss, cert: cert, o: o}
+	byIndex := map[int]*solver.Ingress{}
+	var order []int
+	for _, i := range picks {
+		if _, ok := byIndex[i]; !ok {
+			order = append(order, i)
+			byIndex[i] = nil
+		}
+	}
+	sort.Ints(order)
+	for _, i := range order {
+		byIndex[i] = m.ingressSolver(iss.Spec.ACME.Solvers[i])
+		m.all = append(m.all, byIndex[i])
+	}
+	for name, i := range picks {
+		m.byName[name] = byIndex[i]
+	}
+	if len(m.all) == 1 {
+		return m.all[0], nil
+	}
+	return m, nil
+}
+
+// ingressSolver is the Ingress solver for one solver entry of an issuer.
+func (m *multiSolver) ingressSolver(sv api.ACMEChallengeSolver) *solver.Ingress {
+	s := &solver.Ingress{
+		Client: m.o.Store.Client,
+		Config: solver.Config{
+			Namespace:   m.cert.Namespace,
+			Name:        solverName(m.cert.Name),
+			Certificate: m.cert.Name,
+			Image:       m.o.SolverImage,
+		},
+		Checker: &solver.SelfCheck{ConnectTo: m.o.ConnectTo, Timeout: m.o.SelfCheckTimeout},
+		Observe: m.o.Observe,
+	}
+	if sv.HTTP01 == nil || sv.HTTP01.Ingress == nil {
+		return s
+	}
+	in := sv.HTTP01.Ingress
+	switch {
+	case in.Name != "":
+		s.Config.ExistingIngress = in.Name
+	case in.IngressClassName != nil:
+		s.Config.IngressClassName = *in.IngressClassName
+	case in.Class != nil:
+		s.Config.LegacyClass = *in.Class
+	}
+	s.Config.ServiceType = in.ServiceType
+	s.Config.PodTemplate = in.PodTemplate
+	s.Config.IngressTemplate = in.IngressTemplate
+	return s
+}
+
+// multiSolver hands each challenge to the solver picked for its name.
+type multiSolver struct {
+	byName map[string]*solver.Ingress
+	all    []*solver.Ingress
+	iss    *api.Issuer
+	cert   *api.Certificate
+	o      *Options
+}
+
+var _ acme.Solver = (*multiSolver)(nil)
+
+// Present presents each solver's challenges concurrently; all must pass.
+func (m *multiSolver) Present(ctx context.Context, chals []acme.Challenge) error {
+	groups := map[*solver.Ingress][]acme.Challenge{}
+	for _, ch := range chals {
+		s := m.byName[ch.Identifier]
+		if s == nil {
+			// The CA may spell a name in another case.
+			s = m.byName[strings.ToLower(ch.Identifier)]
+		}
+		if s == nil {
+			return &api.NoSolverError{Issuer: m.iss.Name, Names: []string{ch.Identifier}}
+		}
+		groups[s] = append(groups[s], ch)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range m.all {
+		if cs := groups[s]; len(cs) > 0 {
+			g.Go(func() error { return s.Present(gctx, cs) })
+		}
+	}
+	return g.Wait()
+}
+
+// CleanUp cleans up every solver, reporting all failures.
+func (m *multiSolver) CleanUp(ctx context.Context) error {
+	errs := make([]error, len(m.all))
+	var g errgroup.Group
+	for i, s := range m.all {
+		g.Go(func() error {
+			errs[i] = s.CleanUp(ctx)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return errors.Join(errs...)
+}
