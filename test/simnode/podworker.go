@@ -187,7 +187,10 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 		changed := w.mountErr != err.Error()
 		w.mountErr = err.Error()
 		w.mu.Unlock()
-		w.event(pod, corev1.EventTypeWarning, "FailedMount", err.Error())
+		// One event per volume, as the kubelet's volume manager reports.
+		for _, e := range unjoin(err) {
+			w.event(pod, corev1.EventTypeWarning, "FailedMount", e.Error())
+		}
 		if changed {
 			w.log.Info("volume mount failed", "err", err, "containersStarted", started)
 		}
@@ -260,9 +263,19 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 	}
 	if phase := w.phase(pod); phase == corev1.PodSucceeded || phase == corev1.PodFailed {
 		w.finish(phase, "", "")
+		// Sidecars do not outlive the pod.
+		w.stopAll(ctx, gracePeriodSpec(pod))
 	}
 	w.writeStatus(ctx)
 	return wake, false
+}
+
+// unjoin splits an errors.Join result.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func (w *podWorker) container(name string, init bool) *ctr {
@@ -329,11 +342,31 @@ func (w *podWorker) createSandbox(pod *corev1.Pod) error {
 		os.RemoveAll(dir)
 		return err
 	}
+	if readOnlyRoot(pod) {
+		// A read-only root cannot be had without mount namespaces; this at
+		// least stops non-root processes from writing to /tmp.
+		if err := os.Chmod(filepath.Join(sb.root, "tmp"), 0o755); err != nil {
+			os.RemoveAll(dir)
+			return fmt.Errorf("chmod /tmp: %w", err)
+		}
+	}
 	w.mu.Lock()
 	w.sb = sb
 	w.startTime = time.Now()
 	w.mu.Unlock()
 	return nil
+}
+
+// readOnlyRoot reports whether every container asks for a read-only root
+// filesystem; the containers share one root here.
+func readOnlyRoot(pod *corev1.Pod) bool {
+	all := append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
+	for _, c := range all {
+		if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+			return false
+		}
+	}
+	return true
 }
 
 // createNetwork gives the sandbox its network namespace and pod IP.
