@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -29,9 +30,10 @@ type Ingress struct {
 	// Now is injectable for tests.
 	Now func() time.Time
 
-	mu      sync.Mutex
-	created []kindName
-	edit    *ingressEdit // what was added to Config.ExistingIngress
+	mu        sync.Mutex
+	created   []kindName
+	edit      *ingressEdit // what was added to Config.ExistingIngress
+	stopWatch context.CancelFunc
 }
 
 var _ acme.Solver = (*Ingress)(nil)
@@ -73,6 +75,11 @@ func (s *Ingress) Present(ctx context.Context, chals []acme.Challenge) error {
 			return store.Describe(err, "create", "ingresses.networking.k8s.io", ns)
 		}
 		s.track("ingress", cfg.Name)
+		wctx, stopWatch := context.WithCancel(ctx)
+		s.mu.Lock()
+		s.stopWatch = stopWatch
+		s.mu.Unlock()
+		go s.watchIngressAddress(wctx)
 		s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service, ingress %s/%s", ns, cfg.Name))
 	}
 
@@ -135,6 +142,56 @@ func (s *Ingress) waitPodReady(ctx context.Context) error {
 	}
 }
 
+// ingressAdmitWait is how long to wait for an ingress controller to
+// publish an address before saying that none may serve the class.
+const ingressAdmitWait = 10 * time.Second
+
+// watchIngressAddress reports when an ingress controller publishes an
+// address for the solver Ingress, and warns when none does: the usual
+// sign of an ingress class no controller serves. It only informs; the
+// self-check decides.
+func (s *Ingress) watchIngressAddress(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, ingressAdmitWait)
+	defer cancel()
+	ns, name := s.Config.Namespace, s.Config.Name
+	w, err := s.Client.NetworkingV1().Ingresses(ns).Watch(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(),
+	})
+	if err != nil {
+		return
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				class := s.Config.IngressClassName
+				if class == "" {
+					class = s.Config.LegacyClass
+				}
+				s.emit(acme.StatePresenting, fmt.Sprintf("no ingress controller has published an address for ingress %s/%s after %s: is class %q served?", ns, name, ingressAdmitWait, class))
+			}
+			return
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return
+			}
+			ing, ok := ev.Object.(*networkingv1.Ingress)
+			if !ok {
+				continue
+			}
+			if lb := ing.Status.LoadBalancer.Ingress; len(lb) > 0 {
+				addr := lb[0].IP
+				if addr == "" {
+					addr = lb[0].Hostname
+				}
+				s.emit(acme.StatePresenting, "ingress admitted by its controller at "+addr)
+				return
+			}
+		}
+	}
+}
+
 // podState reads a pod's readiness and, when not ready, why; fatal marks
 // states that will not resolve by waiting.
 func podState(pod *corev1.Pod) (ready bool, why string, fatal bool) {
@@ -175,6 +232,9 @@ func (s *Ingress) CleanUp(ctx context.Context) error {
 	s.mu.Lock()
 	created := s.created
 	s.created = nil
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
 	s.mu.Unlock()
 	ns := s.Config.Namespace
 	zero := int64(0)
