@@ -1,10 +1,22 @@
 // Package simnode is a simulated kubelet, scheduler and ingress controller
-// for a kube-apiserver that has no nodes. Pods run as real busybox
-// processes, each pod chrooted into its own root with its volumes and in
-// its own network namespace; Ingresses of one class are served on a
-// loopback address and proxied into those namespaces. It exists so that
-// end-to-end tests fail, as on a real cluster, when the objects they create
-// are wrong.
+// for a kube-apiserver that has no nodes. It exists so that end-to-end tests
+// fail, as on a real cluster, when the objects they create are wrong.
+//
+// Pods run for real: each container's command, resolved like Kubernetes does
+// (command replaces ENTRYPOINT, args CMD, $(VAR) expansion), runs as a busybox
+// process chrooted into a per-pod root that holds the busybox image and the
+// pod's volumes (configMap, secret, downwardAPI, projected, emptyDir, laid out
+// like the kubelet's atomic writer and kept up to date), in the pod's own
+// network and UTS namespaces and a new PID namespace, as the container's
+// user. Pod IPs come from 127.1.0.0/16 and are only identities: traffic to a
+// pod is dialed from inside its network namespace, so a pod's listener is
+// reachable nowhere else and two pods can use one port.
+//
+// The ingress controller serves the Ingresses of one class the way
+// ingress-nginx does and proxies to the ready pods its backend Service
+// selects. It resolves Services itself: the API server refuses loopback
+// addresses in EndpointSlices, so kube-controller-manager cannot publish
+// the pods' endpoints.
 package simnode
 
 import (
