@@ -171,6 +171,7 @@ func (e *Env) startAPIServer(ctx context.Context, o Options) error {
 		// Pod Security admission stays on, as it is by default: tests must
 		// see the restricted-namespace rejections a real cluster gives.
 	}
+	args = append(args, o.APIServerArgs...)
 	httpc, err := tlsClient(e.pki.clusterCA)
 	if err != nil {
 		return err
@@ -360,6 +361,9 @@ func (e *Env) startPebble(ctx context.Context, o Options, ingressPort int) error
 	c.ManagementListenAddress = fmt.Sprintf("127.0.0.1:%d", mgmt)
 	// Pebble validates http-01 on this port, where the ingress listens.
 	c.HTTPPort = ingressPort
+	if o.PebbleHTTPPort != 0 {
+		c.HTTPPort = o.PebbleHTTPPort
+	}
 	c.TLSPort = tlsPort
 	c.Certificate = e.pki.pebbleCert
 	c.PrivateKey = e.pki.pebbleKey

@@ -44,6 +44,13 @@ type Options struct {
 	// EABKeys maps external account key IDs to base64url HMAC keys. When
 	// set, Pebble requires external account binding.
 	EABKeys map[string]string
+	// PebbleHTTPPort is the loopback port Pebble sends http-01 validation
+	// requests to; zero means the ingress's port (IngressHTTP). The
+	// benchmark sets it to serve challenges itself.
+	PebbleHTTPPort int
+	// APIServerArgs are added to kube-apiserver's flags, for example
+	// --audit-policy-file and --audit-log-path.
+	APIServerArgs []string
 	// DieWithParent makes the programs get SIGTERM when the process that
 	// started them dies, so a test binary killed by its timeout leaves
 	// nothing behind. `testenv up` leaves it off: its programs outlive it.
