@@ -263,3 +263,34 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
+
+// DeleteCertificate deletes a Certificate's ConfigMap.
+func (s *Store) DeleteCertificate(ctx context.Context, c *api.Certificate) error {
+	err := s.Client.CoreV1().ConfigMaps(c.Namespace).Delete(ctx, CertificateConfigMapName(c.Name), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return Describe(err, "delete", "configmaps", c.Namespace)
+	}
+	return nil
+}
+
+// DeleteTLSSecret deletes the Certificate's Secret if kubectl-acme wrote
+// it for this Certificate; a Secret owned by anyone else is an error. It
+// reports whether a Secret was deleted.
+func (s *Store) DeleteTLSSecret(ctx context.Context, c *api.Certificate) (bool, error) {
+	sec, err := s.GetSecret(ctx, c)
+	if err != nil || sec == nil {
+		return false, err
+	}
+	if err := ownsSecret(sec, c.Name, false); err != nil {
+		return false, err
+	}
+	// Preconditions: delete exactly the Secret that was checked.
+	uid, rv := sec.UID, sec.ResourceVersion
+	err = s.Client.CoreV1().Secrets(c.Namespace).Delete(ctx, sec.Name, metav1.DeleteOptions{
+		Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, Describe(err, "delete", "secrets", c.Namespace)
+	}
+	return true, nil
+}
