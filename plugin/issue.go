@@ -15,6 +15,7 @@ import (
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/acme/api"
 	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
+	"github.com/kubectl-acme/kubectl-acme/acme/rbac"
 	"github.com/kubectl-acme/kubectl-acme/acme/store"
 	"github.com/kubectl-acme/kubectl-acme/solver"
 )
@@ -201,6 +202,11 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
+	// Fail fast, before anything is created, when permissions are missing.
+	scope := accessScope(ctx, st, o.namespace, o.Issuer, o.ClusterIssuer)
+	if err := preflight(ctx, st.Client, scope, roleHint(o.namespace, o.Issuer, o.ClusterIssuer), rbac.Issue); err != nil {
+		return fmt.Errorf("certificate %q: %w", o.Name, err)
+	}
 
 	cert, err := st.GetCertificate(ctx, o.namespace, o.Name)
 	switch {

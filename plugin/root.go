@@ -90,6 +90,7 @@ No CRDs, no controller and no cluster-admin are needed.`,
 		NewCmdRevoke(f, streams),
 		NewCmdStatus(f, streams),
 		NewCmdCleanup(f, streams),
+		NewCmdCheck(f, streams),
 		NewCmdVersion(streams, build),
 	)
 	registerRootCompletion(cmd, f)

@@ -1,0 +1,80 @@
+package rbac
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+func TestNeedsAndRolesAreInverse(t *testing.T) {
+	scope := Scope{Namespace: "app", ClusterIssuer: "le", ClusterNamespace: "kubectl-acme", AccountKeySecret: "le-account"}
+	perms := Needs(scope, Everyday...)
+	roles := Roles(RoleName, perms)
+	if len(roles) != 2 || roles[0].Namespace != "app" || roles[1].Namespace != "kubectl-acme" {
+		t.Fatalf("roles %+v", roles)
+	}
+	var granted []Permission
+	for _, r := range roles {
+		granted = append(granted, Granted(r, perms)...)
+		for _, rule := range r.Rules {
+			if len(rule.Resources) != 1 || slices.Contains(rule.Verbs, "*") {
+				t.Errorf("rule not minimal: %+v", rule)
+			}
+		}
+	}
+	if !slices.Equal(granted, perms) {
+		t.Errorf("the Roles grant %v,\nwant %v", granted, perms)
+	}
+	// The ClusterIssuer's namespace: its ConfigMap and account key only.
+	cl := roles[1].Rules
+	if len(cl) != 2 || cl[0].ResourceNames[0] != "acme-clusterissuer-le" || cl[1].ResourceNames[0] != "le-account" {
+		t.Errorf("cluster resource namespace rules: %+v", cl)
+	}
+	if n := len(Needs(Scope{Namespace: "app"}, Everyday...)); n != 22 {
+		t.Errorf("%d permissions in the namespace, want 22 (update docs/rbac.md when this changes)", n)
+	}
+}
+
+func TestIssueNeedsLessThanEverything(t *testing.T) {
+	issue := Needs(Scope{Namespace: "app"}, Issue)
+	for _, p := range issue {
+		if p.Verb == "list" {
+			t.Errorf("issue does not list anything, but needs %s", p)
+		}
+	}
+	if !slices.Contains(issue, Permission{Verb: "watch", Resource: "pods", Namespace: "app"}) ||
+		!slices.Contains(issue, Permission{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: "app"}) {
+		t.Errorf("issue needs %v", issue)
+	}
+}
+
+func TestReviewAndMissing(t *testing.T) {
+	c := fake.NewClientset()
+	c.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview)
+		ra := r.Spec.ResourceAttributes
+		r.Status.Allowed = !(ra.Verb == "create" && ra.Resource == "pods")
+		return true, r, nil
+	})
+	perms := Needs(Scope{Namespace: "app"}, Issue)
+	rs, err := Review(context.Background(), c, perms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != len(perms) {
+		t.Fatalf("%d results for %d permissions", len(rs), len(perms))
+	}
+	for i := range rs {
+		if rs[i].Permission != perms[i] {
+			t.Fatalf("results out of order at %d", i)
+		}
+	}
+	if m := Missing(rs); len(m) != 1 || m[0].String() != `create pods in namespace "app"` {
+		t.Errorf("missing %v", m)
+	}
+}

@@ -1,0 +1,257 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/acme/rbac"
+	"github.com/kubectl-acme/kubectl-acme/acme/store"
+)
+
+// CheckOptions holds `kubectl acme check` input.
+type CheckOptions struct {
+	Issuer        string
+	ClusterIssuer bool
+	Output        string
+	Timeout       time.Duration
+
+	namespace string
+	factory   *Factory
+	genericiooptions.IOStreams
+}
+
+// NewCmdCheck builds `kubectl acme check`.
+func NewCmdCheck(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &CheckOptions{IOStreams: streams, Timeout: time.Minute}
+	cmd := &cobra.Command{
+		Use:   "check [--issuer NAME [--cluster-issuer]] [-o wide|yaml|json]",
+		Short: "Check that you have the permissions kubectl acme needs, or print a Role granting them",
+		Long: `Ask the API server (with SelfSubjectAccessReviews, which change nothing) whether
+you may do everything kubectl acme does in the namespace: create issuers, issue and
+renew certificates, show their status and clean up after killed runs. Missing
+permissions are listed as VERB, RESOURCE, NAMESPACE, and the command fails; -o wide
+lists every permission.
+
+-o yaml prints the minimal Role granting exactly these permissions, for your cluster
+admin to apply and bind to you. With --issuer NAME --cluster-issuer it also covers
+using that ClusterIssuer: reading it and its account key in the cluster resource
+namespace, and nothing else there.
+
+kubectl acme issue runs the same check for what it needs before it starts.`,
+		Example: `  # Am I allowed to use kubectl acme in this namespace?
+  kubectl acme check
+
+  # Every permission and whether I have it
+  kubectl acme check -n my-app -o wide
+
+  # The Role an admin should grant (and bind) in my-app
+  kubectl acme check -n my-app -o yaml | kubectl apply -f -
+  kubectl create rolebinding kubectl-acme -n my-app --role kubectl-acme --user alice`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ns, _, err := f.Namespace()
+			if err != nil {
+				return err
+			}
+			o.namespace, o.factory = ns, f
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Issuer, "issuer", o.Issuer, "Also check what using this issuer needs")
+	fl.BoolVar(&o.ClusterIssuer, "cluster-issuer", o.ClusterIssuer, "--issuer names a ClusterIssuer")
+	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: wide, or yaml or json for the Role")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long")
+	return cmd
+}
+
+// Validate checks the flags.
+func (o *CheckOptions) Validate() error {
+	if err := validateOutput(o.Output, "", "wide", "yaml", "json"); err != nil {
+		return err
+	}
+	if o.ClusterIssuer && o.Issuer == "" {
+		return errors.New("--cluster-issuer needs --issuer NAME")
+	}
+	if o.Issuer != "" {
+		if err := api.ValidateName("issuer", o.Issuer); err != nil {
+			return err
+		}
+	}
+	if o.Timeout <= 0 {
+		return errors.New("--timeout must be positive")
+	}
+	return nil
+}
+
+// Run reviews the permissions, or prints the Role.
+func (o *CheckOptions) Run(ctx context.Context) error {
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	scope := accessScope(ctx, st, o.namespace, o.Issuer, o.ClusterIssuer)
+	perms := rbac.Needs(scope, rbac.Everyday...)
+	if o.Output == "yaml" || o.Output == "json" {
+		roles := rbac.Roles(rbac.RoleName, perms)
+		for _, r := range roles {
+			if r.Namespace != o.namespace {
+				r.Name = rbac.RoleName + "-clusterissuer-" + o.Issuer
+			}
+		}
+		return printRoles(o.Out, o.Output, roles)
+	}
+	results, err := rbac.Review(ctx, st.Client, perms)
+	if err != nil {
+		return err
+	}
+	missing := rbac.Missing(results)
+	if o.Output == "wide" {
+		if err := printPermissions(o.Out, results, true); err != nil {
+			return err
+		}
+	} else if len(missing) > 0 {
+		if err := printPermissions(o.Out, results, false); err != nil {
+			return err
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%d of the %d permissions kubectl acme needs are missing; %s", len(missing), len(perms), o.roleHint())
+	}
+	fmt.Fprintf(o.Out, "All %d permissions kubectl acme needs %s are granted.\n", len(perms), whereScope(scope))
+	return nil
+}
+
+// accessScope is where a user of ns (and of ClusterIssuer issuer) needs
+// permissions. The ClusterIssuer is read, when allowed, for the name of
+// its account key Secret.
+func accessScope(ctx context.Context, st *store.Store, ns, issuer string, cluster bool) rbac.Scope {
+	s := rbac.Scope{Namespace: ns}
+	if !cluster {
+		return s
+	}
+	s.ClusterIssuer, s.ClusterNamespace = issuer, st.ClusterNamespace
+	if s.ClusterNamespace == "" {
+		s.ClusterNamespace = store.DefaultClusterNamespace
+	}
+	if iss, err := st.GetIssuer(ctx, ns, issuer, true); err == nil && iss.Spec.ACME != nil {
+		s.AccountKeySecret = iss.Spec.ACME.PrivateKeySecretRef.Name
+	}
+	return s
+}
+
+func (o *CheckOptions) roleHint() string {
+	return roleHint(o.namespace, o.Issuer, o.ClusterIssuer)
+}
+
+func roleHint(ns, issuer string, cluster bool) string {
+	cmd := fmt.Sprintf("kubectl acme check -n %s -o yaml", ns)
+	if cluster {
+		cmd = fmt.Sprintf("kubectl acme check -n %s --issuer %s --cluster-issuer -o yaml", ns, issuer)
+	}
+	return fmt.Sprintf("`%s` prints a Role granting them", cmd)
+}
+
+func whereScope(s rbac.Scope) string {
+	if s.ClusterIssuer != "" {
+		return fmt.Sprintf("in namespaces %q and %q", s.Namespace, s.ClusterNamespace)
+	}
+	return fmt.Sprintf("in namespace %q", s.Namespace)
+}
+
+// printPermissions writes VERB, RESOURCE, NAMESPACE, ALLOWED; all rows,
+// or only the missing ones.
+func printPermissions(w io.Writer, rs []rbac.Result, all bool) error {
+	var rows [][]string
+	for _, r := range rs {
+		if r.Allowed && !all {
+			continue
+		}
+		allowed := "no"
+		if r.Allowed {
+			allowed = "yes"
+		}
+		res := r.ResourceName()
+		if r.Name != "" {
+			res += "/" + r.Name
+		}
+		rows = append(rows, []string{r.Verb, res, r.Namespace, allowed})
+	}
+	return printTable(w, []string{"VERB", "RESOURCE", "NAMESPACE", "ALLOWED"}, rows)
+}
+
+// printRoles writes Roles as YAML documents or a JSON List.
+func printRoles(w io.Writer, format string, roles []*rbacv1.Role) error {
+	if format == "json" {
+		return printObject(w, "json", list(roles))
+	}
+	for i, r := range roles {
+		if i > 0 {
+			if _, err := io.WriteString(w, "---\n"); err != nil {
+				return err
+			}
+		}
+		b, err := yaml.Marshal(r)
+		if err != nil {
+			return err
+		}
+		// A fresh object's creationTimestamp is null: leave it out.
+		b = bytes.ReplaceAll(b, []byte("  creationTimestamp: null\n"), nil)
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MissingPermissionsError is the preflight's answer: the permissions a
+// command needs and does not have.
+type MissingPermissionsError struct {
+	Missing []rbac.Permission
+	Table   string
+	Hint    string
+}
+
+func (e *MissingPermissionsError) Error() string {
+	return fmt.Sprintf("you lack %d permission(s) this command needs; %s:\n%s", len(e.Missing), e.Hint, e.Table)
+}
+
+// preflight reviews what cmds need and fails fast, before anything is
+// created, with the table of what is missing. A cluster that does not let
+// the user review their own access skips the check: the API calls then
+// report what is forbidden themselves.
+func preflight(ctx context.Context, c kubernetes.Interface, scope rbac.Scope, hint string, cmds ...rbac.Command) error {
+	results, err := rbac.Review(ctx, c, rbac.Needs(scope, cmds...))
+	if err != nil {
+		if apierrors.IsForbidden(errors.Unwrap(err)) || apierrors.IsNotFound(errors.Unwrap(err)) {
+			return nil
+		}
+		return err
+	}
+	missing := rbac.Missing(results)
+	if len(missing) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	if err := printPermissions(&b, results, false); err != nil {
+		return err
+	}
+	return &MissingPermissionsError{Missing: missing, Table: string(bytes.TrimRight(b.Bytes(), "\n")), Hint: hint}
+}
