@@ -82,8 +82,8 @@ No CRDs, no controller and no cluster-admin are needed.`,
 	get.AddCommand(NewCmdGetIssuers(f, streams), NewCmdGetProfiles(f, streams))
 	update := &cobra.Command{Use: "update", Short: "Update an issuer's ACME account"}
 	update.AddCommand(NewCmdUpdateIssuer(f, streams))
-	del := &cobra.Command{Use: "delete", Short: "Delete an issuer"}
-	del.AddCommand(NewCmdDeleteIssuer(f, streams))
+	del := &cobra.Command{Use: "delete", Short: "Delete an issuer or a certificate"}
+	del.AddCommand(NewCmdDeleteIssuer(f, streams), NewCmdDeleteCertificate(f, streams))
 	cmd.AddCommand(create, get, update, del,
 		NewCmdIssue(f, streams),
 		NewCmdRenew(f, streams),
