@@ -86,6 +86,7 @@ No CRDs, no controller and no cluster-admin are needed.`,
 	del.AddCommand(NewCmdDeleteIssuer(f, streams), NewCmdDeleteCertificate(f, streams))
 	cmd.AddCommand(create, get, update, del,
 		NewCmdIssue(f, streams),
+		NewCmdApply(f, streams),
 		NewCmdRenew(f, streams),
 		NewCmdRevoke(f, streams),
 		NewCmdStatus(f, streams),

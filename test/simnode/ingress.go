@@ -47,7 +47,10 @@ type ingressController struct {
 	routes   atomic.Pointer[routeTable]
 	mu       sync.Mutex
 	lastDesc []string
-	proxy    *httputil.ReverseProxy
+	// logged rate-limits per-request log lines, which clients polling
+	// for a route would otherwise repeat several times a second.
+	logged map[string]time.Time
+	proxy  *httputil.ReverseProxy
 }
 
 type targetKey struct{}
@@ -238,18 +241,35 @@ func lbEqual(a, b networkingv1.IngressLoadBalancerIngress) bool {
 func (ic *ingressController) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, ok := ic.routes.Load().match(r.Host, r.URL.Path)
 	if !ok {
-		ic.log.Info("ingress: no route", "host", r.Host, "path", r.URL.Path)
+		ic.logOnce("ingress: no route", "host", r.Host, "path", r.URL.Path)
 		http.Error(w, "404 page not found (simnode ingress: no rule matches)", http.StatusNotFound)
 		return
 	}
 	addr, err := ic.endpoint(rt)
 	if err != nil {
-		ic.log.Info("ingress: no endpoint", "host", r.Host, "path", r.URL.Path, "route", rt.String(), "err", err)
+		ic.logOnce("ingress: no endpoint", "host", r.Host, "path", r.URL.Path, "route", rt.String(), "err", err)
 		http.Error(w, "503 Service Temporarily Unavailable (simnode ingress: "+err.Error()+")", http.StatusServiceUnavailable)
 		return
 	}
 	ic.log.Debug("ingress: proxy", "host", r.Host, "path", r.URL.Path, "route", rt.String(), "upstream", addr)
 	ic.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, addr)))
+}
+
+// logOnce logs a message at most every 5s for the same arguments.
+func (ic *ingressController) logOnce(msg string, args ...any) {
+	key := fmt.Sprint(append([]any{msg}, args...)...)
+	ic.mu.Lock()
+	if ic.logged == nil || len(ic.logged) > 10000 {
+		ic.logged = map[string]time.Time{}
+	}
+	last, seen := ic.logged[key]
+	if !seen || time.Since(last) > 5*time.Second {
+		ic.logged[key] = time.Now()
+	}
+	ic.mu.Unlock()
+	if !seen || time.Since(last) > 5*time.Second {
+		ic.log.Info(msg, args...)
+	}
 }
 
 // endpoint picks a ready endpoint of the route's backend Service port the

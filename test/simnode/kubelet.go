@@ -101,14 +101,59 @@ func (k *kubelet) podDeleted(pod *corev1.Pod) {
 	}
 }
 
-// kickAll makes every worker re-read the objects its pod refers to, as the
-// kubelet does when a ConfigMap or Secret changes.
-func (k *kubelet) kickAll() {
+// kickUsers makes the workers of pods that use a ConfigMap or Secret
+// re-read it, so volumes follow changes and waiting pods start once it
+// appears.
+func (k *kubelet) kickUsers(kind, ns, name string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, w := range k.workers {
-		w.kick()
+		w.mu.Lock()
+		pod := w.pod
+		w.mu.Unlock()
+		if pod.Namespace == ns && podUses(pod, kind, name) {
+			w.kick()
+		}
 	}
+}
+
+// podUses reports whether pod refers to the ConfigMap or Secret in a
+// volume, a projected source, env or envFrom.
+func podUses(pod *corev1.Pod, kind, name string) bool {
+	cm, sec := kind == "ConfigMap", kind == "Secret"
+	for _, v := range pod.Spec.Volumes {
+		switch {
+		case cm && v.ConfigMap != nil && v.ConfigMap.Name == name,
+			sec && v.Secret != nil && v.Secret.SecretName == name:
+			return true
+		case v.Projected != nil:
+			for _, src := range v.Projected.Sources {
+				if cm && src.ConfigMap != nil && src.ConfigMap.Name == name ||
+					sec && src.Secret != nil && src.Secret.Name == name {
+					return true
+				}
+			}
+		}
+	}
+	all := append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
+	for _, c := range all {
+		for _, f := range c.EnvFrom {
+			if cm && f.ConfigMapRef != nil && f.ConfigMapRef.Name == name ||
+				sec && f.SecretRef != nil && f.SecretRef.Name == name {
+				return true
+			}
+		}
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				continue
+			}
+			if cm && e.ValueFrom.ConfigMapKeyRef != nil && e.ValueFrom.ConfigMapKeyRef.Name == name ||
+				sec && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (k *kubelet) removeWorker(uid types.UID) {

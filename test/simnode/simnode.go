@@ -33,6 +33,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -212,15 +213,22 @@ func Run(ctx context.Context, cfg Config) error {
 	}); err != nil {
 		return fmt.Errorf("watch pods: %w", err)
 	}
-	kick := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { k.kickAll() },
-		UpdateFunc: func(any, any) { k.kickAll() },
-		DeleteFunc: func(any) { k.kickAll() },
-	}
-	for _, inf := range []cache.SharedIndexInformer{cmInf.Informer(), secInf.Informer()} {
-		if _, err := inf.AddEventHandler(kick); err != nil {
-			return fmt.Errorf("watch volume sources: %w", err)
+	kick := func(kind string) cache.ResourceEventHandlerFuncs {
+		f := func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if m, err := meta.Accessor(obj); err == nil {
+				k.kickUsers(kind, m.GetNamespace(), m.GetName())
+			}
 		}
+		return cache.ResourceEventHandlerFuncs{AddFunc: f, UpdateFunc: func(_, obj any) { f(obj) }, DeleteFunc: f}
+	}
+	if _, err := cmInf.Informer().AddEventHandler(kick("ConfigMap")); err != nil {
+		return fmt.Errorf("watch configmaps: %w", err)
+	}
+	if _, err := secInf.Informer().AddEventHandler(kick("Secret")); err != nil {
+		return fmt.Errorf("watch secrets: %w", err)
 	}
 	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { sched.retryAll() },

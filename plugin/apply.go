@@ -1,0 +1,678 @@
+package plugin
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
+	"github.com/kubectl-acme/kubectl-acme/acme/manifest"
+	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/solver"
+)
+
+// Dry-run modes of apply, as kubectl names them.
+const (
+	dryRunNone   = "none"
+	dryRunClient = "client"
+	dryRunServer = "server"
+)
+
+// ApplyOptions holds `kubectl acme apply` input.
+type ApplyOptions struct {
+	Filenames        []string
+	Recursive        bool
+	DryRun           string
+	Concurrency      int
+	AgreeTOS         bool
+	Timeout          time.Duration
+	SolverImage      string
+	ConnectTo        string
+	SelfCheckTimeout time.Duration
+	Force            bool
+	Reissue          bool
+	Wait             bool
+	Quiet            bool
+
+	namespace  string
+	explicitNS bool
+	decoded    *manifest.Result
+	interact   bool
+	factory    *Factory
+	outMu      sync.Mutex
+	genericiooptions.IOStreams
+}
+
+// NewApplyOptions returns options with defaults.
+func NewApplyOptions(streams genericiooptions.IOStreams) *ApplyOptions {
+	return &ApplyOptions{
+		IOStreams:        streams,
+		DryRun:           dryRunNone,
+		Concurrency:      5,
+		Timeout:          10 * time.Minute,
+		SelfCheckTimeout: 2 * time.Minute,
+	}
+}
+
+// NewCmdApply builds `kubectl acme apply`.
+func NewCmdApply(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewApplyOptions(streams)
+	cmd := &cobra.Command{
+		Use:   "apply -f FILENAME [-f FILENAME...] [-R]",
+		Short: "Register Issuers and issue Certificates from cert-manager manifests",
+		Long: `Read cert-manager Issuer, ClusterIssuer and Certificate manifests (cert-manager.io/v1,
+or the legacy certmanager.k8s.io/v1alpha1 form), register the Issuers' ACME accounts
+and issue the Certificates inline, several at a time, as 'kubectl acme issue' does.
+
+Input is YAML (several documents) or JSON, files, directories (their .yaml, .yml and
+.json files; -R for subdirectories) or - for stdin; v1 Lists are unpacked. Objects of
+other kinds are skipped with a note. Every field cert-manager does not know, or that
+kubectl-acme cannot honour, is reported with its file, line, document and field path,
+and nothing is changed until the input is free of them.
+
+Issuers are applied first. A Certificate is issued when it is new, when its spec
+changed, when its last attempt failed, when it is due for renewal or when its Secret
+is missing; otherwise it is left unchanged (--reissue issues it anyway).
+
+A legacy Certificate's spec.acme.config (per-domain ingress class or ingress) is
+moved into its Issuer's solvers with a dnsNames selector, as cert-manager v0.11
+required; a stored Issuer is updated so.
+
+--dry-run=client checks the manifests only; --dry-run=server also checks, in the
+cluster, that each Certificate's issuer exists and selects a solver for every name,
+that its Secret may be written, and that Secrets an Issuer refers to exist.`,
+		Example: `  # Register the issuer and issue the certificates of a directory
+  kubectl acme apply -f manifests/ --agree-tos
+
+  # Check manifests written for cert-manager, without changing anything
+  kubectl acme apply -f cert-manager.yaml --dry-run=server
+
+  # From stdin, checking the challenge through a load balancer before DNS points at it
+  cat certs.yaml | kubectl acme apply -f - --connect-to 203.0.113.10:80`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVarP(&o.Filenames, "filename", "f", o.Filenames, "File, directory or - (stdin) with manifests (repeatable)")
+	fl.BoolVarP(&o.Recursive, "recursive", "R", o.Recursive, "Read directories given with -f recursively")
+	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"none", "client" (check the manifests) or "server" (also check against the cluster); changes nothing`)
+	fl.Lookup("dry-run").NoOptDefVal = dryRunClient
+	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many certificates to issue at the same time")
+	fl.BoolVar(&o.AgreeTOS, "agree-tos", o.AgreeTOS, "Agree to the CA's terms of service without asking, for new accounts")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up (and clean up) on a certificate after this long")
+	fl.StringVar(&o.SolverImage, "solver-image", o.SolverImage, "Image of the solver pods; it must provide busybox httpd (default "+solver.DefaultImage+")")
+	fl.StringVar(&o.ConnectTo, "connect-to", o.ConnectTo, "Send self-check requests to HOST:PORT (e.g. the load balancer) instead of what DNS says")
+	fl.DurationVar(&o.SelfCheckTimeout, "self-check-timeout", o.SelfCheckTimeout, "How long to retry the self-check before giving up")
+	fl.BoolVar(&o.Force, "force", o.Force, "Overwrite Secrets even if kubectl-acme did not create them")
+	fl.BoolVar(&o.Reissue, "reissue", o.Reissue, "Issue every Certificate, also those that are valid and unchanged")
+	fl.BoolVar(&o.Wait, "wait", o.Wait, "Wait while another kubectl-acme issues one of the certificates, instead of failing it")
+	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print no progress, only results and errors")
+	return cmd
+}
+
+// Complete reads and decodes the manifests and fills in the namespace.
+func (o *ApplyOptions) Complete(f *Factory) error {
+	o.factory = f
+	ns, explicit, err := f.Namespace()
+	if err != nil {
+		return err
+	}
+	o.namespace, o.explicitNS = ns, explicit
+	o.interact = isTerminal(o.In) && isTerminal(o.ErrOut)
+	if len(o.Filenames) == 0 {
+		return nil
+	}
+	inputs, err := manifest.ReadInputs(o.Filenames, o.Recursive, o.In)
+	if err != nil {
+		return err
+	}
+	o.decoded = manifest.DecodeAll(inputs)
+	o.decoded.Errors = append(o.decoded.Errors, manifest.SetNamespaces(o.decoded.Objects, o.namespace, o.explicitNS)...)
+	return nil
+}
+
+// Validate checks flags and the decoded manifests without touching the
+// cluster.
+func (o *ApplyOptions) Validate() error {
+	if len(o.Filenames) == 0 {
+		return errors.New("give the manifests with -f FILE, -f DIR or -f -")
+	}
+	switch o.DryRun {
+	case dryRunNone, dryRunClient, dryRunServer:
+	default:
+		return fmt.Errorf("--dry-run %q: use none, client or server", o.DryRun)
+	}
+	if o.Concurrency < 1 {
+		return errors.New("--concurrency must be at least 1")
+	}
+	if o.Timeout <= 0 {
+		return errors.New("--timeout must be positive")
+	}
+	if o.SelfCheckTimeout <= 0 {
+		return errors.New("--self-check-timeout must be positive")
+	}
+	if o.ConnectTo != "" {
+		if _, port, err := net.SplitHostPort(o.ConnectTo); err != nil || port == "" {
+			return fmt.Errorf("--connect-to %q: want HOST:PORT", o.ConnectTo)
+		}
+	}
+	if o.decoded == nil {
+		return nil
+	}
+	if errs := o.decoded.Errors; len(errs) > 0 {
+		noun := "problems"
+		if len(errs) == 1 {
+			noun = "problem"
+		}
+		return fmt.Errorf("%d %s in the manifests; nothing was changed:\n%w", len(errs), noun, errs)
+	}
+	if len(o.decoded.Objects) == 0 {
+		return errors.New("the manifests hold no Issuer, ClusterIssuer or Certificate")
+	}
+	return nil
+}
+
+// applyPlan is what apply will do, in order.
+type applyPlan struct {
+	issuers []*manifest.Object
+	// storedIssuers are Issuers not in the input whose solvers a legacy
+	// Certificate extends; they are saved, not registered again.
+	storedIssuers []*api.Issuer
+	certs         []*manifest.Object
+	notes         []string
+}
+
+// issuerKey identifies an Issuer or ClusterIssuer.
+func issuerKey(kind, ns, name string) string {
+	if kind == api.KindClusterIssuer {
+		ns = ""
+	}
+	return kind + "/" + ns + "/" + name
+}
+
+func certIssuerKey(c *api.Certificate) string {
+	kind := c.Spec.IssuerRef.Kind
+	if kind == "" {
+		kind = api.KindIssuer
+	}
+	return issuerKey(kind, c.Namespace, c.Spec.IssuerRef.Name)
+}
+
+// planApply orders the objects (Issuers first, in input order) and merges
+// legacy Certificates' solvers into the Issuers of the input. It returns
+// the Certificates whose Issuer is not in the input, for the caller to
+// look up.
+func planApply(objs []*manifest.Object) (*applyPlan, map[string][]*manifest.Object, error) {
+	p := &applyPlan{}
+	inInput := map[string]*api.Issuer{}
+	for _, o := range objs {
+		if o.Issuer != nil {
+			p.issuers = append(p.issuers, o)
+			inInput[issuerKey(o.Kind, o.Issuer.Namespace, o.Issuer.Name)] = o.Issuer
+		}
+	}
+	external := map[string][]*manifest.Object{}
+	for _, o := range objs {
+		if o.Certificate == nil {
+			continue
+		}
+		p.certs = append(p.certs, o)
+		key := certIssuerKey(o.Certificate)
+		iss := inInput[key]
+		if iss == nil {
+			external[key] = append(external[key], o)
+			continue
+		}
+		if len(o.LegacySolvers) > 0 {
+			n, err := manifest.MergeSolvers(iss, o.LegacySolvers)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s (%s): %w", o, o.Location, err)
+			}
+			if n > 0 {
+				p.notes = append(p.notes, legacyNote(iss, o, n))
+			}
+		}
+	}
+	return p, external, nil
+}
+
+func legacyNote(iss *api.Issuer, o *manifest.Object, n int) string {
+	return fmt.Sprintf("%s: added %d solver(s) from certificate/%s's spec.acme.config (cert-manager v0.11 moved per-domain solver settings to the issuer)",
+		kindName(iss), n, o.Name())
+}
+
+func kindName(iss *api.Issuer) string {
+	return strings.ToLower(iss.Kind) + "/" + iss.Name
+}
+
+// Run applies the manifests.
+func (o *ApplyOptions) Run(ctx context.Context) error {
+	for _, s := range o.decoded.Skipped {
+		fmt.Fprintln(o.ErrOut, "note:", s)
+	}
+	plan, external, err := planApply(o.decoded.Objects)
+	if err != nil {
+		return err
+	}
+	if o.DryRun == dryRunClient {
+		return o.runClientDryRun(plan, external)
+	}
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
+
+	// Everything that can fail without the CA is checked before anything
+	// changes: issuers of the Certificates, solvers for every name.
+	issuers := map[string]*api.Issuer{}
+	for _, obj := range plan.issuers {
+		issuers[issuerKey(obj.Kind, obj.Issuer.Namespace, obj.Issuer.Name)] = obj.Issuer
+	}
+	var problems []string
+	for key, certs := range external {
+		ref := certs[0].Certificate.Spec.IssuerRef
+		iss, err := st.GetIssuer(ctx, certs[0].Certificate.Namespace, ref.Name, ref.Kind == api.KindClusterIssuer)
+		if err != nil {
+			for _, c := range certs {
+				problems = append(problems, fmt.Sprintf("%s (%s, %s): %v", c, c.File, c.Location, err))
+			}
+			continue
+		}
+		issuers[key] = iss
+		merged := 0
+		for _, c := range certs {
+			if len(c.LegacySolvers) == 0 {
+				continue
+			}
+			n, err := manifest.MergeSolvers(iss, c.LegacySolvers)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s (%s, %s): %v", c, c.File, c.Location, err))
+				continue
+			}
+			if n > 0 {
+				merged += n
+				plan.notes = append(plan.notes, legacyNote(iss, c, n))
+			}
+		}
+		if merged > 0 {
+			plan.storedIssuers = append(plan.storedIssuers, iss)
+		}
+	}
+	for _, c := range plan.certs {
+		iss := issuers[certIssuerKey(c.Certificate)]
+		if iss == nil {
+			continue
+		}
+		if _, err := api.SolversFor(iss, c.Certificate); err != nil {
+			problems = append(problems, fmt.Sprintf("%s (%s, %s): %v", c, c.File, c.Location, err))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("nothing was changed:\n%s", strings.Join(problems, "\n"))
+	}
+	for _, n := range plan.notes {
+		fmt.Fprintln(o.ErrOut, "note:", n)
+	}
+	if o.DryRun == dryRunServer {
+		return o.runServerDryRun(ctx, st, plan, issuers)
+	}
+
+	failed := 0
+	badIssuers := map[string]error{}
+	for _, obj := range plan.issuers {
+		iss := obj.Issuer
+		if err := o.registerIssuer(ctx, st, iss); err != nil {
+			failed++
+			badIssuers[issuerKey(iss.Kind, iss.Namespace, iss.Name)] = err
+			fmt.Fprintf(o.ErrOut, "error: %s: %v\n", kindName(iss), err)
+			continue
+		}
+		acct := iss.Status.ACME
+		o.printf("%s registered (account %s, %s)\n", kindName(iss), acct.URI, acct.AccountStatus)
+	}
+	for _, iss := range plan.storedIssuers {
+		if err := st.SaveIssuer(ctx, iss); err != nil {
+			failed++
+			badIssuers[issuerKey(iss.Kind, iss.Namespace, iss.Name)] = err
+			fmt.Fprintf(o.ErrOut, "error: %s: %v\n", kindName(iss), err)
+			continue
+		}
+		o.printf("%s configured (solvers of legacy certificates added)\n", kindName(iss))
+	}
+
+	certFailed := o.issueAll(ctx, st, plan.certs, badIssuers)
+	failed += certFailed
+	if failed > 0 {
+		total := len(plan.issuers) + len(plan.storedIssuers) + len(plan.certs)
+		return &ExitError{Code: 1, Err: fmt.Errorf("%d of %d objects failed", failed, total)}
+	}
+	return nil
+}
+
+func (o *ApplyOptions) printf(format string, args ...any) {
+	o.outMu.Lock()
+	defer o.outMu.Unlock()
+	fmt.Fprintf(o.Out, format, args...)
+}
+
+func (o *ApplyOptions) registerIssuer(ctx context.Context, st *store.Store, iss *api.Issuer) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	err := issuance.RegisterIssuer(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, iss, o.agree)
+	if errors.Is(err, acme.ErrTermsNotAgreed) && !o.interact && !o.AgreeTOS {
+		return fmt.Errorf("%w: read them and re-run with --agree-tos", err)
+	}
+	if err != nil {
+		return errors.New(acme.ProblemString(err))
+	}
+	return nil
+}
+
+// agree asks on a terminal, or uses --agree-tos.
+func (o *ApplyOptions) agree(tos string) bool {
+	if o.AgreeTOS {
+		return true
+	}
+	if !o.interact {
+		fmt.Fprintf(o.ErrOut, "The CA's terms of service: %s\n", tos)
+		return false
+	}
+	fmt.Fprintf(o.ErrOut, "The CA's terms of service: %s\nDo you agree to them? [y/N]: ", tos)
+	line, _ := bufio.NewReader(o.In).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
+}
+
+// issueAll issues the certificates, at most Concurrency at a time, and
+// returns how many failed.
+func (o *ApplyOptions) issueAll(ctx context.Context, st *store.Store, certs []*manifest.Object, badIssuers map[string]error) int {
+	var prog *progress
+	if !o.Quiet {
+		prog = newProgress(o.ErrOut, len(certs) == 1 && isTerminal(o.ErrOut))
+	}
+	failed := make([]bool, len(certs))
+	var g errgroup.Group
+	g.SetLimit(o.Concurrency)
+	for i, c := range certs {
+		g.Go(func() error {
+			if badIssuers[certIssuerKey(c.Certificate)] != nil {
+				failed[i] = true
+				o.reportFailure(c.Certificate.Name, fmt.Errorf("not issued: its issuer %s failed (see above)", store.IssuerRefString(c.Certificate.Spec.IssuerRef)))
+				return nil
+			}
+			failed[i] = !o.applyCertificate(ctx, st, c.Certificate, prog, len(certs) > 1)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	n := 0
+	for _, f := range failed {
+		if f {
+			n++
+		}
+	}
+	return n
+}
+
+func (o *ApplyOptions) reportFailure(name string, err error) {
+	o.outMu.Lock()
+	defer o.outMu.Unlock()
+	fmt.Fprintf(o.ErrOut, "error: certificate %q: %v\n", name, err)
+}
+
+// applyCertificate issues one certificate if it needs it; it reports
+// whether all went well.
+func (o *ApplyOptions) applyCertificate(ctx context.Context, st *store.Store, want *api.Certificate, prog *progress, prefix bool) bool {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	cert, err := st.GetCertificate(ctx, want.Namespace, want.Name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		cert = want
+	case err != nil:
+		o.reportFailure(want.Name, err)
+		return false
+	default:
+		var sec bool
+		if s, err := st.GetSecret(ctx, want); err == nil && s != nil {
+			sec = true
+		}
+		if why := reissueReason(cert, want, sec, time.Now()); why == "" && !o.Reissue {
+			if err := o.saveMetadata(ctx, st, cert, want); err != nil {
+				o.reportFailure(want.Name, err)
+				return false
+			}
+			o.printf("certificate/%s unchanged: secret/%s valid until %s, renewal due %s (--reissue to issue anyway)\n",
+				cert.Name, cert.Spec.SecretName, formatMetaTime(cert.Status.NotAfter), formatMetaTime(cert.Status.RenewalTime))
+			return true
+		}
+		// Keep the stored status (revision, last order) with the new spec.
+		cert.Spec, cert.Labels, cert.Annotations = want.Spec, want.Labels, want.Annotations
+	}
+	var observe acme.Observer
+	if prog != nil {
+		observe = prog.Observe
+		if prefix {
+			observe = prefixed(prog, cert.Name)
+		}
+	}
+	cert, err = issuance.Issue(ctx, issuance.Options{
+		Store:            st,
+		SolverImage:      o.SolverImage,
+		ConnectTo:        o.ConnectTo,
+		SelfCheckTimeout: o.SelfCheckTimeout,
+		Force:            o.Force,
+		WaitForLease:     o.Wait,
+		UserAgent:        o.factory.UserAgent,
+		Observe:          observe,
+	}, cert)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			err = fmt.Errorf("timed out after %s; solver objects were removed: %s", o.Timeout, acme.ProblemString(err))
+		} else {
+			err = errors.New(acme.ProblemString(err))
+		}
+		o.reportFailure(want.Name, err)
+		return false
+	}
+	o.printf("certificate/%s issued: secret/%s, serial %s, valid until %s\n",
+		cert.Name, cert.Spec.SecretName, cert.Status.Serial, formatMetaTime(cert.Status.NotAfter))
+	return true
+}
+
+// saveMetadata stores changed labels or annotations of an unchanged
+// Certificate (labels take part in solver selection next time).
+func (o *ApplyOptions) saveMetadata(ctx context.Context, st *store.Store, cert, want *api.Certificate) error {
+	if reflect.DeepEqual(cert.Labels, want.Labels) && reflect.DeepEqual(cert.Annotations, want.Annotations) {
+		return nil
+	}
+	cert.Labels, cert.Annotations = want.Labels, want.Annotations
+	return st.SaveCertificate(ctx, cert)
+}
+
+// reissueReason says why a stored Certificate must be issued again to
+// match want, or "" when its certificate is current.
+func reissueReason(stored, want *api.Certificate, secretExists bool, now time.Time) string {
+	st := &stored.Status
+	switch {
+	case !specEqual(stored.Spec, want.Spec):
+		return "spec changed"
+	case st.NotAfter == nil:
+		return "never issued"
+	case st.LastFailure != "":
+		return "last attempt failed"
+	case !secretExists:
+		return "secret missing"
+	case !now.Before(st.NotAfter.Time):
+		return "expired"
+	case st.RenewalTime != nil && !now.Before(st.RenewalTime.Time):
+		return "due for renewal"
+	case st.Revoked != nil && st.Revoked.Serial == st.Serial:
+		return "revoked"
+	}
+	return ""
+}
+
+// specEqual compares specs as stored: empty and nil lists are equal.
+func specEqual(a, b api.CertificateSpec) bool {
+	norm := func(s api.CertificateSpec) api.CertificateSpec {
+		if len(s.DNSNames) == 0 {
+			s.DNSNames = nil
+		}
+		if len(s.IPAddresses) == 0 {
+			s.IPAddresses = nil
+		}
+		if len(s.AdditionalOutputFormats) == 0 {
+			s.AdditionalOutputFormats = nil
+		}
+		if s.IssuerRef.Kind == "" {
+			s.IssuerRef.Kind = api.KindIssuer
+		}
+		if s.IssuerRef.Group == "" {
+			s.IssuerRef.Group = api.Group
+		}
+		return s
+	}
+	return reflect.DeepEqual(norm(a), norm(b))
+}
+
+func formatMetaTime(t *metav1.Time) string {
+	if t == nil {
+		return "<none>"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// prefixed names the certificate in each event, so the progress of
+// concurrent orders stays readable.
+func prefixed(p *progress, cert string) acme.Observer {
+	return func(e acme.Event) {
+		if e.Identifier == "" {
+			e.Identifier = cert
+		} else {
+			e.Identifier = cert + ": " + e.Identifier
+		}
+		p.Observe(e)
+	}
+}
+
+func (o *ApplyOptions) runClientDryRun(plan *applyPlan, external map[string][]*manifest.Object) error {
+	for _, n := range plan.notes {
+		fmt.Fprintln(o.ErrOut, "note:", n)
+	}
+	for _, obj := range plan.issuers {
+		o.printf("%s valid (dry run)\n", kindName(obj.Issuer))
+	}
+	for _, c := range plan.certs {
+		note := ""
+		if len(external[certIssuerKey(c.Certificate)]) > 0 {
+			note = fmt.Sprintf("; its issuer %s is not in the input and was not checked (use --dry-run=server)", store.IssuerRefString(c.Certificate.Spec.IssuerRef))
+		}
+		o.printf("certificate/%s valid (dry run)%s\n", c.Name(), note)
+	}
+	return nil
+}
+
+// runServerDryRun checks, without changing anything, what the cluster
+// decides: Secrets the Issuers need, and each Certificate's Secret.
+func (o *ApplyOptions) runServerDryRun(ctx context.Context, st *store.Store, plan *applyPlan, issuers map[string]*api.Issuer) error {
+	var problems []string
+	fail := func(what string, err error) { problems = append(problems, fmt.Sprintf("%s: %v", what, err)) }
+	for _, obj := range plan.issuers {
+		before := len(problems)
+		iss := obj.Issuer
+		a := iss.Spec.ACME
+		if a.DisableAccountKeyGeneration {
+			if _, err := st.ExistingAccountKey(ctx, iss); err != nil {
+				fail(kindName(iss), fmt.Errorf("disableAccountKeyGeneration is set, so the account key must exist: %w", err))
+			}
+		}
+		if a.ExternalAccountBinding != nil {
+			if _, err := st.ExternalAccountBinding(ctx, iss); err != nil {
+				fail(kindName(iss), err)
+			}
+		}
+		ns := st.IssuerNamespace(iss)
+		if err := o.canWrite(ctx, st, ns, "configmaps"); err != nil {
+			fail(kindName(iss), err)
+		}
+		if len(problems) == before {
+			o.printf("%s valid (dry run: server)\n", kindName(iss))
+		}
+	}
+	for _, c := range plan.certs {
+		before := len(problems)
+		cert := c.Certificate
+		if err := st.CheckSecretWritable(ctx, cert, o.Force); err != nil {
+			fail("certificate/"+cert.Name, err)
+		}
+		if err := o.canWrite(ctx, st, cert.Namespace, "secrets"); err != nil {
+			fail("certificate/"+cert.Name, err)
+		}
+		iss := issuers[certIssuerKey(cert)]
+		for _, sv := range iss.Spec.ACME.Solvers {
+			if sv.HTTP01 == nil || sv.HTTP01.Ingress == nil || sv.HTTP01.Ingress.Name == "" {
+				continue
+			}
+			name := sv.HTTP01.Ingress.Name
+			if _, err := st.Client.NetworkingV1().Ingresses(cert.Namespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
+				if apierrors.IsNotFound(err) {
+					err = fmt.Errorf("ingress %s/%s (http01.ingress.name of %s) does not exist", cert.Namespace, name, kindName(iss))
+				}
+				fail("certificate/"+cert.Name, err)
+			}
+		}
+		if len(problems) == before {
+			o.printf("certificate/%s valid (dry run: server)\n", cert.Name)
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%d problem(s) found (dry run, nothing was changed):\n%s", len(problems), strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
+// canWrite asks the API server whether the user may create and update
+// resource in ns.
+func (o *ApplyOptions) canWrite(ctx context.Context, st *store.Store, ns, resource string) error {
+	for _, verb := range []string{"create", "update"} {
+		r, err := st.Client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: ns, Verb: verb, Resource: resource,
+			}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("review access: %w", err)
+		}
+		if !r.Status.Allowed {
+			return fmt.Errorf("forbidden: you may not %s %s in namespace %q", verb, resource, ns)
+		}
+	}
+	return nil
+}

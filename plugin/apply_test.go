@@ -1,0 +1,144 @@
+package plugin
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/acme/manifest"
+)
+
+func TestApplyValidate(t *testing.T) {
+	ok := &manifest.Result{Objects: []*manifest.Object{{}}}
+	tests := []struct {
+		name    string
+		o       ApplyOptions
+		decoded *manifest.Result
+		err     string
+	}{
+		{name: "ok", o: ApplyOptions{Filenames: []string{"a.yaml"}}, decoded: ok},
+		{name: "no files", o: ApplyOptions{}, err: "-f FILE"},
+		{name: "dry run", o: ApplyOptions{Filenames: []string{"a.yaml"}, DryRun: "yes"}, err: "use none, client or server"},
+		{name: "concurrency", o: ApplyOptions{Filenames: []string{"a.yaml"}, Concurrency: -1}, err: "at least 1"},
+		{name: "connect-to", o: ApplyOptions{Filenames: []string{"a.yaml"}, ConnectTo: "lb"}, err: "HOST:PORT"},
+		{name: "empty input", o: ApplyOptions{Filenames: []string{"a.yaml"}}, decoded: &manifest.Result{}, err: "no Issuer, ClusterIssuer or Certificate"},
+		{name: "manifest problems", o: ApplyOptions{Filenames: []string{"a.yaml"}}, decoded: &manifest.Result{Errors: manifest.Errors{
+			{Location: manifest.Location{File: "a.yaml", Doc: 1, Item: -1}, Line: 3, Path: "spec.usages", Reason: "not possible"},
+		}}, err: "1 problem in the manifests; nothing was changed:\na.yaml:3: document 1: spec.usages: not possible"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.o
+			if o.DryRun == "" {
+				o.DryRun = dryRunNone
+			}
+			if o.Concurrency == 0 {
+				o.Concurrency = 5
+			}
+			o.Timeout, o.SelfCheckTimeout = time.Minute, time.Minute
+			o.decoded = tt.decoded
+			err := o.Validate()
+			if tt.err == "" && err != nil {
+				t.Fatalf("unexpected %v", err)
+			}
+			if tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("error %v, want containing %q", err, tt.err)
+			}
+		})
+	}
+}
+
+func TestReissueReason(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *metav1.Time { return &metav1.Time{Time: now.Add(d)} }
+	spec := api.CertificateSpec{SecretName: "s", DNSNames: []string{"a.example.com"}, IssuerRef: api.IssuerRef{Name: "le"}}
+	stored := func(mod func(*api.Certificate)) *api.Certificate {
+		c := &api.Certificate{Spec: spec}
+		c.Spec.IssuerRef.Kind, c.Spec.IssuerRef.Group = api.KindIssuer, api.Group
+		c.Status.NotAfter, c.Status.RenewalTime, c.Status.Serial = at(48*time.Hour), at(24*time.Hour), "AB"
+		if mod != nil {
+			mod(c)
+		}
+		return c
+	}
+	want := &api.Certificate{Spec: spec}
+	tests := []struct {
+		name   string
+		stored *api.Certificate
+		secret bool
+		want   string
+	}{
+		{"current", stored(nil), true, ""},
+		{"spec changed", stored(func(c *api.Certificate) { c.Spec.DNSNames = []string{"b.example.com"} }), true, "spec changed"},
+		{"key changed", stored(func(c *api.Certificate) { c.Spec.PrivateKey = &api.CertificatePrivateKey{Algorithm: "ECDSA"} }), true, "spec changed"},
+		{"never issued", stored(func(c *api.Certificate) { c.Status.NotAfter = nil }), true, "never issued"},
+		{"failed", stored(func(c *api.Certificate) { c.Status.LastFailure = "boom" }), true, "last attempt failed"},
+		{"secret gone", stored(nil), false, "secret missing"},
+		{"expired", stored(func(c *api.Certificate) { c.Status.NotAfter = at(-time.Hour) }), true, "expired"},
+		{"due", stored(func(c *api.Certificate) { c.Status.RenewalTime = at(-time.Hour) }), true, "due for renewal"},
+		{"revoked", stored(func(c *api.Certificate) { c.Status.Revoked = &api.RevocationStatus{Serial: "AB"} }), true, "revoked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := reissueReason(tt.stored, want, tt.secret, now); got != tt.want {
+				t.Errorf("reissueReason = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPlanApply(t *testing.T) {
+	in := `apiVersion: certmanager.k8s.io/v1alpha1
+kind: Certificate
+metadata: {name: web, namespace: ns}
+spec:
+  secretName: web
+  issuerRef: {name: le}
+  dnsNames: [a.example.com]
+  acme:
+    config:
+    - http01: {ingressClass: nginx}
+      domains: [a.example.com]
+---
+apiVersion: certmanager.k8s.io/v1alpha1
+kind: Issuer
+metadata: {name: le, namespace: ns}
+spec:
+  acme:
+    server: https://acme.example/dir
+    privateKeySecretRef: {name: le}
+    http01: {}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: other, namespace: ns}
+spec:
+  secretName: other
+  issuerRef: {name: shared, kind: ClusterIssuer}
+  dnsNames: [b.example.com]
+`
+	r := manifest.Decode("in.yaml", []byte(in))
+	if len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	p, external, err := planApply(r.Objects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.issuers) != 1 || len(p.certs) != 2 || p.certs[0].Name() != "web" {
+		t.Fatalf("plan %+v", p)
+	}
+	// The legacy Certificate's solver went into its Issuer from the input.
+	if s := p.issuers[0].Issuer.Spec.ACME.Solvers; len(s) != 2 || s[0].Selector == nil || *s[0].HTTP01.Ingress.Class != "nginx" {
+		t.Errorf("issuer solvers %+v", s)
+	}
+	if len(p.notes) != 1 || !strings.Contains(p.notes[0], "issuer/le: added 1 solver(s) from certificate/web") {
+		t.Errorf("notes %v", p.notes)
+	}
+	if len(external) != 1 || len(external["ClusterIssuer//shared"]) != 1 {
+		t.Errorf("external %v", external)
+	}
+}
