@@ -30,8 +30,11 @@ import (
 // its objects makes the request fail, as it would on a real cluster.
 
 const (
-	simToken = "tok-4Xx_fidelity"
-	simPath  = "/.well-known/acme-challenge/" + simToken
+	// simTimeout bounds each test's waits. Passing tests take a few
+	// seconds; the margin is for a loaded machine.
+	simTimeout = time.Minute
+	simToken   = "tok-4Xx_fidelity"
+	simPath    = "/.well-known/acme-challenge/" + simToken
 	// simMarkerEnv tags the pod's process so the test can find it in /proc.
 	simMarkerEnv = "SIMNODE_E2E_MARKER"
 )
@@ -284,7 +287,7 @@ func TestSimnodeFidelity(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(o)
 			}
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), simTimeout)
 			defer cancel()
 			o.create(ctx, t, ns)
 
@@ -328,7 +331,7 @@ func simBackend(o *simObjects) *networkingv1.IngressServiceBackend {
 func TestSimnodePathTypes(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), simTimeout)
 	defer cancel()
 	o := newSimObjects(ns)
 	files := map[string]string{
@@ -397,7 +400,7 @@ func TestSimnodePathTypes(t *testing.T) {
 func TestSimnodePodLifecycle(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), simTimeout)
 	defer cancel()
 	o := newSimObjects(ns)
 	o.create(ctx, t, ns)
@@ -594,7 +597,7 @@ func waitSimServed(ctx context.Context, t *testing.T, host, path, want string) {
 func simAssertNotServed(t *testing.T, host, path, body string, code int) {
 	t.Helper()
 	var settled time.Time
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(simTimeout / 4)
 	for {
 		got, gotBody, err := simGet(t.Context(), host, path)
 		if err != nil {
