@@ -6,6 +6,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-acme/kubectl-acme/acme/api"
 	"github.com/kubectl-acme/kubectl-acme/acme/manifest"
@@ -13,32 +14,28 @@ import (
 
 func TestApplyValidate(t *testing.T) {
 	ok := &manifest.Result{Objects: []*manifest.Object{{}}}
+	files := []string{"a.yaml"}
 	tests := []struct {
 		name    string
-		o       ApplyOptions
+		set     func(o *ApplyOptions)
 		decoded *manifest.Result
 		err     string
 	}{
-		{name: "ok", o: ApplyOptions{Filenames: []string{"a.yaml"}}, decoded: ok},
-		{name: "no files", o: ApplyOptions{}, err: "-f FILE"},
-		{name: "dry run", o: ApplyOptions{Filenames: []string{"a.yaml"}, DryRun: "yes"}, err: "use none, client or server"},
-		{name: "concurrency", o: ApplyOptions{Filenames: []string{"a.yaml"}, Concurrency: -1}, err: "at least 1"},
-		{name: "connect-to", o: ApplyOptions{Filenames: []string{"a.yaml"}, ConnectTo: "lb"}, err: "HOST:PORT"},
-		{name: "empty input", o: ApplyOptions{Filenames: []string{"a.yaml"}}, decoded: &manifest.Result{}, err: "no Issuer, ClusterIssuer or Certificate"},
-		{name: "manifest problems", o: ApplyOptions{Filenames: []string{"a.yaml"}}, decoded: &manifest.Result{Errors: manifest.Errors{
+		{name: "ok", set: func(o *ApplyOptions) { o.Filenames = files }, decoded: ok},
+		{name: "no files", set: func(o *ApplyOptions) {}, err: "-f FILE"},
+		{name: "dry run", set: func(o *ApplyOptions) { o.Filenames, o.DryRun = files, "yes" }, err: "use none, client or server"},
+		{name: "concurrency", set: func(o *ApplyOptions) { o.Filenames, o.Concurrency = files, 0 }, err: "at least 1"},
+		{name: "connect-to", set: func(o *ApplyOptions) { o.Filenames, o.ConnectTo = files, "lb" }, err: "HOST:PORT"},
+		{name: "timeout", set: func(o *ApplyOptions) { o.Filenames, o.Timeout = files, 0 }, err: "--timeout"},
+		{name: "empty input", set: func(o *ApplyOptions) { o.Filenames = files }, decoded: &manifest.Result{}, err: "no Issuer, ClusterIssuer or Certificate"},
+		{name: "manifest problems", set: func(o *ApplyOptions) { o.Filenames = files }, decoded: &manifest.Result{Errors: manifest.Errors{
 			{Location: manifest.Location{File: "a.yaml", Doc: 1, Item: -1}, Line: 3, Path: "spec.usages", Reason: "not possible"},
 		}}, err: "1 problem in the manifests; nothing was changed:\na.yaml:3: document 1: spec.usages: not possible"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := tt.o
-			if o.DryRun == "" {
-				o.DryRun = dryRunNone
-			}
-			if o.Concurrency == 0 {
-				o.Concurrency = 5
-			}
-			o.Timeout, o.SelfCheckTimeout = time.Minute, time.Minute
+			o := NewApplyOptions(genericiooptions.NewTestIOStreamsDiscard())
+			tt.set(o)
 			o.decoded = tt.decoded
 			err := o.Validate()
 			if tt.err == "" && err != nil {
