@@ -143,6 +143,21 @@ func (o *CreateIssuerOptions) Validate() error {
 	if err := api.ValidateName("--private-key-secret", o.PrivateKeySecret); err != nil {
 		return err
 	}
+	if o.IngressClass != "" {
+		if err := validateIngressClass(o.IngressClass); err != nil {
+			return err
+		}
+	}
+	if o.CABundleFile != "" {
+		if err := validateCABundle(o.CABundleFile, o.caBundle); err != nil {
+			return err
+		}
+	}
+	if o.EABHMACSecret != "" {
+		if err := validateSecretKeyRef("--eab-hmac-key-secret", o.EABHMACSecret); err != nil {
+			return err
+		}
+	}
 	if o.Timeout <= 0 {
 		return errors.New("--timeout must be positive")
 	}

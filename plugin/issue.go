@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -137,8 +136,13 @@ func (o *IssueOptions) Validate() error {
 		return errors.New("--self-check-timeout must be positive")
 	}
 	if o.ConnectTo != "" {
-		if _, port, err := net.SplitHostPort(o.ConnectTo); err != nil || port == "" {
-			return fmt.Errorf("--connect-to %q: want HOST:PORT", o.ConnectTo)
+		if err := validateConnectTo(o.ConnectTo); err != nil {
+			return err
+		}
+	}
+	if o.SolverImage != "" {
+		if err := validateImage("--solver-image", o.SolverImage); err != nil {
+			return err
 		}
 	}
 	if o.ClusterIssuer && o.Issuer == "" {

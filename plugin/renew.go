@@ -104,6 +104,11 @@ func (o *RenewOptions) Validate() error {
 	case o.Timeout <= 0:
 		return errors.New("--timeout must be positive")
 	}
+	if o.ConnectTo != "" {
+		if err := validateConnectTo(o.ConnectTo); err != nil {
+			return err
+		}
+	}
 	for _, n := range o.Names {
 		if err := api.ValidateName("certificate", n); err != nil {
 			return err

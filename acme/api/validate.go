@@ -137,6 +137,9 @@ func ValidateCertificateSpec(s *CertificateSpec) error {
 			return err
 		}
 	}
+	if s.Duration != nil && s.RenewBefore != nil && s.RenewBefore.Duration >= s.Duration.Duration {
+		return fmt.Errorf("renewBefore %s must be shorter than duration %s, or the certificate is due as soon as it is issued", s.RenewBefore.Duration, s.Duration.Duration)
+	}
 	return nil
 }
 

@@ -68,20 +68,24 @@ func RegisterIssuer(ctx context.Context, o Options, iss *api.Issuer, agree func(
 			return fmt.Errorf("disableAccountKeyGeneration is set, so the account key must exist: %w", err)
 		}
 	}
-	key, created, err := o.Store.AccountKey(ctx, iss)
-	if err != nil {
-		return err
-	}
-	c, err := acme.NewClient(clientFor(iss, &o), key)
-	if err != nil {
-		return err
-	}
+	// Everything that can be wrong with the Issuer fails before its account
+	// key Secret is created.
 	eab := o.EAB
 	if eab == nil && iss.Spec.ACME.ExternalAccountBinding != nil {
+		var err error
 		if eab, err = o.Store.ExternalAccountBinding(ctx, iss); err != nil {
 			return err
 		}
 	}
+	c, err := acme.NewClient(clientFor(iss, &o), nil)
+	if err != nil {
+		return err
+	}
+	key, created, err := o.Store.AccountKey(ctx, iss)
+	if err != nil {
+		return err
+	}
+	c.Key = key
 	acct, err := acme.Register(ctx, c, iss.Spec.ACME.Email, eab, agree)
 	if err != nil {
 		if created {

@@ -62,8 +62,9 @@ func (e *LeaseHeldError) Error() string {
 	if !e.Acquired.IsZero() {
 		since = " since " + e.Acquired.UTC().Format(time.RFC3339)
 	}
-	return fmt.Sprintf("certificate %q is being issued by %s%s (lease %s/%s, held until %s unless renewed); try again later, or wait for it with --wait",
-		e.Certificate, e.Holder, since, e.Namespace, e.Lease, e.Expires.UTC().Format(time.RFC3339))
+	// Callers name the certificate: "certificate "web": it is being ...".
+	return fmt.Sprintf("it is being issued by %s%s (lease %s/%s, held until %s unless renewed); try again later, or wait for it with --wait",
+		e.Holder, since, e.Namespace, e.Lease, e.Expires.UTC().Format(time.RFC3339))
 }
 
 // LeaseInfo is a lease's holder as last written.
