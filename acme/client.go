@@ -38,9 +38,14 @@ type ClientConfig struct {
 	UserAgent     string
 }
 
-// maxRetries bounds x/crypto/acme's retries of 5xx and badNonce answers,
-// which otherwise go on until the context ends.
-const maxRetries = 5
+// maxRetries bounds x/crypto/acme's retries of 5xx answers, which
+// otherwise go on until the context ends. badNonce answers are retried up
+// to maxBadNonceRetries times at once: a fresh nonce fixes them, and some
+// CAs reject many nonces in a row.
+const (
+	maxRetries         = 5
+	maxBadNonceRetries = 20
+)
 
 // NewClient returns a client for the CA signing with key.
 func NewClient(cfg ClientConfig, key crypto.Signer) (*xacme.Client, error) {
@@ -77,8 +82,22 @@ func NewClient(cfg ClientConfig, key crypto.Signer) (*xacme.Client, error) {
 }
 
 // retryBackoff caps retries at maxRetries, honours Retry-After up to a
-// minute, and otherwise backs off exponentially with jitter.
+// minute, and otherwise backs off exponentially with jitter. A rate limit
+// (429) is never retried blindly: retrying spends more of the limit, and
+// the caller reports the CA's Retry-After instead.
 func retryBackoff(n int, _ *http.Request, res *http.Response) time.Duration {
+	if res != nil {
+		switch res.StatusCode {
+		case http.StatusTooManyRequests:
+			return -1
+		case http.StatusBadRequest:
+			// x/crypto/acme retries a 400 only for badNonce.
+			if n > maxBadNonceRetries {
+				return -1
+			}
+			return time.Duration(1+rand.N(20)) * time.Millisecond
+		}
+	}
 	if n > maxRetries {
 		return -1
 	}

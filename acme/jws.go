@@ -92,7 +92,8 @@ func newOrder(ctx context.Context, c *xacme.Client, ids []xacme.AuthzID, o Order
 }
 
 // signedPost sends one JWS-signed POST with the account's key ID,
-// retrying once on badNonce as RFC 8555 section 6.5 asks.
+// retrying on badNonce with the fresh nonce the CA sent, as RFC 8555
+// section 6.5 asks, up to maxBadNonceRetries times.
 func signedPost(ctx context.Context, c *xacme.Client, dir xacme.Directory, url string, payload []byte) (*http.Response, error) {
 	nonce, err := fetchNonce(ctx, c.HTTPClient, dir.NonceURL)
 	if err != nil {
@@ -121,7 +122,7 @@ func signedPost(ctx context.Context, c *xacme.Client, dir xacme.Directory, url s
 		perr := problem(res)
 		res.Body.Close()
 		var ae *xacme.Error
-		if attempt == 0 && errors.As(perr, &ae) && ae.ProblemType == "urn:ietf:params:acme:error:badNonce" {
+		if attempt < maxBadNonceRetries && errors.As(perr, &ae) && ae.ProblemType == "urn:ietf:params:acme:error:badNonce" {
 			if nonce = res.Header.Get("Replay-Nonce"); nonce != "" {
 				continue
 			}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	testenv "github.com/kubectl-acme/kubectl-acme/test/env"
 )
 
 // caProxy is a small fake CA in front of Pebble, on loopback, for the
@@ -26,8 +28,9 @@ type caProxy struct {
 	// proxy's certificate, for --ca-bundle.
 	Directory, CABundle string
 
-	mu        sync.Mutex
-	newOrders int
+	mu          sync.Mutex
+	newOrders   int
+	badRequests int // 400 answers from Pebble: badNonce
 	// onNewOrder, when set, may answer a newOrder request itself (it
 	// returns true) instead of passing it to Pebble.
 	onNewOrder func(w http.ResponseWriter, r *http.Request, n int) bool
@@ -38,12 +41,18 @@ const newOrderPath = "/order-plz"
 
 func startCAProxy(t *testing.T) *caProxy {
 	t.Helper()
-	upstream, err := url.Parse(env.ACMEServer)
+	return startCAProxyFor(t, env)
+}
+
+// startCAProxyFor puts the proxy in front of e's Pebble.
+func startCAProxyFor(t *testing.T, e *testenv.Env) *caProxy {
+	t.Helper()
+	upstream, err := url.Parse(e.ACMEServer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	upstream.Path = ""
-	caPEM, err := os.ReadFile(env.ACMECABundle)
+	caPEM, err := os.ReadFile(e.ACMECABundle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +65,16 @@ func startCAProxy(t *testing.T) *caProxy {
 			r.Out.Host = r.In.Host
 		},
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}},
+		ModifyResponse: func(res *http.Response) error {
+			// Pebble answers 400 to a POST only for a bad nonce or a bad
+			// request; the tests send no bad requests.
+			if res.StatusCode == http.StatusBadRequest {
+				p.mu.Lock()
+				p.badRequests++
+				p.mu.Unlock()
+			}
+			return nil
+		},
 	}
 	p.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, newOrderPath) {
@@ -84,6 +103,13 @@ func (p *caProxy) NewOrders() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.newOrders
+}
+
+// BadRequests is how many 400 answers Pebble gave.
+func (p *caProxy) BadRequests() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.badRequests
 }
 
 // answerNewOrder makes the proxy answer newOrder requests with f.

@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	testenv "github.com/kubectl-acme/kubectl-acme/test/env"
 )
 
 // lockedBuffer is a bytes.Buffer a running command writes while the test
@@ -300,5 +305,134 @@ func assertNoLease(t *testing.T, ns, cert string) {
 	t.Helper()
 	if _, err := kube.CoordinationV1().Leases(ns).Get(t.Context(), "acme-certificate-"+cert, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("lease of certificate %s not released (err %v)", cert, err)
+	}
+}
+
+// problem answers like an ACME CA with a problem document.
+func problem(w http.ResponseWriter, status int, typ, detail string, header ...string) {
+	for i := 0; i+1 < len(header); i += 2 {
+		w.Header().Set(header[i], header[i+1])
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"type":"urn:ietf:params:acme:error:%s","detail":%q,"status":%d}`, typ, detail, status)
+}
+
+// TestCAFaults puts the fake CA proxy in front of Pebble: a rateLimited
+// answer is reported with when to retry and not retried blindly; 5xx
+// answers are retried, a bounded number of times.
+func TestCAFaults(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	ca := startCAProxy(t)
+	createIssuerVia(t, ca, ns, "proxied")
+	name := "faults." + ns + ".example.test"
+
+	t.Run("rateLimited", func(t *testing.T) {
+		ca.answerNewOrder(func(w http.ResponseWriter, r *http.Request, n int) bool {
+			problem(w, http.StatusTooManyRequests, "rateLimited", "too many new orders recently", "Retry-After", "3600")
+			return true
+		})
+		before := ca.NewOrders()
+		start := time.Now()
+		_, errOut, code := acmeCmd(t, env.Kubeconfig, issueArgs(ns, "limited", "proxied", "--domain", name)...)
+		if code == 0 || !strings.HasPrefix(errOut, "error: ") || !strings.Contains(errOut, "rateLimited: too many new orders recently") {
+			t.Fatalf("exit %d, want the CA's rateLimited problem:\n%s", code, errOut)
+		}
+		if n := ca.NewOrders() - before; n != 1 {
+			t.Errorf("the CA saw %d new orders, want 1: a rate limit must not be retried blindly", n)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("issue took %s: it waited instead of failing", took)
+		}
+		i := strings.Index(errOut, "(retry after ")
+		if i < 0 {
+			t.Fatalf("the message does not say when to retry:\n%s", errOut)
+		}
+		at, err := time.Parse(time.RFC3339, strings.TrimSuffix(strings.Fields(errOut[i+len("(retry after "):])[0], ")"))
+		if err != nil || at.Before(start.Add(59*time.Minute)) || at.After(time.Now().Add(61*time.Minute)) {
+			t.Errorf("retry after %v (%v), want an hour from now", at, err)
+		}
+		out := mustACME(t, env.Kubeconfig, "status", "-n", ns)
+		if !strings.Contains(out, "rateLimited") {
+			t.Errorf("status does not show the rate limit:\n%s", out)
+		}
+		assertNoSolverObjects(t, ns)
+		assertNoLease(t, ns, "limited")
+	})
+
+	t.Run("server errors", func(t *testing.T) {
+		first := ca.NewOrders()
+		ca.answerNewOrder(func(w http.ResponseWriter, r *http.Request, n int) bool {
+			if n <= first+2 {
+				problem(w, http.StatusInternalServerError, "serverInternal", "try again")
+				return true
+			}
+			return false
+		})
+		mustACME(t, env.Kubeconfig, issueArgs(ns, "flaky", "proxied", "--domain", name)...)
+		if n := ca.NewOrders() - first; n != 3 {
+			t.Errorf("the CA saw %d new orders, want 3 (two 500s, then success)", n)
+		}
+		verifySecret(t, ns, "flaky", []string{name})
+
+		// A CA that keeps failing is given up on, not retried forever.
+		first = ca.NewOrders()
+		ca.answerNewOrder(func(w http.ResponseWriter, r *http.Request, n int) bool {
+			problem(w, http.StatusServiceUnavailable, "serverInternal", "down for maintenance")
+			return true
+		})
+		_, errOut, code := acmeCmd(t, env.Kubeconfig, issueArgs(ns, "down", "proxied", "--domain", name)...)
+		if code == 0 || !strings.Contains(errOut, "down for maintenance") {
+			t.Errorf("exit %d, want the CA's problem:\n%s", code, errOut)
+		}
+		if n := ca.NewOrders() - first; n < 2 || n > 7 {
+			t.Errorf("the CA saw %d new orders, want a few bounded retries", n)
+		}
+		assertNoSolverObjects(t, ns)
+		assertNoLease(t, ns, "down")
+	})
+}
+
+// TestBadNonceStorm runs a second environment whose Pebble rejects half
+// of all nonces: registering, issuing and renewing (with ARI's replaces)
+// must still succeed, every badNonce answered with a fresh nonce.
+func TestBadNonceStorm(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	e, err := testenv.Start(ctx, testenv.Options{
+		Dir:            filepath.Join(t.TempDir(), "env"),
+		BinDir:         env.BinDir,
+		ExtraPebbleEnv: map[string]string{"PEBBLE_WFE_NONCEREJECT": "50"},
+		DieWithParent:  true,
+	})
+	if err != nil {
+		t.Fatalf("start an environment with PEBBLE_WFE_NONCEREJECT=50: %v", err)
+	}
+	t.Cleanup(func() { _ = e.Stop() })
+	logged, err := os.ReadFile(e.LogFile("pebble"))
+	if err != nil || !strings.Contains(string(logged), "Configured to reject 50% of good nonces") {
+		t.Fatalf("Pebble does not reject nonces (%v):\n%s", err, logged)
+	}
+	// The proxy counts Pebble's badNonce answers.
+	ca := startCAProxyFor(t, e)
+	ns := "default"
+	mustACME(t, e.Kubeconfig, "create", "issuer", "pebble", "-n", ns, "--server", ca.Directory, "--ca-bundle", ca.CABundle,
+		"--email", "nonce@example.com", "--ingress-class", e.IngressClass, "--agree-tos")
+	names := []string{"a.nonce.example.test", "b.nonce.example.test"}
+	for i := range 3 {
+		cert := fmt.Sprintf("web%d", i)
+		mustACME(t, e.Kubeconfig, "issue", cert, "-n", ns, "--issuer", "pebble", "-d", names[0], "-d", names[1], "--connect-to", e.IngressHTTP, "-q")
+	}
+	// Renewal orders with ARI's replaces, through kubectl-acme's own POST.
+	_, errOut, code := acmeCmd(t, e.Kubeconfig, "renew", "web0", "-n", ns, "--force", "--connect-to", e.IngressHTTP, "-q")
+	if code != 10 {
+		t.Errorf("renew: exit %d, want 10 (renewed):\n%s", code, errOut)
+	}
+	bad := ca.BadRequests()
+	t.Logf("Pebble answered badNonce %d times", bad)
+	if bad < 5 {
+		t.Errorf("only %d badNonce answers: the storm did not happen", bad)
 	}
 }
