@@ -363,7 +363,11 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 		o.printf("%s configured (solvers of legacy certificates added)\n", kindName(iss))
 	}
 
-	certFailed := o.issueAll(ctx, st, plan.certs, badIssuers)
+	certs := make([]*api.Certificate, len(plan.certs))
+	for i, c := range plan.certs {
+		certs[i] = c.Certificate
+	}
+	certFailed := o.issueAll(ctx, st, certs, badIssuers)
 	failed += certFailed
 	if failed > 0 {
 		total := len(plan.issuers) + len(plan.storedIssuers) + len(plan.certs)
@@ -411,7 +415,7 @@ func (o *ApplyOptions) agree(tos string) bool {
 
 // issueAll issues the certificates, at most Concurrency at a time, and
 // returns how many failed.
-func (o *ApplyOptions) issueAll(ctx context.Context, st *store.Store, certs []*manifest.Object, badIssuers map[string]error) int {
+func (o *ApplyOptions) issueAll(ctx context.Context, st *store.Store, certs []*api.Certificate, badIssuers map[string]error) int {
 	var prog *progress
 	if !o.Quiet {
 		prog = newProgress(o.ErrOut, len(certs) == 1 && isTerminal(o.ErrOut))
@@ -421,12 +425,12 @@ func (o *ApplyOptions) issueAll(ctx context.Context, st *store.Store, certs []*m
 	g.SetLimit(o.Concurrency)
 	for i, c := range certs {
 		g.Go(func() error {
-			if badIssuers[certIssuerKey(c.Certificate)] != nil {
+			if badIssuers[certIssuerKey(c)] != nil {
 				failed[i] = true
-				o.reportFailure(c.Certificate.Name, fmt.Errorf("not issued: its issuer %s failed (see above)", store.IssuerRefString(c.Certificate.Spec.IssuerRef)))
+				o.reportFailure(c.Name, fmt.Errorf("not issued: its issuer %s failed (see above)", store.IssuerRefString(c.Spec.IssuerRef)))
 				return nil
 			}
-			failed[i] = !o.applyCertificate(ctx, st, c.Certificate, prog, len(certs) > 1)
+			failed[i] = !o.applyCertificate(ctx, st, c, prog, len(certs) > 1)
 			return nil
 		})
 	}

@@ -139,3 +139,36 @@ spec:
 		t.Errorf("external %v", external)
 	}
 }
+
+func TestIssueIngressFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(o *IssueOptions)
+		args []string
+		err  string
+	}{
+		{name: "ok", set: func(o *IssueOptions) {}},
+		{name: "with issuer", set: func(o *IssueOptions) { o.Issuer, o.ClusterIssuer = "le", true }},
+		{name: "NAME too", set: func(o *IssueOptions) {}, args: []string{"web"}, err: "give no NAME"},
+		{name: "domains", set: func(o *IssueOptions) { o.Domains, o.SecretName = []string{"a.example.com"}, "s" }, err: "--domain, --secret cannot be used with --ingress"},
+		{name: "cluster without issuer", set: func(o *IssueOptions) { o.ClusterIssuer = true }, err: "--cluster-issuer needs --issuer"},
+		{name: "connect-to", set: func(o *IssueOptions) { o.ConnectTo = "lb" }, err: "HOST:PORT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := NewIssueOptions(genericiooptions.NewTestIOStreamsDiscard())
+			tt.set(o)
+			ii := &issueIngress{Name: "web", o: o}
+			err := ii.args(nil, tt.args)
+			if err == nil {
+				err = ii.validate()
+			}
+			if tt.err == "" && err != nil {
+				t.Fatalf("unexpected %v", err)
+			}
+			if tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("error %v, want containing %q", err, tt.err)
+			}
+		})
+	}
+}

@@ -56,6 +56,7 @@ func NewIssueOptions(streams genericiooptions.IOStreams) *IssueOptions {
 // NewCmdIssue builds `kubectl acme issue`.
 func NewCmdIssue(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewIssueOptions(streams)
+	ing := &issueIngress{o: o}
 	cmd := &cobra.Command{
 		Use:   "issue NAME --issuer ISSUER --domain DOMAIN [--domain DOMAIN...] [--secret SECRET]",
 		Short: "Issue a certificate now, solving HTTP-01 challenges inline",
@@ -76,8 +77,11 @@ Run it again with just NAME to re-issue with the stored settings.`,
 
   # Re-issue with the stored settings
   kubectl acme issue web`,
-		Args: cobra.ExactArgs(1),
+		Args: ing.args,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if ing.Name != "" {
+				return ing.Run(cmd.Context(), f)
+			}
 			if err := o.Complete(f, args); err != nil {
 				return err
 			}
@@ -108,6 +112,7 @@ Run it again with just NAME to re-issue with the stored settings.`,
 	fl.StringVar(&o.Profile, "profile", o.Profile, "ACME profile to order with (kubectl acme get profiles lists them); default: the issuer's")
 	fl.DurationVar(&o.Duration, "duration", o.Duration, "Ask the CA for this lifetime (only CAs that honour an order's notAfter)")
 	fl.BoolVar(&o.Wait, "wait", o.Wait, "If someone else is issuing this certificate, wait for them to finish instead of failing")
+	ing.addFlags(cmd)
 	registerIssueCompletion(cmd, f)
 	return cmd
 }

@@ -246,3 +246,48 @@ func SolversFor(iss *Issuer, cert *Certificate) (map[string]int, error) {
 	}
 	return out, nil
 }
+
+// Annotations on a Certificate that override the ingress settings of the
+// solver picked for it, as cert-manager's order controller does;
+// cert-manager's ingress-shim sets them from an Ingress's
+// acme.cert-manager.io/http01-* annotations.
+const (
+	AnnotationOverrideIngressName      = "acme.cert-manager.io/http01-override-ingress-name"
+	AnnotationOverrideIngressClass     = "acme.cert-manager.io/http01-override-ingress-class"
+	AnnotationOverrideIngressClassName = "acme.cert-manager.io/http01-override-ingress-ingressclassname"
+)
+
+// IngressOverrides returns sv with its http01.ingress class, ingressClassName
+// and name replaced as a Certificate's override annotations say (sv itself
+// is not changed). More than one override is an error, as in cert-manager.
+func IngressOverrides(sv ACMEChallengeSolver, annotations map[string]string) (ACMEChallengeSolver, error) {
+	name, hasName := annotations[AnnotationOverrideIngressName]
+	class, hasClass := annotations[AnnotationOverrideIngressClass]
+	className, hasClassName := annotations[AnnotationOverrideIngressClassName]
+	n := 0
+	for _, b := range []bool{hasName, hasClass, hasClassName} {
+		if b {
+			n++
+		}
+	}
+	if n > 1 {
+		return sv, fmt.Errorf("only one of the annotations %s, %s and %s may be set", AnnotationOverrideIngressName, AnnotationOverrideIngressClass, AnnotationOverrideIngressClassName)
+	}
+	if n == 0 || sv.HTTP01 == nil || sv.HTTP01.Ingress == nil {
+		return sv, nil
+	}
+	in := *sv.HTTP01.Ingress
+	in.Class, in.IngressClassName, in.Name = nil, nil, ""
+	switch {
+	case hasName:
+		in.Name = name
+	case hasClass:
+		in.Class = &class
+	case hasClassName:
+		in.IngressClassName = &className
+	}
+	http01 := *sv.HTTP01
+	http01.Ingress = &in
+	sv.HTTP01 = &http01
+	return sv, nil
+}

@@ -121,3 +121,26 @@ func TestRenewBeforeFor(t *testing.T) {
 		}
 	}
 }
+
+func TestIngressOverrides(t *testing.T) {
+	class := "nginx"
+	sv := ACMEChallengeSolver{HTTP01: &ACMEChallengeSolverHTTP01{Ingress: &ACMEChallengeSolverHTTP01Ingress{IngressClassName: &class, ServiceType: "NodePort"}}}
+	got, err := IngressOverrides(sv, map[string]string{AnnotationOverrideIngressName: "web"})
+	in := got.HTTP01.Ingress
+	if err != nil || in.Name != "web" || in.IngressClassName != nil || in.ServiceType != "NodePort" {
+		t.Errorf("name override: %+v, %v", in, err)
+	}
+	if sv.HTTP01.Ingress.Name != "" {
+		t.Error("the issuer's solver was changed")
+	}
+	got, _ = IngressOverrides(sv, map[string]string{AnnotationOverrideIngressClass: "traefik"})
+	if in := got.HTTP01.Ingress; *in.Class != "traefik" || in.IngressClassName != nil {
+		t.Errorf("class override: %+v", in)
+	}
+	if got, _ := IngressOverrides(sv, nil); got.HTTP01 != sv.HTTP01 {
+		t.Error("no annotations must leave the solver as it is")
+	}
+	if _, err := IngressOverrides(sv, map[string]string{AnnotationOverrideIngressName: "a", AnnotationOverrideIngressClassName: "b"}); err == nil {
+		t.Error("two overrides accepted")
+	}
+}

@@ -3,6 +3,7 @@ package issuance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -33,7 +34,13 @@ func newSolver(o *Options, iss *api.Issuer, cert *api.Certificate) (acme.Solver,
 	}
 	sort.Ints(order)
 	for _, i := range order {
-		byIndex[i] = m.ingressSolver(iss.Spec.ACME.Solvers[i])
+		// Annotations on the Certificate may override the picked solver's
+		// ingress, as in cert-manager (ingress-shim's edit-in-place).
+		sv, err := api.IngressOverrides(iss.Spec.ACME.Solvers[i], cert.Annotations)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %q: %w", cert.Name, err)
+		}
+		byIndex[i] = m.ingressSolver(sv)
 		m.all = append(m.all, byIndex[i])
 	}
 	for name, i := range picks {

@@ -214,8 +214,19 @@ func newCertificate(m *metav1.ObjectMeta) *api.Certificate {
 	cert := &api.Certificate{}
 	cert.APIVersion, cert.Kind = api.GroupVersion, api.KindCertificate
 	cert.Name, cert.Namespace = m.Name, m.Namespace
-	// Labels take part in solver selection (matchLabels).
+	// Labels take part in solver selection (matchLabels); annotations may
+	// override the solver's ingress (acme.cert-manager.io/http01-override-*)
+	// or the profile. kubectl's own bookkeeping is left out.
 	cert.Labels = m.Labels
+	for k, v := range m.Annotations {
+		if k == "kubectl.kubernetes.io/last-applied-configuration" {
+			continue
+		}
+		if cert.Annotations == nil {
+			cert.Annotations = map[string]string{}
+		}
+		cert.Annotations[k] = v
+	}
 	return cert
 }
 

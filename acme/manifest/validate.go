@@ -152,6 +152,9 @@ func (c *doc) checkCertificate(cert *api.Certificate) bool {
 		c.fail("metadata.name", err.Error()+" (kubectl-acme names its ConfigMap and solver objects after it)")
 	}
 	c.labels("metadata.labels", cert.Labels)
+	if err := checkOverrides(cert.Annotations); err != nil {
+		c.fail("metadata.annotations", err.Error())
+	}
 	s := &cert.Spec
 	if s.SecretName == "" {
 		c.fail("spec.secretName", "required: the Secret to store the certificate in")

@@ -1,0 +1,156 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/acme/manifest"
+	"github.com/kubectl-acme/kubectl-acme/acme/rbac"
+	"github.com/kubectl-acme/kubectl-acme/acme/store"
+)
+
+// issueIngress is `kubectl acme issue --ingress NAME`: the certificates an
+// Ingress's spec.tls asks for, made as cert-manager's ingress-shim makes
+// them (manifest.FromIngress) and issued with the issue flags.
+type issueIngress struct {
+	Name string
+	o    *IssueOptions
+}
+
+func (ii *issueIngress) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&ii.Name, "ingress", ii.Name, "Issue what this Ingress's spec.tls asks for, as cert-manager would: one certificate per entry, named after its secretName, issuer from --issuer or the cert-manager.io/issuer or cert-manager.io/cluster-issuer annotation")
+	cmd.Use += "\n  kubectl acme issue --ingress INGRESS [--issuer ISSUER]"
+	cmd.Example += `
+
+  # The certificates an Ingress's spec.tls asks for, issuer from its cert-manager.io/issuer annotation
+  kubectl acme issue --ingress web`
+}
+
+// args is NAME, or nothing with --ingress.
+func (ii *issueIngress) args(cmd *cobra.Command, args []string) error {
+	if ii.Name != "" {
+		if len(args) > 0 {
+			return fmt.Errorf("--ingress takes the certificates' names from the Ingress's spec.tls: give no NAME (got %q)", strings.Join(args, " "))
+		}
+		return nil
+	}
+	return cobra.ExactArgs(1)(cmd, args)
+}
+
+// validate rejects flags that describe a certificate: with --ingress the
+// Ingress and its cert-manager.io annotations do.
+func (ii *issueIngress) validate() error {
+	o := ii.o
+	var set []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"--domain", len(o.Domains) > 0}, {"--ip", len(o.IPs) > 0}, {"--common-name", o.CommonName != ""},
+		{"--secret", o.SecretName != ""}, {"--key-algorithm", o.KeyAlgorithm != ""}, {"--key-size", o.KeySize != 0},
+		{"--key-encoding", o.KeyEncoding != ""}, {"--reuse-key", o.ReuseKey}, {"--renew-before", o.RenewBefore != 0},
+		{"--duration", o.Duration != 0},
+	} {
+		if f.set {
+			set = append(set, f.name)
+		}
+	}
+	if len(set) > 0 {
+		return fmt.Errorf("%s cannot be used with --ingress: the Ingress's spec.tls and its cert-manager.io annotations (cert-manager.io/common-name, cert-manager.io/private-key-algorithm, cert-manager.io/renew-before, ...) describe the certificates", strings.Join(set, ", "))
+	}
+	if o.ClusterIssuer && o.Issuer == "" {
+		return errors.New("--cluster-issuer needs --issuer NAME")
+	}
+	if o.Timeout <= 0 {
+		return errors.New("--timeout must be positive")
+	}
+	if o.SelfCheckTimeout <= 0 {
+		return errors.New("--self-check-timeout must be positive")
+	}
+	if o.ConnectTo != "" {
+		return validateConnectTo(o.ConnectTo)
+	}
+	return nil
+}
+
+// Run reads the Ingress, checks every certificate's issuer and solvers,
+// then issues them all, several at a time.
+func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
+	o := ii.o
+	if err := ii.validate(); err != nil {
+		return err
+	}
+	ns, _, err := f.Namespace()
+	if err != nil {
+		return err
+	}
+	st, err := f.Store()
+	if err != nil {
+		return err
+	}
+	ing, err := st.Client.NetworkingV1().Ingresses(ns).Get(ctx, ii.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("ingress %q not found in namespace %q", ii.Name, ns)
+	}
+	if err != nil {
+		return store.Describe(err, "get", "ingresses.networking.k8s.io", ns)
+	}
+	var ref *api.IssuerRef
+	if o.Issuer != "" {
+		ref = &api.IssuerRef{Name: o.Issuer, Kind: api.KindIssuer, Group: api.Group}
+		if o.ClusterIssuer {
+			ref.Kind = api.KindClusterIssuer
+		}
+	}
+	certs, err := manifest.FromIngress(ing, ref)
+	if err != nil {
+		return err
+	}
+	if o.Profile != "" {
+		for _, c := range certs {
+			if c.Annotations == nil {
+				c.Annotations = map[string]string{}
+			}
+			c.Annotations[api.AnnotationProfile] = o.Profile
+		}
+	}
+
+	// Before anything is created: permissions, issuers, a solver per name.
+	r := certs[0].Spec.IssuerRef
+	cluster := r.Kind == api.KindClusterIssuer
+	if err := preflight(ctx, st.Client, accessScope(ctx, st, ns, r.Name, cluster), roleHint(ns, r.Name, cluster), rbac.Issue); err != nil {
+		return fmt.Errorf("ingress %q: %w", ii.Name, err)
+	}
+	var problems []string
+	for _, c := range certs {
+		iss, err := st.GetIssuer(ctx, ns, c.Spec.IssuerRef.Name, c.Spec.IssuerRef.Kind == api.KindClusterIssuer)
+		if err == nil {
+			_, err = api.SolversFor(iss, c)
+		}
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("certificate %q: %v", c.Name, err))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("nothing was issued:\n%s", strings.Join(problems, "\n"))
+	}
+
+	ao := NewApplyOptions(o.IOStreams)
+	ao.factory = f
+	ao.Timeout, ao.SelfCheckTimeout = o.Timeout, o.SelfCheckTimeout
+	ao.SolverImage, ao.ConnectTo = o.SolverImage, o.ConnectTo
+	ao.Force, ao.Wait, ao.Quiet = o.Force, o.Wait, o.Quiet
+	// issue issues: a stored, current certificate is issued again too.
+	ao.Reissue = true
+	if failed := ao.issueAll(ctx, st, certs, nil); failed > 0 {
+		return &ExitError{Code: 1, Err: fmt.Errorf("%d of %d certificates of ingress %q failed", failed, len(certs), ii.Name)}
+	}
+	return nil
+}
