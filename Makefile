@@ -63,3 +63,10 @@ verify-docs: ## Fail if docs/reference differs from what `make docs` generates
 	if ! diff -ru docs/reference "$$tmp"; then echo "docs/reference is out of date: run make docs" >&2; exit 1; fi
 
 lint: verify-docs
+
+# Benchmark (issue 8): not part of `make test`; it starts and stops its own
+# environment. BENCH_FLAGS=... passes flags (go run ./bench/cmd/bench -h).
+.PHONY: bench
+
+bench: tools build testenv-bin ## Speed and cost vs the floor and lego: a table, and bench/results.json
+	PATH="$(BIN):$$PATH" $(GO) run ./bench/cmd/bench -bin-dir $(BIN) -out bench/results.json $(BENCH_FLAGS)
