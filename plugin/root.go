@@ -5,6 +5,7 @@ package plugin
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -121,6 +122,8 @@ func (f *Factory) RESTConfig() (*rest.Config, error) {
 	// An issuance makes a few dozen requests in a burst; client-go's
 	// default 5 QPS would add seconds.
 	cfg.QPS, cfg.Burst = 50, 100
+	// Ride out an API server restart or a dropped connection.
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &retryTransport{rt: rt, budget: apiRetryBudget} })
 	return cfg, nil
 }
 

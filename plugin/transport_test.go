@@ -1,0 +1,78 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+type flakyRT struct {
+	errs  []error // returned in turn, then success
+	calls int
+	body  []string
+}
+
+func (f *flakyRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.calls++
+	if r.Body != nil {
+		b, _ := io.ReadAll(r.Body)
+		f.body = append(f.body, string(b))
+	}
+	if f.calls <= len(f.errs) {
+		return nil, f.errs[f.calls-1]
+	}
+	return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+}
+
+func TestRetryTransport(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	tests := []struct {
+		name      string
+		method    string
+		errs      []error
+		wantCalls int
+		wantErr   bool
+	}{
+		{"refused POST is retried", http.MethodPost, []error{refused, refused}, 3, false},
+		{"reset GET is retried", http.MethodGet, []error{reset, io.EOF}, 3, false},
+		{"reset PUT is retried", http.MethodPut, []error{reset}, 2, false},
+		{"reset POST may have been applied", http.MethodPost, []error{reset}, 1, true},
+		{"other errors are not retried", http.MethodGet, []error{errors.New("x509: certificate signed by unknown authority")}, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &flakyRT{errs: tt.errs}
+			rt := &retryTransport{rt: f, budget: 10 * time.Second}
+			req, _ := http.NewRequest(tt.method, "https://127.0.0.1:6443/api/v1/namespaces/x/pods", strings.NewReader(`{"kind":"Pod"}`))
+			_, err := rt.RoundTrip(req)
+			if (err != nil) != tt.wantErr || f.calls != tt.wantCalls {
+				t.Errorf("err %v after %d calls; want error %v after %d", err, f.calls, tt.wantErr, tt.wantCalls)
+			}
+			for _, b := range f.body {
+				if b != `{"kind":"Pod"}` {
+					t.Errorf("retry sent body %q", b)
+				}
+			}
+		})
+	}
+
+	// The budget and the request's context bound the retries.
+	f := &flakyRT{errs: make([]error, 1000)}
+	for i := range f.errs {
+		f.errs[i] = refused
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://127.0.0.1:6443/", nil)
+	start := time.Now()
+	if _, err := (&retryTransport{rt: f, budget: time.Minute}).RoundTrip(req); err == nil || time.Since(start) > 2*time.Second {
+		t.Errorf("err %v after %s: the context must end the retries", err, time.Since(start))
+	}
+}
