@@ -172,3 +172,34 @@ func TestIssueIngressFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestExportValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(o *ExportOptions)
+		err  string
+	}{
+		{name: "names", set: func(o *ExportOptions) { o.Names = []string{"web"} }},
+		{name: "all", set: func(o *ExportOptions) { o.All, o.Output = true, "json" }},
+		{name: "all namespaces", set: func(o *ExportOptions) { o.All, o.AllNamespaces = true, true }},
+		{name: "nothing", set: func(o *ExportOptions) {}, err: "give certificate names, or --all"},
+		{name: "both", set: func(o *ExportOptions) { o.All, o.Names = true, []string{"web"} }, err: "not both"},
+		{name: "-A alone", set: func(o *ExportOptions) { o.AllNamespaces, o.Names = true, []string{"web"} }, err: "-A needs --all"},
+		{name: "output", set: func(o *ExportOptions) { o.All, o.Output = true, "xml" }, err: "unsupported output format"},
+		{name: "to", set: func(o *ExportOptions) { o.All, o.To = true, "vault" }, err: "only cert-manager"},
+		{name: "bad name", set: func(o *ExportOptions) { o.Names = []string{"Web"} }, err: "invalid certificate name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := NewExportOptions(genericiooptions.NewTestIOStreamsDiscard())
+			tt.set(o)
+			err := o.Validate()
+			if tt.err == "" && err != nil {
+				t.Fatalf("unexpected %v", err)
+			}
+			if tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("error %v, want containing %q", err, tt.err)
+			}
+		})
+	}
+}

@@ -1,0 +1,216 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/acme/manifest"
+	"github.com/kubectl-acme/kubectl-acme/acme/store"
+)
+
+// ExportOptions holds `kubectl acme export` input.
+type ExportOptions struct {
+	Names         []string
+	All           bool
+	AllNamespaces bool
+	Output        string
+	To            string
+
+	namespace string
+	factory   *Factory
+	genericiooptions.IOStreams
+}
+
+// NewExportOptions returns options with defaults.
+func NewExportOptions(streams genericiooptions.IOStreams) *ExportOptions {
+	return &ExportOptions{IOStreams: streams, Output: "yaml", To: "cert-manager"}
+}
+
+// NewCmdExport builds `kubectl acme export`.
+func NewCmdExport(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewExportOptions(streams)
+	cmd := &cobra.Command{
+		Use:   "export [CERTIFICATE...] [--all] [-A] [-o yaml|json] [--to cert-manager]",
+		Short: "Print Issuers and Certificates as cert-manager manifests, to hand renewals over to cert-manager",
+		Long: `Print the stored Issuers, ClusterIssuers and Certificates as cert-manager.io/v1
+manifests. They name the same account key Secrets and TLS Secrets, so once cert-manager
+is installed, 'kubectl apply' of this output hands renewals over to it: it finds the
+existing ACME account and adopts the valid certificates instead of issuing new ones.
+
+Give certificate names (each is printed with its issuer), or --all for every
+certificate and issuer in the namespace (-A: in all namespaces). Notes about the
+hand-over go to stderr.`,
+		Example: `  # Hand the namespace's certificates over to cert-manager
+  kubectl acme export --all > cert-manager.yaml
+  kubectl apply -f cert-manager.yaml
+
+  # One certificate and its issuer, as JSON
+  kubectl acme export web -o json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&o.All, "all", o.All, "Export every certificate and issuer in the namespace")
+	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all: in every namespace, with every ClusterIssuer")
+	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: yaml (documents) or json (a v1 List)")
+	fl.StringVar(&o.To, "to", o.To, "What to export to: cert-manager")
+	return cmd
+}
+
+// Complete fills in the namespace.
+func (o *ExportOptions) Complete(f *Factory, args []string) error {
+	o.Names = args
+	o.factory = f
+	ns, _, err := f.Namespace()
+	if err != nil {
+		return err
+	}
+	o.namespace = ns
+	return nil
+}
+
+// Validate checks the options without touching the cluster.
+func (o *ExportOptions) Validate() error {
+	if err := validateOutput(o.Output, "yaml", "json"); err != nil {
+		return err
+	}
+	if o.To != "cert-manager" {
+		return fmt.Errorf("--to %q: only cert-manager is supported", o.To)
+	}
+	switch {
+	case len(o.Names) == 0 && !o.All:
+		return errors.New("give certificate names, or --all")
+	case len(o.Names) > 0 && o.All:
+		return errors.New("give certificate names or --all, not both")
+	case o.AllNamespaces && !o.All:
+		return errors.New("-A needs --all")
+	}
+	for _, n := range o.Names {
+		if err := api.ValidateName("certificate", n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run reads what is stored and prints it.
+func (o *ExportOptions) Run(ctx context.Context) error {
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
+	issuers, certs, err := o.collect(ctx, st)
+	if err != nil {
+		return err
+	}
+	if len(issuers)+len(certs) == 0 {
+		return fmt.Errorf("no issuers or certificates in namespace %q", o.namespace)
+	}
+	ns := st.ClusterNamespace
+	if ns == "" {
+		ns = store.DefaultClusterNamespace
+	}
+	objs, notes := manifest.Export(issuers, certs, ns)
+	for _, n := range notes {
+		fmt.Fprintln(o.ErrOut, "note:", n)
+	}
+	return writeExport(o.Out, o.Output, objs)
+}
+
+// collect reads the certificates asked for and the issuers they need.
+func (o *ExportOptions) collect(ctx context.Context, st *store.Store) ([]*api.Issuer, []*api.Certificate, error) {
+	var certs []*api.Certificate
+	var issuers []*api.Issuer
+	seen := map[string]bool{}
+	addIssuer := func(iss *api.Issuer) {
+		key := iss.Kind + "/" + iss.Namespace + "/" + iss.Name
+		if !seen[key] {
+			seen[key] = true
+			issuers = append(issuers, iss)
+		}
+	}
+	if o.All {
+		ns := o.namespace
+		if o.AllNamespaces {
+			ns = ""
+		}
+		var err error
+		if certs, err = st.ListCertificates(ctx, ns); err != nil {
+			return nil, nil, err
+		}
+		all, err := st.ListIssuers(ctx, ns, o.AllNamespaces)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, iss := range all {
+			addIssuer(iss)
+		}
+	} else {
+		for _, n := range o.Names {
+			c, err := st.GetCertificate(ctx, o.namespace, n)
+			if err != nil {
+				return nil, nil, err
+			}
+			certs = append(certs, c)
+		}
+	}
+	for _, c := range certs {
+		ref := c.Spec.IssuerRef
+		cluster := ref.Kind == api.KindClusterIssuer
+		key := api.KindIssuer + "/" + c.Namespace + "/" + ref.Name
+		if cluster {
+			key = api.KindClusterIssuer + "//" + ref.Name
+		}
+		if seen[key] {
+			continue
+		}
+		iss, err := st.GetIssuer(ctx, c.Namespace, ref.Name, cluster)
+		if err != nil {
+			return nil, nil, fmt.Errorf("certificate %s/%s: %w", c.Namespace, c.Name, err)
+		}
+		addIssuer(iss)
+	}
+	return issuers, certs, nil
+}
+
+// writeExport prints YAML documents, or JSON as a v1 List.
+func writeExport(w io.Writer, format string, objs []manifest.Exported) error {
+	if format == "json" {
+		b, err := json.MarshalIndent(list(objs), "", "    ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	for i, obj := range objs {
+		b, err := yaml.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			if _, err := io.WriteString(w, "---\n"); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
