@@ -623,6 +623,11 @@ func (o *ApplyOptions) runServerDryRun(ctx context.Context, st *store.Store, pla
 			}
 		}
 		ns := st.IssuerNamespace(iss)
+		if iss.IsCluster() {
+			if _, err := st.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				fail(kindName(iss), fmt.Errorf("namespace %q, where ClusterIssuers and their account keys are kept (--cluster-resource-namespace), does not exist: create it", ns))
+			}
+		}
 		if err := o.canWrite(ctx, st, ns, "configmaps"); err != nil {
 			fail(kindName(iss), err)
 		}

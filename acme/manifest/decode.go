@@ -355,7 +355,11 @@ func (c *doc) strict(js []byte, v any) bool {
 		switch {
 		case strings.HasPrefix(msg, "unknown field "):
 			path, _ := strconv.Unquote(strings.TrimPrefix(msg, "unknown field "))
-			c.fail(path, "unknown field: cert-manager has no such field here (field names are case-sensitive)")
+			reason := "unknown field: cert-manager has no such field here"
+			if s := suggest(v, path); s != "" {
+				reason += "; did you mean " + s + "?"
+			}
+			c.fail(path, reason)
 		case strings.HasPrefix(msg, "duplicate field "):
 			path, _ := strconv.Unquote(strings.TrimPrefix(msg, "duplicate field "))
 			c.fail(path, "field given twice")
