@@ -171,6 +171,7 @@ func Run(ctx context.Context, cfg Config) (_ *Results, err error) {
 	}
 	b.res.ACME = map[string]ACMECost{}
 	b.res.CPU = map[string]CPUCost{}
+	b.res.Failures = map[string]int{}
 
 	steps := []struct {
 		name string
@@ -200,6 +201,35 @@ func Run(ctx context.Context, cfg Config) (_ *Results, err error) {
 	)
 	b.res.Evaluate()
 	return b.res, nil
+}
+
+// failed records a failed issuance of a series and fails the benchmark
+// once a series has failed more than a third of its runs: an environment
+// that broken measures nothing.
+func (b *run) failed(series string, err error) error {
+	b.logf("%s: %v", series, err)
+	b.res.Failures[series]++
+	if n := b.res.Failures[series]; n > max(2, b.cfg.Runs/3) {
+		return fmt.Errorf("%s: %d failures, the last: %w", series, n, err)
+	}
+	return nil
+}
+
+// counted runs count (one pass of issuances through the counting proxy),
+// again once if an issuance fails, and returns the requests per
+// certificate.
+func (b *run) counted(series string, count func() error) (ACMECost, error) {
+	var err error
+	for range 2 {
+		b.proxy.Take()
+		if err = count(); err == nil {
+			return b.acmeCost(b.cfg.CountCerts), nil
+		}
+		if ferr := b.failed(series+" (counting)", err); ferr != nil {
+			return ACMECost{}, ferr
+		}
+	}
+	return ACMECost{}, err
 }
 
 func sum(xs []float64) float64 {
@@ -336,7 +366,10 @@ func (b *run) floor(ctx context.Context, l net.Listener, ca []byte) error {
 		}
 		r, err := f.Issue(ctx, fmt.Sprintf("floor-%d.bench.test", i))
 		if err != nil {
-			return err
+			if err := b.failed("floor", err); err != nil {
+				return err
+			}
+			continue
 		}
 		if i < b.cfg.Warmup {
 			continue
@@ -350,22 +383,28 @@ func (b *run) floor(ctx context.Context, l net.Listener, ca []byte) error {
 			noWait = append(noWait, r.Total.Seconds())
 		}
 	}
-	b.res.FloorCPU = (cpuSeconds() - cpuStart) / float64(b.cfg.Runs)
-	b.res.CPU["floor"] = meter.per(b.cfg.Runs, b.res.FloorCPU, 1)
+	if len(times) == 0 {
+		return errors.New("no floor issuance succeeded")
+	}
+	b.res.FloorCPU = (cpuSeconds() - cpuStart) / float64(len(times))
+	b.res.CPU["floor"] = meter.per(len(times), b.res.FloorCPU, 1)
 	b.res.Floor, b.res.FloorNoWait = Summarize(times), Summarize(noWait)
 	b.res.FloorPhases = summarizeNamed(phases, FloorPhaseNames)
 
 	mu.Lock()
 	active = counted
 	mu.Unlock()
-	b.proxy.Take()
-	for i := range b.cfg.CountCerts {
-		if _, err := counted.Issue(ctx, fmt.Sprintf("floor-counted-%d.bench.test", i)); err != nil {
-			return err
+	pass := 0
+	b.res.ACME["floor"], err = b.counted("floor", func() error {
+		pass++
+		for i := range b.cfg.CountCerts {
+			if _, err := counted.Issue(ctx, fmt.Sprintf("floor-counted-%d-%d.bench.test", pass, i)); err != nil {
+				return err
+			}
 		}
-	}
-	b.res.ACME["floor"] = b.acmeCost(b.cfg.CountCerts)
-	return nil
+		return nil
+	})
+	return err
 }
 
 func (b *run) acmeCost(n int) ACMECost {
@@ -381,17 +420,30 @@ func (b *run) lego(ctx context.Context, bin, proxyCA string) error {
 	if err != nil {
 		return err
 	}
+	for range res.Failures {
+		if err := b.failed("lego", errors.New("see lego-peer's error above")); err != nil {
+			return err
+		}
+	}
+	if len(res.PerCertSecs) == 0 {
+		return errors.New("lego issued no certificate")
+	}
 	// The environment's share includes lego's registration and warm-up.
-	b.res.CPU["lego"] = meter.per(b.cfg.Warmup+b.cfg.Runs, res.CPUSecs, b.cfg.Runs)
+	b.res.CPU["lego"] = meter.per(b.cfg.Warmup+b.cfg.Runs, res.CPUSecs, len(res.PerCertSecs))
 	b.res.Lego, b.res.LegoVersion = Summarize(res.PerCertSecs), res.Lego
 	b.res.LegoCPU = res.CPUSecs / float64(len(res.PerCertSecs))
-	_, err = legoRun{bin: bin, dir: b.proxy.URL, caFile: proxyCA, prefix: "lego-counted",
-		port: b.port, n: b.cfg.CountCerts, warmup: 0, registered: func() { b.proxy.Take() }}.run(ctx)
-	if err != nil {
+	pass := 0
+	b.res.ACME["lego"], err = b.counted("lego", func() error {
+		pass++
+		// The peer registers first; the proxy counts from when it has.
+		cres, err := legoRun{bin: bin, dir: b.proxy.URL, caFile: proxyCA, prefix: fmt.Sprintf("lego-counted-%d", pass),
+			port: b.port, n: b.cfg.CountCerts, warmup: 0, registered: func() { b.proxy.Take() }}.run(ctx)
+		if err == nil && cres.Failures > 0 {
+			err = fmt.Errorf("%d failed", cres.Failures)
+		}
 		return err
-	}
-	b.res.ACME["lego"] = b.acmeCost(b.cfg.CountCerts)
-	return nil
+	})
+	return err
 }
 
 // createIssuer makes an Issuer for Pebble (directly or through the
@@ -432,7 +484,10 @@ func (b *run) plugin(ctx context.Context, proxyCA string) error {
 		name := fmt.Sprintf("one-%d", i)
 		r, err := b.k.timed(ctx, issueArgs(ns, "pebble", name, name+".bench.test", b.env.IngressHTTP)...)
 		if err != nil {
-			return err
+			if err := b.failed("kubectl-acme one", err); err != nil {
+				return err
+			}
+			continue
 		}
 		if i < b.cfg.Warmup {
 			continue
@@ -450,6 +505,9 @@ func (b *run) plugin(ctx context.Context, proxyCA string) error {
 		}
 		windows = append(windows, Window{r.Start, r.End})
 	}
+	if len(walls) == 0 {
+		return errors.New("no kubectl acme issue succeeded")
+	}
 	b.res.One, b.res.OnePhases = Summarize(walls), SummarizePhases(phases)
 	b.res.OneRSSMB = slices.Max(rss)
 	b.res.OneCPU = Summarize(cpu)
@@ -462,7 +520,10 @@ func (b *run) plugin(ctx context.Context, proxyCA string) error {
 		name := fmt.Sprintf("ec-%d", i)
 		r, err := b.k.timed(ctx, append(issueArgs(ns, "pebble", name, name+".bench.test", b.env.IngressHTTP), "--key-algorithm", "ecdsa")...)
 		if err != nil {
-			return err
+			if err := b.failed("kubectl-acme ecdsa", err); err != nil {
+				return err
+			}
+			continue
 		}
 		ecWalls, ecCPU = append(ecWalls, r.Wall.Seconds()), append(ecCPU, r.CPU.Seconds())
 	}
@@ -501,24 +562,31 @@ func (b *run) plugin(ctx context.Context, proxyCA string) error {
 	if err := b.createIssuer(ctx, cns, b.proxy.URL, proxyCA); err != nil {
 		return err
 	}
-	b.proxy.Take()
-	for i := range b.cfg.CountCerts {
-		name := fmt.Sprintf("counted-%d", i)
-		if _, err := b.k.timed(ctx, issueArgs(cns, "pebble", name, name+".bench.test", b.env.IngressHTTP)...); err != nil {
-			return err
+	pass := 0
+	if b.res.ACME["kubectl-acme"], err = b.counted("kubectl-acme", func() error {
+		pass++
+		for i := range b.cfg.CountCerts {
+			name := fmt.Sprintf("counted-%d-%d", pass, i)
+			if _, err := b.k.timed(ctx, issueArgs(cns, "pebble", name, name+".bench.test", b.env.IngressHTTP)...); err != nil {
+				return err
+			}
 		}
+		return nil
+	}); err != nil {
+		return err
 	}
-	b.res.ACME["kubectl-acme"] = b.acmeCost(b.cfg.CountCerts)
 	if apply {
-		file, err := b.writeManifests(cns, "counted-apply", b.cfg.CountCerts)
-		if err != nil {
+		if b.res.ACME["kubectl-acme apply"], err = b.counted("kubectl-acme apply", func() error {
+			pass++
+			file, err := b.writeManifests(cns, fmt.Sprintf("counted-apply-%d", pass), b.cfg.CountCerts)
+			if err != nil {
+				return err
+			}
+			_, err = b.k.timed(ctx, "acme", "apply", "-f", file, "-n", cns, "--concurrency", "1", "--connect-to", b.env.IngressHTTP, "-q")
+			return err
+		}); err != nil {
 			return err
 		}
-		b.proxy.Take()
-		if _, err := b.k.timed(ctx, "acme", "apply", "-f", file, "-n", cns, "--concurrency", "1", "--connect-to", b.env.IngressHTTP, "-q"); err != nil {
-			return err
-		}
-		b.res.ACME["kubectl-acme apply"] = b.acmeCost(b.cfg.CountCerts)
 	}
 
 	// Kubernetes API requests, from the audit log.

@@ -30,6 +30,7 @@ type legoResult struct {
 	RegisterSecs float64   `json:"registerSeconds"`
 	PerCertSecs  []float64 `json:"perCertSeconds"`
 	CPUSecs      float64   `json:"cpuSeconds"`
+	Failures     int       `json:"failures"`
 }
 
 // legoRun says how to run the peer.

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -70,6 +71,10 @@ type Results struct {
 	ACME map[string]ACMECost `json:"acmeRequestsPerCert"`
 
 	Status StatusResult `json:"statusAtScale"`
+
+	// Failures counts failed issuances by series; failed runs are left
+	// out of the timings (and retried for the request counts).
+	Failures map[string]int `json:"failures"`
 
 	Ratios  map[string]float64 `json:"ratios"`
 	Targets []Target           `json:"targets"`
@@ -279,6 +284,11 @@ func (r *Results) WriteTable(w io.Writer) error {
 	section("TARGET\tMET\tGOAL: MEASURED", targets)
 	if err != nil {
 		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Failures)) {
+		if _, err := fmt.Fprintf(w, "FAILED: %d issuance(s) in %s (left out of the timings)\n", r.Failures[k], k); err != nil {
+			return err
+		}
 	}
 	for _, n := range r.Notes {
 		if _, err := fmt.Fprintln(w, "note:", n); err != nil {
