@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -331,6 +332,7 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 		}
 	}
 	if len(problems) > 0 {
+		sort.Strings(problems)
 		return fmt.Errorf("nothing was changed:\n%s", strings.Join(problems, "\n"))
 	}
 	for _, n := range plan.notes {
