@@ -34,8 +34,8 @@ lint: ## gofmt and go vet
 
 test: test-unit test-e2e ## Unit tests, then end-to-end tests in a fresh environment
 
-test-unit: ## Unit tests (everything but test/e2e)
-	$(GO) test $$($(GO) list ./... | grep -v '/test/e2e')
+test-unit: ## Unit tests (everything but test/e2e), with the race detector
+	$(GO) test -race $$($(GO) list ./... | grep -v '/test/e2e')
 
 test-e2e: tools build testenv-bin ## End-to-end tests; TESTENV_DIR=DIR reuses a running `hack/testenv up DIR`
 	PATH="$(BIN):$$PATH" $(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./test/e2e/...

@@ -261,6 +261,7 @@ func TestAccountKeyRollover(t *testing.T) {
 func TestExternalAccountBinding(t *testing.T) {
 	t.Parallel()
 	const kid, hmac = "kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+	sensitive("the EAB HMAC of TestExternalAccountBinding", hmac)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	eabEnv, err := testenv.Start(ctx, testenv.Options{

@@ -74,6 +74,11 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: build %v: %v\n", pkgs, err)
 		return 1
 	}
+	// Under -race, the plugin is built with -race too.
+	if err := buildRace(repo, tmpBin); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: build kubectl-acme -race: %v\n", err)
+		return 1
+	}
 
 	if dir := attach; dir != "" {
 		if env, err = testenv.Load(dir); err != nil {
@@ -119,9 +124,11 @@ func runMain(m *testing.M) int {
 	}
 	code := m.Run()
 	if code == 0 {
-		if err := checkSecretsStayedSecret(); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e:", err)
-			code = 1
+		for _, check := range []func() error{checkSecretsStayedSecret, checkNoDataRace} {
+			if err := check(); err != nil {
+				fmt.Fprintln(os.Stderr, "e2e:", err)
+				code = 1
+			}
 		}
 	}
 	keepTmp = code != 0

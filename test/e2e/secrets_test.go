@@ -148,3 +148,16 @@ func excerpt(s, around string) string {
 	lo, hi := max(0, i-60), min(len(s), i+len(around)+60)
 	return s[lo:hi]
 }
+
+// checkNoDataRace fails the suite when a plugin built with -race (see
+// buildRace) reported a data race in any run.
+func checkNoDataRace() error {
+	leakCheck.mu.Lock()
+	defer leakCheck.mu.Unlock()
+	for _, out := range leakCheck.outputs {
+		if strings.Contains(out, "WARNING: DATA RACE") {
+			return fmt.Errorf("kubectl-acme reported a data race:\n%s", out)
+		}
+	}
+	return nil
+}
