@@ -281,6 +281,7 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 	if o.DryRun == dryRunClient {
 		return o.runClientDryRun(plan, external)
 	}
+	o.factory.Workers = o.Concurrency
 	st, err := o.factory.Store()
 	if err != nil {
 		return err

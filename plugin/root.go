@@ -105,6 +105,9 @@ type Factory struct {
 	ConfigFlags      *genericclioptions.ConfigFlags
 	ClusterNamespace string
 	UserAgent        string
+	// Workers is how many issuances run at once, to size the client's rate
+	// limit.
+	Workers int
 }
 
 // Namespace is the namespace from -n or the kubeconfig context, and
@@ -121,8 +124,10 @@ func (f *Factory) RESTConfig() (*rest.Config, error) {
 	}
 	cfg.UserAgent = f.UserAgent
 	// An issuance makes a few dozen requests in a burst; client-go's
-	// default 5 QPS would add seconds.
-	cfg.QPS, cfg.Burst = 50, 100
+	// default 5 QPS would add seconds. Concurrent issuance (apply) scales
+	// it, or the client-side limit, not the API server, sets the pace.
+	workers := max(f.Workers, 1)
+	cfg.QPS, cfg.Burst = float32(50*workers), 100*workers
 	// Ride out an API server restart or a dropped connection.
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &retryTransport{rt: rt, budget: apiRetryBudget} })
 	return cfg, nil
