@@ -42,8 +42,7 @@ func Register(ctx context.Context, c *xacme.Client, email string, eab *xacme.Ext
 	if errors.Is(err, xacme.ErrAccountAlreadyExists) {
 		return c.GetReg(ctx, "")
 	}
-	var ae *xacme.Error
-	if errors.As(err, &ae) && ae.ProblemType == "urn:ietf:params:acme:error:externalAccountRequired" {
+	if isProblem(err, "externalAccountRequired") {
 		return nil, fmt.Errorf("register ACME account: the CA requires External Account Binding: give the key ID and HMAC key your CA issued (--eab-kid, --eab-hmac-key): %w", err)
 	}
 	if err != nil {

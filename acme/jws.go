@@ -121,8 +121,7 @@ func signedPost(ctx context.Context, c *xacme.Client, dir xacme.Directory, url s
 		}
 		perr := problem(res)
 		res.Body.Close()
-		var ae *xacme.Error
-		if attempt < maxBadNonceRetries && errors.As(perr, &ae) && ae.ProblemType == "urn:ietf:params:acme:error:badNonce" {
+		if attempt < maxBadNonceRetries && isProblem(perr, "badNonce") {
 			if nonce = res.Header.Get("Replay-Nonce"); nonce != "" {
 				continue
 			}

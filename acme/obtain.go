@@ -187,13 +187,17 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 	if err != nil {
 		return res, err
 	}
-	order, err = c.WaitOrder(ctx, order.URI)
-	if err != nil {
-		return res, fmt.Errorf("wait for order: %w", err)
-	}
+	// Every authorization is valid, so the order is ready: finalize at
+	// once, and wait for the order only if the CA says it is not ready yet.
 	// CreateCertFromOrder, not CreateOrderCert: some CAs (Pebble) answer
 	// finalize without the Location header CreateOrderCert relies on.
 	chain, certURL, err := c.CreateCertFromOrder(ctx, order, csr, true)
+	if isProblem(err, "orderNotReady") {
+		if order, err = c.WaitOrder(ctx, order.URI); err != nil {
+			return res, fmt.Errorf("wait for order: %w", err)
+		}
+		chain, certURL, err = c.CreateCertFromOrder(ctx, order, csr, true)
+	}
 	if err != nil {
 		return res, fmt.Errorf("finalize order: %w", err)
 	}
@@ -353,4 +357,11 @@ func chainIssuedBy(chain [][]byte, cn string) bool {
 	}
 	top, err := x509.ParseCertificate(chain[len(chain)-1])
 	return err == nil && (top.Issuer.CommonName == cn || top.Subject.CommonName == cn)
+}
+
+// isProblem reports whether err is the ACME problem of the given type
+// (without the urn:ietf:params:acme:error: prefix).
+func isProblem(err error, typ string) bool {
+	var e *xacme.Error
+	return errors.As(err, &e) && e.ProblemType == "urn:ietf:params:acme:error:"+typ
 }

@@ -93,7 +93,12 @@ func (s *Store) SaveCertificate(ctx context.Context, c *api.Certificate) error {
 		},
 		Data: map[string]string{certificateKey: string(data)},
 	}
-	return s.upsertConfigMap(ctx, cm)
+	rv, err := s.upsertConfigMap(ctx, cm, c.ResourceVersion)
+	if err != nil {
+		return err
+	}
+	c.ResourceVersion = rv
+	return nil
 }
 
 // IssuerRefString renders an issuer reference as Kind/name.

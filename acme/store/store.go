@@ -165,31 +165,62 @@ func (s *Store) SaveIssuer(ctx context.Context, iss *api.Issuer) error {
 			cm.Annotations[AnnotationSolver] = "http01 ingressClassName=" + class
 		}
 	}
-	return s.upsertConfigMap(ctx, cm)
+	rv, err := s.upsertConfigMap(ctx, cm, iss.ResourceVersion)
+	if err != nil {
+		return err
+	}
+	iss.ResourceVersion = rv
+	return nil
 }
 
-func (s *Store) upsertConfigMap(ctx context.Context, cm *corev1.ConfigMap) error {
+// upsertConfigMap writes cm and returns its new resourceVersion. With the
+// resourceVersion the object was read at, it updates directly: the
+// precondition proves the object is unchanged, so still ours. Without one
+// it creates. Only when that fails does it read the object, refusing to
+// overwrite one kubectl-acme did not create.
+func (s *Store) upsertConfigMap(ctx context.Context, cm *corev1.ConfigMap, knownRV string) (string, error) {
 	cms := s.Client.CoreV1().ConfigMaps(cm.Namespace)
+	if knownRV != "" {
+		cm.ResourceVersion = knownRV
+		out, err := cms.Update(ctx, cm, metav1.UpdateOptions{})
+		if err == nil {
+			return out.ResourceVersion, nil
+		}
+		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			return "", Describe(err, "update", "configmaps", cm.Namespace)
+		}
+	} else {
+		out, err := cms.Create(ctx, cm, metav1.CreateOptions{})
+		if err == nil {
+			return out.ResourceVersion, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return "", Describe(err, "create", "configmaps", cm.Namespace)
+		}
+	}
+	cm.ResourceVersion = ""
 	old, err := cms.Get(ctx, cm.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		if _, err := cms.Create(ctx, cm, metav1.CreateOptions{}); err != nil {
-			return Describe(err, "create", "configmaps", cm.Namespace)
+		out, err := cms.Create(ctx, cm, metav1.CreateOptions{})
+		if err != nil {
+			return "", Describe(err, "create", "configmaps", cm.Namespace)
 		}
-		return nil
+		return out.ResourceVersion, nil
 	}
 	if err != nil {
-		return Describe(err, "get", "configmaps", cm.Namespace)
+		return "", Describe(err, "get", "configmaps", cm.Namespace)
 	}
 	if old.Labels[LabelManagedBy] != ManagedBy {
-		return fmt.Errorf("configmap %s/%s exists and was not created by kubectl-acme; not overwriting it", cm.Namespace, cm.Name)
+		return "", fmt.Errorf("configmap %s/%s exists and was not created by kubectl-acme; not overwriting it", cm.Namespace, cm.Name)
 	}
 	// Optimistic concurrency: a concurrent writer makes this a conflict
 	// instead of a lost update.
 	cm.ResourceVersion = old.ResourceVersion
-	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
-		return Describe(err, "update", "configmaps", cm.Namespace)
+	out, err := cms.Update(ctx, cm, metav1.UpdateOptions{})
+	if err != nil {
+		return "", Describe(err, "update", "configmaps", cm.Namespace)
 	}
-	return nil
+	return out.ResourceVersion, nil
 }
 
 // ListIssuers lists Issuers in ns ("" for all namespaces) and, if
