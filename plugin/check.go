@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -107,7 +108,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	scope := accessScope(ctx, st, o.namespace, o.Issuer, o.ClusterIssuer)
+	scope := accessScope(ctx, st, o.namespace, o.Issuer, o.ClusterIssuer, nil)
 	perms := rbac.Needs(scope, rbac.Everyday...)
 	if o.Output == "yaml" || o.Output == "json" {
 		roles := rbac.Roles(rbac.RoleName, perms)
@@ -139,21 +140,61 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// accessScope is where a user of ns (and of ClusterIssuer issuer) needs
-// permissions. The ClusterIssuer is read, when allowed, for the name of
-// its account key Secret.
-func accessScope(ctx context.Context, st *store.Store, ns, issuer string, cluster bool) rbac.Scope {
+// accessScope is where a user of ns, issuing through issuer, needs
+// permissions. The issuer is read when allowed: for a ClusterIssuer's
+// account key Secret, and for the solvers that patch existing Ingresses
+// instead of creating one. With cert, only the solvers picked for its
+// names count, with its override annotations; otherwise all of them.
+func accessScope(ctx context.Context, st *store.Store, ns, issuer string, cluster bool, cert *api.Certificate) rbac.Scope {
 	s := rbac.Scope{Namespace: ns}
-	if !cluster {
+	if cluster {
+		s.ClusterIssuer, s.ClusterNamespace = issuer, st.ClusterNamespace
+		if s.ClusterNamespace == "" {
+			s.ClusterNamespace = store.DefaultClusterNamespace
+		}
+	}
+	if issuer == "" {
 		return s
 	}
-	s.ClusterIssuer, s.ClusterNamespace = issuer, st.ClusterNamespace
-	if s.ClusterNamespace == "" {
-		s.ClusterNamespace = store.DefaultClusterNamespace
+	iss, err := st.GetIssuer(ctx, ns, issuer, cluster)
+	if err != nil || iss.Spec.ACME == nil {
+		return s
 	}
-	if iss, err := st.GetIssuer(ctx, ns, issuer, true); err == nil && iss.Spec.ACME != nil {
+	if cluster {
 		s.AccountKeySecret = iss.Spec.ACME.PrivateKeySecretRef.Name
 	}
+	solvers := iss.Spec.ACME.Solvers
+	var picked []int
+	if cert != nil {
+		if picks, err := api.SolversFor(iss, cert); err == nil {
+			for _, i := range picks {
+				picked = append(picked, i)
+			}
+		}
+	}
+	if picked == nil {
+		for i := range solvers {
+			picked = append(picked, i)
+		}
+	}
+	creates := len(picked) == 0
+	for _, i := range picked {
+		sv := solvers[i]
+		if cert != nil {
+			if o, err := api.IngressOverrides(sv, cert.Annotations); err == nil {
+				sv = o
+			}
+		}
+		if h := sv.HTTP01; h != nil && h.Ingress != nil && h.Ingress.Name != "" {
+			if !slices.Contains(s.PatchedIngresses, h.Ingress.Name) {
+				s.PatchedIngresses = append(s.PatchedIngresses, h.Ingress.Name)
+			}
+			continue
+		}
+		creates = true
+	}
+	slices.Sort(s.PatchedIngresses)
+	s.NoNewIngresses = !creates
 	return s
 }
 

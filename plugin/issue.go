@@ -211,12 +211,6 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	// Fail fast, before anything is created, when permissions are missing.
-	scope := accessScope(ctx, st, o.namespace, o.Issuer, o.ClusterIssuer)
-	if err := preflight(ctx, st.Client, scope, roleHint(o.namespace, o.Issuer, o.ClusterIssuer), rbac.Issue); err != nil {
-		return fmt.Errorf("certificate %q: %w", o.Name, err)
-	}
-
 	cert, err := st.GetCertificate(ctx, o.namespace, o.Name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -237,6 +231,13 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 			cert.Annotations = map[string]string{}
 		}
 		cert.Annotations[api.AnnotationProfile] = o.Profile
+	}
+	// Fail fast, before anything is created, when permissions are missing.
+	ref := cert.Spec.IssuerRef
+	cluster := ref.Kind == api.KindClusterIssuer
+	scope := accessScope(ctx, st, o.namespace, ref.Name, cluster, cert)
+	if err := preflight(ctx, st.Client, scope, roleHint(o.namespace, ref.Name, cluster), rbac.Issue); err != nil {
+		return fmt.Errorf("certificate %q: %w", o.Name, err)
 	}
 
 	var observe acme.Observer

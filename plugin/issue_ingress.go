@@ -125,7 +125,7 @@ func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
 	// Before anything is created: permissions, issuers, a solver per name.
 	r := certs[0].Spec.IssuerRef
 	cluster := r.Kind == api.KindClusterIssuer
-	if err := preflight(ctx, st.Client, accessScope(ctx, st, ns, r.Name, cluster), roleHint(ns, r.Name, cluster), rbac.Issue); err != nil {
+	if err := preflight(ctx, st.Client, accessScope(ctx, st, ns, r.Name, cluster, certs[0]), roleHint(ns, r.Name, cluster), rbac.Issue); err != nil {
 		return fmt.Errorf("ingress %q: %w", ii.Name, err)
 	}
 	var problems []string

@@ -111,6 +111,13 @@ type Scope struct {
 	// AccountKeySecret is the ClusterIssuer's account key Secret; its name
 	// when empty.
 	AccountKeySecret string
+	// PatchedIngresses are existing Ingresses the issuer's solvers add
+	// their challenge paths to (http01.ingress.name): issuing then needs
+	// get and update on them, by name.
+	PatchedIngresses []string
+	// NoNewIngresses: every solver patches an existing Ingress, so issuing
+	// creates and deletes none.
+	NoNewIngresses bool
 }
 
 // Needs returns the permissions cmds need in scope, without duplicates,
@@ -126,8 +133,18 @@ func Needs(scope Scope, cmds ...Command) []Permission {
 	}
 	for _, c := range cmds {
 		for _, n := range needs[c] {
+			if c == Issue && n.resource == "ingresses" && scope.NoNewIngresses {
+				continue
+			}
 			for _, v := range n.verbs {
 				add(Permission{Verb: v, Group: n.group, Resource: n.resource, Namespace: scope.Namespace})
+			}
+		}
+		if c == Issue {
+			for _, name := range scope.PatchedIngresses {
+				for _, v := range []string{"get", "update"} {
+					add(Permission{Verb: v, Group: networking, Resource: "ingresses", Namespace: scope.Namespace, Name: name})
+				}
 			}
 		}
 	}

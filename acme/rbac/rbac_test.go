@@ -78,3 +78,21 @@ func TestReviewAndMissing(t *testing.T) {
 		t.Errorf("missing %v", m)
 	}
 }
+
+func TestPatchedIngressesNeedUpdateByName(t *testing.T) {
+	perms := Needs(Scope{Namespace: "app", PatchedIngresses: []string{"web"}, NoNewIngresses: true}, Issue)
+	var ing []string
+	for _, p := range perms {
+		if p.Resource == "ingresses" {
+			ing = append(ing, p.String())
+		}
+	}
+	want := []string{`get ingresses.networking.k8s.io web in namespace "app"`, `update ingresses.networking.k8s.io web in namespace "app"`}
+	if !slices.Equal(ing, want) {
+		t.Errorf("ingress permissions %q, want %q", ing, want)
+	}
+	roles := Roles(RoleName, perms)
+	if got := Granted(roles[0], perms); !slices.Equal(got, perms) {
+		t.Errorf("the Role grants %v, want %v", got, perms)
+	}
+}

@@ -2,15 +2,18 @@ package e2e
 
 import (
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -205,4 +208,81 @@ func TestMinimalRole(t *testing.T) {
 	}
 	setRules(role.Rules)
 	checkNames("nothing", nil)
+}
+
+// TestMinimalRoleForExistingIngress: for an issuer whose solver adds its
+// paths to an existing Ingress (http01.ingress.name), the Role from
+// `check --issuer` grants get and update on that Ingress by name and no
+// creating of Ingresses, and is enough to issue.
+func TestMinimalRoleForExistingIngress(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	ctx := t.Context()
+	v := varsFor(t, ns)
+	prefix := networkingv1.PathTypePrefix
+	ing := &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: networkingv1.IngressSpec{
+			IngressClassName: ptr.To(v.Class),
+			Rules: []networkingv1.IngressRule{{
+				Host: v.Host,
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+					Path: "/", PathType: &prefix,
+					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}},
+				}}}},
+			}},
+		},
+	}
+	if _, err := kube.NetworkingV1().Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The admin registers the issuer and issues once.
+	mustApply(t, nil, "-n", ns, "-f", renderManifest(t, "", "existing-ingress.yaml", v), "--agree-tos", "--connect-to", env.IngressHTTP)
+
+	roles := parseRoles(t, mustACME(t, env.Kubeconfig, "check", "-n", ns, "--issuer", "by-name", "-o", "yaml"))
+	if len(roles) != 1 {
+		t.Fatalf("want one Role, got %d", len(roles))
+	}
+	role := roles[0]
+	var byName, general *rbacv1.PolicyRule
+	for i, r := range role.Rules {
+		if r.Resources[0] != "ingresses" {
+			continue
+		}
+		if len(r.ResourceNames) > 0 {
+			byName = &role.Rules[i]
+		} else {
+			general = &role.Rules[i]
+		}
+	}
+	if byName == nil || !slices.Equal(byName.ResourceNames, []string{"web"}) || !slices.Equal(byName.Verbs, []string{"get", "update"}) {
+		t.Errorf("want get, update on ingress web by name: %+v", byName)
+	}
+	if general != nil && slices.Contains(general.Verbs, "create") {
+		t.Errorf("the issuer creates no Ingress, yet the Role grants create: %+v", general)
+	}
+	if _, err := kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "carol"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "carol", Namespace: ns}},
+	}
+	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	carol := serviceAccountKubeconfig(t, ns, "carol")
+	waitFor(t, 15*time.Second, "carol's Role to take effect", func() bool {
+		_, _, code := acmeCmd(t, carol, "check", "--issuer", "by-name")
+		return code == 0
+	})
+	before, _ := kube.NetworkingV1().Ingresses(ns).Get(ctx, "web", metav1.GetOptions{})
+	mustACME(t, carol, "issue", "web", "--connect-to", env.IngressHTTP)
+	verifySecret(t, ns, "web-tls", []string{v.Host, "www." + v.Host})
+	after, _ := kube.NetworkingV1().Ingresses(ns).Get(ctx, "web", metav1.GetOptions{})
+	if !reflect.DeepEqual(before.Spec, after.Spec) {
+		t.Errorf("the user's Ingress changed:\nbefore %+v\nafter  %+v", before.Spec, after.Spec)
+	}
+	assertNoLease(t, ns, "web")
 }
