@@ -42,7 +42,8 @@ func NewCmdCleanup(f *Factory, streams genericiooptions.IOStreams) *cobra.Comman
 		Long: `Delete the HTTP-01 solver ConfigMaps, pods, services and ingresses that a
 kubectl acme run could not remove because it was killed (kill -9, a closed laptop,
 a lost connection). A run that ends normally, fails, times out or is interrupted
-with Ctrl-C removes its own objects.
+with Ctrl-C removes its own objects. Challenge paths a killed run added to one of
+your Ingresses (an issuer with http01.ingress.name) are taken out of it again.
 
 Only objects kubectl-acme created (labels app.kubernetes.io/managed-by=kubectl-acme
 and app.kubernetes.io/component=http01-solver) and older than --older-than (by their
@@ -167,7 +168,11 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 }
 
 func printLeftover(w io.Writer, l solver.Leftover, now time.Time, what string) {
-	fmt.Fprintf(w, "%s/%s %s (namespace %s, certificate %s, age %s)\n", l.Kind, l.Name, what, l.Namespace, l.Certificate, age(l.Created, now))
+	obj := l.Kind + "/" + l.Name
+	if l.Kind == solver.KindIngressPaths {
+		obj = fmt.Sprintf("ingress/%s challenge paths of %s", l.Name, l.Solver)
+	}
+	fmt.Fprintf(w, "%s %s (namespace %s, certificate %s, age %s)\n", obj, what, l.Namespace, l.Certificate, age(l.Created, now))
 }
 
 func where(ns string) string {

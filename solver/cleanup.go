@@ -3,12 +3,17 @@ package solver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/kubectl-acme/kubectl-acme/acme/store"
 )
@@ -21,13 +26,21 @@ const Selector = LabelManagedBy + "=" + ManagedByValue + "," + LabelComponent + 
 // removes them: the anchor ConfigMap last, so an interrupted cleanup still
 // leaves the garbage collector something to work from.
 const (
-	KindIngress   = "ingress"
-	KindService   = "service"
-	KindPod       = "pod"
-	KindConfigMap = "configmap"
+	// KindIngressPaths are the challenge paths a solver added to an
+	// existing Ingress (http01.ingress.name); Name is that Ingress.
+	KindIngressPaths = "ingress-paths"
+	KindIngress      = "ingress"
+	KindService      = "service"
+	KindPod          = "pod"
+	KindConfigMap    = "configmap"
 )
 
-var kindOrder = map[string]int{KindIngress: 0, KindService: 1, KindPod: 2, KindConfigMap: 3}
+var kindOrder = map[string]int{KindIngressPaths: 0, KindIngress: 1, KindService: 2, KindPod: 3, KindConfigMap: 4}
+
+// solverNamePrefix starts every solver's name (issuance names them
+// acme-solver-CERTIFICATE-RANDOM): challenge paths whose backend is such a
+// Service are a solver's.
+const solverNamePrefix = "acme-solver-"
 
 // Leftover is one solver object found in the cluster.
 type Leftover struct {
@@ -52,12 +65,22 @@ func Leftovers(ctx context.Context, c kubernetes.Interface, ns string) ([]Leftov
 			Created: createdAt(m),
 		})
 	}
-	ings, err := c.NetworkingV1().Ingresses(ns).List(ctx, opts)
+	// All Ingresses: a killed solver may have left challenge paths in one
+	// of the user's (http01.ingress.name).
+	ings, err := c.NetworkingV1().Ingresses(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, store.Describe(err, "list", "ingresses.networking.k8s.io", ns)
 	}
+	ours := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue, LabelComponent: "http01-solver"})
+	var patched []Leftover
 	for _, o := range ings.Items {
-		add(KindIngress, o.ObjectMeta)
+		if ours.Matches(labels.Set(o.Labels)) {
+			add(KindIngress, o.ObjectMeta)
+			continue
+		}
+		for _, solver := range challengeBackends(&o) {
+			patched = append(patched, Leftover{Kind: KindIngressPaths, Namespace: o.Namespace, Name: o.Name, Solver: solver})
+		}
 	}
 	svcs, err := c.CoreV1().Services(ns).List(ctx, opts)
 	if err != nil {
@@ -80,8 +103,82 @@ func Leftovers(ctx context.Context, c kubernetes.Interface, ns string) ([]Leftov
 	for _, o := range cms.Items {
 		add(KindConfigMap, o.ObjectMeta)
 	}
+	// Paths take their certificate and age from their solver's objects;
+	// without any (a partial cleanup), they point at nothing and are old.
+	for _, p := range patched {
+		for _, o := range out {
+			if o.Namespace == p.Namespace && o.Solver == p.Solver {
+				p.Certificate, p.Created = o.Certificate, o.Created
+				break
+			}
+		}
+		out = append(out, p)
+	}
 	SortLeftovers(out)
 	return out, nil
+}
+
+// challengeBackends are the solver Services the challenge paths of ing
+// route to.
+func challengeBackends(ing *networkingv1.Ingress) []string {
+	var out []string
+	for _, r := range ing.Spec.Rules {
+		if r.HTTP == nil {
+			continue
+		}
+		for _, p := range r.HTTP.Paths {
+			if b := p.Backend.Service; b != nil && strings.HasPrefix(p.Path, ChallengePath) && strings.HasPrefix(b.Name, solverNamePrefix) && !slices.Contains(out, b.Name) {
+				out = append(out, b.Name)
+			}
+		}
+	}
+	return out
+}
+
+// removeChallengePaths takes solver's challenge paths out of the user's
+// Ingress, and the rules left without paths (which only the solver can
+// have added: a rule's http section needs at least one path).
+func removeChallengePaths(ctx context.Context, c kubernetes.Interface, o Leftover) error {
+	ings := c.NetworkingV1().Ingresses(o.Namespace)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ing, err := ings.Get(ctx, o.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return store.Describe(err, "get", "ingresses.networking.k8s.io", o.Namespace)
+		}
+		changed := false
+		var rules []networkingv1.IngressRule
+		for _, r := range ing.Spec.Rules {
+			if r.HTTP != nil {
+				var keep []networkingv1.HTTPIngressPath
+				for _, p := range r.HTTP.Paths {
+					if b := p.Backend.Service; b != nil && b.Name == o.Solver && strings.HasPrefix(p.Path, ChallengePath) {
+						changed = true
+						continue
+					}
+					keep = append(keep, p)
+				}
+				if len(keep) == 0 {
+					continue
+				}
+				r.HTTP.Paths = keep
+			}
+			rules = append(rules, r)
+		}
+		if !changed {
+			return nil
+		}
+		ing.Spec.Rules = rules
+		if _, err := ings.Update(ctx, ing, metav1.UpdateOptions{}); err != nil {
+			if apierrors.IsConflict(err) {
+				return err
+			}
+			return store.Describe(err, "update", "ingresses.networking.k8s.io", o.Namespace)
+		}
+		return nil
+	})
 }
 
 // createdAt prefers the annotation: it is set by the plugin's clock when
@@ -129,6 +226,8 @@ func DeleteLeftover(ctx context.Context, c kubernetes.Interface, o Leftover) err
 	var err error
 	resource := o.Kind + "s"
 	switch o.Kind {
+	case KindIngressPaths:
+		return removeChallengePaths(ctx, c, o)
 	case KindIngress:
 		resource = "ingresses.networking.k8s.io"
 		err = c.NetworkingV1().Ingresses(o.Namespace).Delete(ctx, o.Name, opts)

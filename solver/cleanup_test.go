@@ -2,10 +2,12 @@ package solver
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -72,5 +74,53 @@ func TestLeftoversFindsOnlyOurSolverObjects(t *testing.T) {
 	}
 	if _, err := c.CoreV1().Pods("ns").Get(ctx, foreign.Name, metav1.GetOptions{}); err != nil {
 		t.Error("another tool's pod was touched")
+	}
+}
+
+func TestLeftoverChallengePathsInTheUsersIngress(t *testing.T) {
+	ctx := context.Background()
+	prefix, exact := networkingv1.PathTypePrefix, networkingv1.PathTypeExact
+	backend := func(svc string) networkingv1.IngressBackend {
+		return networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: svc, Port: networkingv1.ServiceBackendPort{Number: 80}}}
+	}
+	app := networkingv1.HTTPIngressPath{Path: "/", PathType: &prefix, Backend: backend("app")}
+	// The user's own ACME responder stays: it is not a solver's.
+	own := networkingv1.HTTPIngressPath{Path: ChallengePath + "static", PathType: &exact, Backend: backend("responder")}
+	chal := func(tok string) networkingv1.HTTPIngressPath {
+		return networkingv1.HTTPIngressPath{Path: ChallengePath + tok, PathType: &exact, Backend: backend("acme-solver-web-abc123")}
+	}
+	rule := func(host string, paths ...networkingv1.HTTPIngressPath) networkingv1.IngressRule {
+		return networkingv1.IngressRule{Host: host, IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: paths}}}
+	}
+	original := networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{rule("a.example.com", app, own)}}
+	patched := networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{
+		rule("a.example.com", app, own, chal("t1")),
+		rule("b.example.com", chal("t2")), // a rule the solver added
+	}}
+	user := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"}, Spec: patched}
+	cfg := Config{Namespace: "ns", Name: "acme-solver-web-abc123", Certificate: "web"}
+	created := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	svc := cfg.service(nil, created.Format(time.RFC3339))
+	c := fake.NewClientset(user, svc)
+
+	all, err := Leftovers(ctx, c, "ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].Kind != KindIngressPaths || all[0].Name != "web" || all[0].Solver != cfg.Name ||
+		all[0].Certificate != "web" || !all[0].Created.Equal(created) {
+		t.Fatalf("leftovers %+v", all)
+	}
+	for _, l := range all {
+		if err := DeleteLeftover(ctx, c, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := c.NetworkingV1().Ingresses("ns").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Spec, original) {
+		t.Errorf("ingress after cleanup:\n%+v\nwant\n%+v", got.Spec, original)
 	}
 }

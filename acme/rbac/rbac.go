@@ -112,8 +112,8 @@ type Scope struct {
 	// when empty.
 	AccountKeySecret string
 	// PatchedIngresses are existing Ingresses the issuer's solvers add
-	// their challenge paths to (http01.ingress.name): issuing then needs
-	// get and update on them, by name.
+	// their challenge paths to (http01.ingress.name): issuing, and cleaning
+	// up after a killed issue, then need get and update on them, by name.
 	PatchedIngresses []string
 	// NoNewIngresses: every solver patches an existing Ingress, so issuing
 	// creates and deletes none.
@@ -140,7 +140,7 @@ func Needs(scope Scope, cmds ...Command) []Permission {
 				add(Permission{Verb: v, Group: n.group, Resource: n.resource, Namespace: scope.Namespace})
 			}
 		}
-		if c == Issue {
+		if c == Issue || c == Cleanup {
 			for _, name := range scope.PatchedIngresses {
 				for _, v := range []string{"get", "update"} {
 					add(Permission{Verb: v, Group: networking, Resource: "ingresses", Namespace: scope.Namespace, Name: name})

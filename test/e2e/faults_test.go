@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -20,6 +22,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -201,8 +204,13 @@ func TestCleanupAfterSIGKILL(t *testing.T) {
 		// reached reports whether the run got far enough to be killed.
 		reached func(t *testing.T, ns string) bool
 
-		ns, domain string
-		left       []string
+		// patched: the solver adds its paths to the user's Ingress "web"
+		// (http01.ingress.name), whose class nobody serves.
+		patched bool
+
+		ns, domain  string
+		left        []string
+		userIngress string // its spec before the run
 	}
 	phases := []*phase{
 		{name: "lease taken", reached: func(t *testing.T, ns string) bool {
@@ -213,6 +221,9 @@ func TestCleanupAfterSIGKILL(t *testing.T) {
 		{name: "self-check", reached: func(t *testing.T, ns string) bool {
 			pods := podsOf(t, ns)
 			return len(pods) > 0 && podReady(&pods[0])
+		}},
+		{name: "paths added to the user's ingress", patched: true, reached: func(t *testing.T, ns string) bool {
+			return strings.Contains(ingressSpec(t, ns, "web"), "/.well-known/acme-challenge/")
 		}},
 	}
 	for _, ph := range phases {
@@ -225,8 +236,13 @@ func TestCleanupAfterSIGKILL(t *testing.T) {
 			createIssuer(t, env.Kubeconfig, ns, "stuck", "no-such-class")
 			createIssuer(t, env.Kubeconfig, ns, "pebble", env.IngressClass)
 			ph.domain = "kill." + ns + ".example.test"
+			issuer := "stuck"
+			if ph.patched {
+				issuer = "by-name"
+				ph.userIngress = createUserIngress(t, ns, ph.domain)
+			}
 
-			run := startACME(t, env.Kubeconfig, issueArgs(ns, "web", "stuck", "--domain", ph.domain, "--self-check-timeout", "5m")...)
+			run := startACME(t, env.Kubeconfig, issueArgs(ns, "web", issuer, "--domain", ph.domain, "--self-check-timeout", "5m")...)
 			waitFor(t, time.Minute, ph.name, func() bool { return ph.reached(t, ns) })
 			if err := run.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
@@ -285,6 +301,15 @@ func TestCleanupAfterSIGKILL(t *testing.T) {
 					if !strings.Contains(out, o+" deleted") {
 						t.Errorf("cleanup does not report deleting %s:\n%s", o, out)
 					}
+				}
+			}
+			if ph.patched {
+				if got := ingressSpec(t, ns, "web"); got != ph.userIngress {
+					t.Errorf("the user's ingress is not restored:\nbefore %s\nafter  %s", ph.userIngress, got)
+				}
+				// Leave the user's Ingress out of the solver object count.
+				if err := kube.NetworkingV1().Ingresses(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+					t.Fatal(err)
 				}
 			}
 			assertNoSolverObjects(t, ns)
@@ -586,4 +611,64 @@ func TestIssuedCertificateIsNeverLost(t *testing.T) {
 	}
 	assertNoSolverObjects(t, ns)
 	assertNoLease(t, ns, "web")
+}
+
+// ingressSpec is the JSON of an Ingress's spec.
+func ingressSpec(t *testing.T, ns, name string) string {
+	t.Helper()
+	ing, err := kube.NetworkingV1().Ingresses(ns).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		return ""
+	}
+	b, _ := json.Marshal(ing.Spec)
+	return string(b)
+}
+
+// createUserIngress creates the user's Ingress "web" for host, with a class
+// nobody serves, and the Issuer "by-name" whose solver adds its challenge
+// paths to it (http01.ingress.name); it returns the Ingress's spec.
+func createUserIngress(t *testing.T, ns, host string) string {
+	t.Helper()
+	prefix := networkingv1.PathTypePrefix
+	ing := &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: networkingv1.IngressSpec{
+			IngressClassName: ptr.To("no-such-class"),
+			Rules: []networkingv1.IngressRule{{
+				Host: host,
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+					Path: "/", PathType: &prefix,
+					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "app", Port: networkingv1.ServiceBackendPort{Number: 80}}},
+				}}}},
+			}},
+		},
+	}
+	if _, err := kube.NetworkingV1().Ingresses(ns).Create(t.Context(), ing, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(env.ACMECABundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := fmt.Sprintf(`apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata:
+  name: by-name
+spec:
+  acme:
+    server: %s
+    caBundle: %s
+    privateKeySecretRef:
+      name: by-name
+    solvers:
+    - http01:
+        ingress:
+          name: web
+`, env.ACMEServer, base64.StdEncoding.EncodeToString(ca))
+	path := filepath.Join(t.TempDir(), "issuer.yaml")
+	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustACME(t, env.Kubeconfig, "apply", "-n", ns, "-f", path, "--agree-tos")
+	return ingressSpec(t, ns, "web")
 }
