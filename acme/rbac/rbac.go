@@ -203,12 +203,62 @@ type Result struct {
 const reviewConcurrency = 8
 
 // Review asks the API server whether the current user has each
-// permission. Reviews are not stored: they create nothing.
+// permission. Reviews are not stored: they create nothing. One
+// SelfSubjectRulesReview per namespace settles most permissions; only those
+// its rules do not grant (or all, when the authorizer cannot list rules)
+// get a SelfSubjectAccessReview each, which is the authoritative answer.
 func Review(ctx context.Context, c kubernetes.Interface, ps []Permission) ([]Result, error) {
+	out := make([]Result, len(ps))
+	var ask []int
+	rules := map[string][]authorizationv1.ResourceRule{}
+	complete := map[string]bool{}
+	for i, p := range ps {
+		if _, seen := complete[p.Namespace]; !seen {
+			r, err := c.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx, &authorizationv1.SelfSubjectRulesReview{
+				Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: p.Namespace},
+			}, metav1.CreateOptions{})
+			complete[p.Namespace] = err == nil
+			if err == nil {
+				rules[p.Namespace] = r.Status.ResourceRules
+			}
+		}
+		if complete[p.Namespace] && rulesAllow(rules[p.Namespace], p) {
+			out[i] = Result{Permission: p, Allowed: true}
+			continue
+		}
+		ask = append(ask, i)
+	}
+	if len(ask) == 0 {
+		return out, nil
+	}
+	reviewed, err := accessReviews(ctx, c, ps, ask)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range ask {
+		out[i] = reviewed[i]
+	}
+	return out, nil
+}
+
+// rulesAllow reports whether a rules review's rules grant p.
+func rulesAllow(rules []authorizationv1.ResourceRule, p Permission) bool {
+	for _, r := range rules {
+		if has(r.Verbs, p.Verb) && has(r.APIGroups, p.Group) && has(r.Resources, p.Resource) &&
+			(len(r.ResourceNames) == 0 || (p.Name != "" && slices.Contains(r.ResourceNames, p.Name))) {
+			return true
+		}
+	}
+	return false
+}
+
+// accessReviews runs one SelfSubjectAccessReview for each ps[i], i in idx.
+func accessReviews(ctx context.Context, c kubernetes.Interface, ps []Permission, idx []int) ([]Result, error) {
 	out := make([]Result, len(ps))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(reviewConcurrency)
-	for i, p := range ps {
+	for _, i := range idx {
+		p := ps[i]
 		g.Go(func() error {
 			r, err := c.AuthorizationV1().SelfSubjectAccessReviews().Create(gctx, &authorizationv1.SelfSubjectAccessReview{
 				Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{

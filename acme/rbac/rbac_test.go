@@ -96,3 +96,46 @@ func TestPatchedIngressesNeedUpdateByName(t *testing.T) {
 		t.Errorf("the Role grants %v, want %v", got, perms)
 	}
 }
+
+// TestReviewUsesOneRulesReview: when the rules review grants everything,
+// no per-permission access review is made; what it does not grant is
+// asked one by one.
+func TestReviewUsesOneRulesReview(t *testing.T) {
+	scope := Scope{Namespace: "app"}
+	perms := Needs(scope, Issue)
+	c := fake.NewClientset()
+	var rulesReviews, accessReviews int
+	c.PrependReactor("create", "selfsubjectrulesreviews", func(k8stesting.Action) (bool, runtime.Object, error) {
+		rulesReviews++
+		return true, &authorizationv1.SelfSubjectRulesReview{Status: authorizationv1.SubjectRulesReviewStatus{
+			ResourceRules: []authorizationv1.ResourceRule{
+				{Verbs: []string{"*"}, APIGroups: []string{""}, Resources: []string{"*"}},
+				{Verbs: []string{"*"}, APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}},
+			},
+		}}, nil
+	})
+	c.PrependReactor("create", "selfsubjectaccessreviews", func(k8stesting.Action) (bool, runtime.Object, error) {
+		accessReviews++
+		return true, &authorizationv1.SelfSubjectAccessReview{Status: authorizationv1.SubjectAccessReviewStatus{Allowed: false}}, nil
+	})
+	rs, err := Review(context.Background(), c, perms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rulesReviews != 1 {
+		t.Errorf("%d rules reviews, want 1", rulesReviews)
+	}
+	var leases int
+	for _, p := range perms {
+		if p.Group == "coordination.k8s.io" {
+			leases++
+		}
+	}
+	if accessReviews != leases {
+		t.Errorf("%d access reviews, want one per lease permission (%d), which the rules do not grant", accessReviews, leases)
+	}
+	missing := Missing(rs)
+	if len(missing) != leases {
+		t.Errorf("missing %v", missing)
+	}
+}
