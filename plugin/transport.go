@@ -1,7 +1,9 @@
 package plugin
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -19,9 +21,12 @@ const apiRetryBudget = 30 * time.Second
 // retryTransport retries API requests that failed because the API server
 // could not be reached, with backoff and jitter, for up to budget (and
 // never beyond the request's context). A request that was refused a
-// connection never reached the server and is always retried; one that may
-// have reached it (connection reset, EOF) only when repeating it is
-// harmless: not a POST.
+// connection never reached the server and is always retried. One that may
+// have reached it (connection reset, EOF) is retried too: kubectl-acme's
+// POSTs are creates of named objects and access reviews, so a repeat
+// either succeeds or answers AlreadyExists, which the callers take as
+// their own create having gone through (solver names are unique per order;
+// the store re-reads and checks ownership).
 type retryTransport struct {
 	rt     http.RoundTripper
 	budget time.Duration
@@ -43,6 +48,12 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		res, err := t.rt.RoundTrip(r)
+		if err == nil && !isWatch(req) {
+			// A connection cut after the headers loses the body, which
+			// client-go would report as an error: read it here, where
+			// the request can still be repeated.
+			res, err = bufferBody(res)
+		}
 		if err == nil || !retriable(req, err) || time.Now().Add(delay).After(deadline) {
 			return res, err
 		}
@@ -67,10 +78,26 @@ func retriable(req *http.Request, err error) bool {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
-	if req.Method == http.MethodPost {
-		return false
-	}
 	return utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
 		strings.Contains(err.Error(), "http2: client connection lost") ||
 		strings.Contains(err.Error(), "use of closed network connection")
+}
+
+// isWatch reports whether req streams (a watch), whose body must not be
+// read ahead.
+func isWatch(req *http.Request) bool {
+	return req.URL.Query().Get("watch") == "true" || req.URL.Query().Get("watch") == "1" ||
+		strings.Contains(req.URL.Path, "/watch/")
+}
+
+// bufferBody reads the whole response body, so a cut connection shows
+// as an error of the round trip.
+func bufferBody(res *http.Response) (*http.Response, error) {
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	return res, nil
 }

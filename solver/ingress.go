@@ -50,31 +50,41 @@ func (s *Ingress) Present(ctx context.Context, chals []acme.Challenge) error {
 	created := now().UTC().Format(time.RFC3339)
 	cfg := &s.Config
 	ns := cfg.Namespace
+	// Each object is tracked before it is created: a create whose answer
+	// is lost may still have happened, and CleanUp ignores what is not there.
+	// Names are unique per order, so AlreadyExists means a retried create
+	// of ours already went through.
+	s.track("configmap", cfg.Name)
 	cm, err := s.Client.CoreV1().ConfigMaps(ns).Create(ctx, cfg.configMap(chals, created), metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		cm, err = s.Client.CoreV1().ConfigMaps(ns).Get(ctx, cfg.Name, metav1.GetOptions{})
+		if err == nil && cm.Labels[LabelSolver] != cfg.Name {
+			return fmt.Errorf("configmap %s/%s exists and is not this solver's", ns, cfg.Name)
+		}
+	}
 	if err != nil {
 		return store.Describe(err, "create", "configmaps", ns)
 	}
-	s.track("configmap", cm.Name)
 	owner := &metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: cm.Name, UID: cm.UID}
 
-	if _, err := s.Client.CoreV1().Pods(ns).Create(ctx, cfg.pod(owner, created), metav1.CreateOptions{}); err != nil {
+	s.track("pod", cfg.Name)
+	if _, err := s.Client.CoreV1().Pods(ns).Create(ctx, cfg.pod(owner, created), metav1.CreateOptions{}); ignoreExists(err) != nil {
 		return store.Describe(err, "create", "pods", ns)
 	}
-	s.track("pod", cfg.Name)
-	if _, err := s.Client.CoreV1().Services(ns).Create(ctx, cfg.service(owner, created), metav1.CreateOptions{}); err != nil {
+	s.track("service", cfg.Name)
+	if _, err := s.Client.CoreV1().Services(ns).Create(ctx, cfg.service(owner, created), metav1.CreateOptions{}); ignoreExists(err) != nil {
 		return store.Describe(err, "create", "services", ns)
 	}
-	s.track("service", cfg.Name)
 	if cfg.ExistingIngress != "" {
 		if err := s.addPaths(ctx, chals); err != nil {
 			return err
 		}
 		s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service %s/%s", ns, cfg.Name))
 	} else {
-		if _, err := s.Client.NetworkingV1().Ingresses(ns).Create(ctx, cfg.ingress(chals, owner, created), metav1.CreateOptions{}); err != nil {
+		s.track("ingress", cfg.Name)
+		if _, err := s.Client.NetworkingV1().Ingresses(ns).Create(ctx, cfg.ingress(chals, owner, created), metav1.CreateOptions{}); ignoreExists(err) != nil {
 			return store.Describe(err, "create", "ingresses.networking.k8s.io", ns)
 		}
-		s.track("ingress", cfg.Name)
 		wctx, stopWatch := context.WithCancel(ctx)
 		s.mu.Lock()
 		s.stopWatch = stopWatch
@@ -140,6 +150,13 @@ func (s *Ingress) waitPodReady(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+func ignoreExists(err error) error {
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
 }
 
 // ingressAdmitWait is how long to wait for an ingress controller to

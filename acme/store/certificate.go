@@ -256,7 +256,13 @@ func (s *Store) WriteTLSSecret(ctx context.Context, c *api.Certificate, chainPEM
 		Data: map[string][]byte{corev1.TLSCertKey: chainPEM, corev1.TLSPrivateKeyKey: keyPEM},
 	}
 	applySecretTemplate(sec, c, chainPEM, keyPEM)
-	if _, err := secrets.Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+	_, err = secrets.Create(ctx, sec, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		// Created meanwhile, perhaps by this very request retried after a
+		// lost answer: write it through the update path, which checks it is ours.
+		return s.WriteTLSSecret(ctx, c, chainPEM, keyPEM, force)
+	}
+	if err != nil {
 		return Describe(err, "create", "secrets", c.Namespace)
 	}
 	return nil
