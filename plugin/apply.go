@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -400,20 +399,7 @@ func (o *ApplyOptions) registerIssuer(ctx context.Context, st *store.Store, iss 
 
 // agree asks on a terminal, or uses --agree-tos.
 func (o *ApplyOptions) agree(tos string) bool {
-	if o.AgreeTOS {
-		return true
-	}
-	if !o.interact {
-		fmt.Fprintf(o.ErrOut, "The CA's terms of service: %s\n", tos)
-		return false
-	}
-	fmt.Fprintf(o.ErrOut, "The CA's terms of service: %s\nDo you agree to them? [y/N]: ", tos)
-	line, _ := bufio.NewReader(o.In).ReadString('\n')
-	switch strings.ToLower(strings.TrimSpace(line)) {
-	case "y", "yes":
-		return true
-	}
-	return false
+	return agreeToTerms(tos, o.AgreeTOS, o.interact, o.In, o.ErrOut)
 }
 
 // issueAll issues the certificates, at most Concurrency at a time, and
@@ -500,12 +486,7 @@ func (o *ApplyOptions) applyCertificate(ctx context.Context, st *store.Store, wa
 		Observe:          observe,
 	}, cert)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-			err = fmt.Errorf("timed out after %s; solver objects were removed: %s", o.Timeout, acme.ProblemString(err))
-		} else {
-			err = errors.New(acme.ProblemString(err))
-		}
-		o.reportFailure(want.Name, err)
+		o.reportFailure(want.Name, issueError(ctx, err, o.Timeout))
 		return false
 	}
 	o.printf("certificate/%s issued: secret/%s, serial %s, valid until %s\n",

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -247,15 +248,21 @@ func (o *CreateIssuerOptions) Run(ctx context.Context) error {
 
 // agree asks on a terminal, or uses --agree-tos.
 func (o *CreateIssuerOptions) agree(tos string) bool {
-	if o.AgreeTOS {
+	return agreeToTerms(tos, o.AgreeTOS, o.interact, o.In, o.ErrOut)
+}
+
+// agreeToTerms agrees to a CA's terms of service with --agree-tos, asks on
+// a terminal, and otherwise shows where they are and declines.
+func agreeToTerms(tos string, agreeTOS, interact bool, in io.Reader, errOut io.Writer) bool {
+	if agreeTOS {
 		return true
 	}
-	if !o.interact {
-		fmt.Fprintf(o.ErrOut, "The CA's terms of service: %s\n", tos)
+	if !interact {
+		fmt.Fprintf(errOut, "The CA's terms of service: %s\n", tos)
 		return false
 	}
-	fmt.Fprintf(o.ErrOut, "The CA's terms of service: %s\nDo you agree to them? [y/N]: ", tos)
-	line, _ := bufio.NewReader(o.In).ReadString('\n')
+	fmt.Fprintf(errOut, "The CA's terms of service: %s\nDo you agree to them? [y/N]: ", tos)
+	line, _ := bufio.NewReader(in).ReadString('\n')
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":
 		return true

@@ -255,12 +255,18 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 		Observe:          observe,
 	}, cert)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-			return fmt.Errorf("certificate %q: timed out after %s; solver objects were removed: %s", o.Name, o.Timeout, acme.ProblemString(err))
-		}
-		return fmt.Errorf("certificate %q: %s", o.Name, acme.ProblemString(err))
+		return fmt.Errorf("certificate %q: %w", o.Name, issueError(ctx, err, o.Timeout))
 	}
 	fmt.Fprintf(o.Out, "certificate/%s issued: secret/%s, serial %s, valid until %s\n",
 		cert.Name, cert.Spec.SecretName, cert.Status.Serial, cert.Status.NotAfter.UTC().Format(time.RFC3339))
 	return nil
+}
+
+// issueError phrases a failed issuance for the user: the command's own
+// timeout says so, and ACME problems read as "type: detail".
+func issueError(ctx context.Context, err error, timeout time.Duration) error {
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return fmt.Errorf("timed out after %s; solver objects were removed: %s", timeout, acme.ProblemString(err))
+	}
+	return errors.New(acme.ProblemString(err))
 }
