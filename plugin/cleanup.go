@@ -39,7 +39,7 @@ func NewCmdCleanup(f *Factory, streams genericiooptions.IOStreams) *cobra.Comman
 	cmd := &cobra.Command{
 		Use:   "cleanup [-A] [--older-than DURATION] [--dry-run]",
 		Short: "Delete solver objects left behind by runs that were killed",
-		Long: `Delete the HTTP-01 solver ConfigMaps, pods, services and ingresses that a
+		Long: `Delete the HTTP-01 solver pods, services and ingresses that a
 kubectl acme run could not remove because it was killed (kill -9, a closed laptop,
 a lost connection). A run that ends normally, fails, times out or is interrupted
 with Ctrl-C removes its own objects. Challenge paths a killed run added to one of

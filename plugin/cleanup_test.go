@@ -18,7 +18,7 @@ func TestPlanCleanup(t *testing.T) {
 	}
 	all := []solver.Leftover{
 		obj("a", solver.KindPod, "old", 2*time.Hour),
-		obj("a", solver.KindConfigMap, "old", 2*time.Hour),
+		obj("a", solver.KindService, "old", 2*time.Hour),
 		obj("a", solver.KindPod, "fresh", time.Minute),
 		obj("b", solver.KindPod, "busy", 3*time.Hour),
 		obj("c", solver.KindPod, "busy", 3*time.Hour), // same name, another namespace: not busy
@@ -30,7 +30,7 @@ func TestPlanCleanup(t *testing.T) {
 	for _, l := range p.Delete {
 		deleted = append(deleted, l.Namespace+"/"+l.Kind+"/"+l.Certificate)
 	}
-	if got, want := strings.Join(deleted, " "), "a/pod/old a/configmap/old c/pod/busy"; got != want {
+	if got, want := strings.Join(deleted, " "), "a/pod/old a/service/old c/pod/busy"; got != want {
 		t.Errorf("delete %q, want %q", got, want)
 	}
 	if len(p.Skip) != 1 || p.Skip[0].Namespace != "b" || !strings.Contains(p.Skip[0].Reason, "alice@laptop pid 7") {

@@ -23,7 +23,7 @@ import (
 const Selector = LabelManagedBy + "=" + ManagedByValue + "," + LabelComponent + "=http01-solver"
 
 // Kinds of solver objects, in the order Leftovers lists them and Delete
-// removes them: the anchor ConfigMap last, so an interrupted cleanup still
+// removes them: the anchor pod last, so an interrupted cleanup still
 // leaves the garbage collector something to work from.
 const (
 	// KindIngressPaths are the challenge paths a solver added to an
@@ -32,10 +32,9 @@ const (
 	KindIngress      = "ingress"
 	KindService      = "service"
 	KindPod          = "pod"
-	KindConfigMap    = "configmap"
 )
 
-var kindOrder = map[string]int{KindIngressPaths: 0, KindIngress: 1, KindService: 2, KindPod: 3, KindConfigMap: 4}
+var kindOrder = map[string]int{KindIngressPaths: 0, KindIngress: 1, KindService: 2, KindPod: 3}
 
 // solverNamePrefix starts every solver's name (issuance names them
 // acme-solver-CERTIFICATE-RANDOM): challenge paths whose backend is such a
@@ -95,13 +94,6 @@ func Leftovers(ctx context.Context, c kubernetes.Interface, ns string) ([]Leftov
 	}
 	for _, o := range pods.Items {
 		add(KindPod, o.ObjectMeta)
-	}
-	cms, err := c.CoreV1().ConfigMaps(ns).List(ctx, opts)
-	if err != nil {
-		return nil, store.Describe(err, "list", "configmaps", ns)
-	}
-	for _, o := range cms.Items {
-		add(KindConfigMap, o.ObjectMeta)
 	}
 	// Paths take their certificate and age from their solver's objects;
 	// without any (a partial cleanup), they point at nothing and are old.
@@ -236,8 +228,6 @@ func DeleteLeftover(ctx context.Context, c kubernetes.Interface, o Leftover) err
 	case KindPod:
 		opts.GracePeriodSeconds = &zero
 		err = c.CoreV1().Pods(o.Namespace).Delete(ctx, o.Name, opts)
-	case KindConfigMap:
-		err = c.CoreV1().ConfigMaps(o.Namespace).Delete(ctx, o.Name, opts)
 	default:
 		return fmt.Errorf("unknown solver object kind %q", o.Kind)
 	}

@@ -18,8 +18,7 @@ func TestLeftoversFindsOnlyOurSolverObjects(t *testing.T) {
 	ctx := context.Background()
 	created := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	cfg := Config{Namespace: "ns", Name: "acme-solver-web-abc123", Certificate: "web"}
-	cm := cfg.configMap([]acme.Challenge{{Token: "t", KeyAuthorization: "t.k"}}, created.Format(time.RFC3339))
-	pod := cfg.pod(nil, created.Format(time.RFC3339))
+	pod := cfg.pod([]acme.Challenge{{Token: "t", KeyAuthorization: "t.k"}}, created.Format(time.RFC3339))
 	svc := cfg.service(nil, created.Format(time.RFC3339))
 	ing := cfg.ingress([]acme.Challenge{{Identifier: "a.example.com", Token: "t"}}, nil, created.Format(time.RFC3339))
 	// Not ours: another tool's solver pod, and kubectl-acme's stored state.
@@ -32,7 +31,7 @@ func TestLeftoversFindsOnlyOurSolverObjects(t *testing.T) {
 	bare.Name, bare.Namespace = "acme-solver-api-def456", "other"
 	delete(bare.Annotations, AnnotationCreated)
 	bare.CreationTimestamp = metav1.NewTime(created.Add(-time.Hour))
-	c := fake.NewClientset(cm, pod, svc, ing, foreign, state, bare)
+	c := fake.NewClientset(pod, svc, ing, foreign, state, bare)
 
 	all, err := Leftovers(ctx, c, "")
 	if err != nil {
@@ -44,7 +43,7 @@ func TestLeftoversFindsOnlyOurSolverObjects(t *testing.T) {
 	}
 	want := []string{
 		"ns/ingress/acme-solver-web-abc123", "ns/service/acme-solver-web-abc123",
-		"ns/pod/acme-solver-web-abc123", "ns/configmap/acme-solver-web-abc123",
+		"ns/pod/acme-solver-web-abc123",
 		"other/pod/acme-solver-api-def456",
 	}
 	if len(got) != len(want) {

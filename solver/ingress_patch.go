@@ -65,7 +65,7 @@ func (s *Ingress) addPaths(ctx context.Context, chals []acme.Challenge) error {
 	s.mu.Lock()
 	s.edit = edit
 	s.mu.Unlock()
-	s.track("ingress-paths", name)
+	s.track(KindIngressPaths, name)
 
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		ing, err := ings.Get(ctx, name, metav1.GetOptions{})

@@ -1,13 +1,14 @@
 // Package solver answers ACME HTTP-01 challenges from inside a Kubernetes
-// cluster: it creates a ConfigMap with the key authorizations, a busybox
-// httpd Pod serving them, a Service and an Ingress routing
-// /.well-known/acme-challenge/<token> to it, checks the challenge URLs are
-// reachable, and deletes all of it afterwards.
+// cluster: it creates a busybox httpd Pod serving the key authorizations,
+// a Service and an Ingress routing /.well-known/acme-challenge/<token> to
+// it, checks the challenge URLs are reachable, and deletes all of it
+// afterwards.
 package solver
 
 import (
 	"fmt"
 	"sort"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -34,6 +35,9 @@ const (
 	// AnnotationCreated records when the solver started, for cleanup of
 	// leftovers of killed runs.
 	AnnotationCreated = "acme.kubectl.io/created"
+	// AnnotationKeyAuthorization, followed by the challenge's index, holds
+	// one key authorization on the solver pod, which serves it as a file.
+	AnnotationKeyAuthorization = "acme.kubectl.io/key-authorization-"
 )
 
 // DefaultImage serves the challenges with busybox's httpd.
@@ -52,7 +56,7 @@ const (
 // Config says how to build the solver's objects.
 type Config struct {
 	Namespace   string
-	Name        string // shared name of the ConfigMap, Pod, Service and Ingress
+	Name        string // shared name of the Pod, Service and Ingress
 	Certificate string
 	Image       string
 	// IngressClassName sets spec.ingressClassName; LegacyClass the
@@ -92,18 +96,12 @@ func (c *Config) meta(created string, owner *metav1.OwnerReference) metav1.Objec
 	return m
 }
 
-// configMap holds the key authorizations, one key per token. It is the
-// anchor of the order: the other objects are owned by it, so deleting it
-// lets the garbage collector remove anything a killed run left behind.
-func (c *Config) configMap(chals []acme.Challenge, created string) *corev1.ConfigMap {
-	data := make(map[string]string, len(chals))
-	for _, ch := range chals {
-		data[ch.Token] = ch.KeyAuthorization
-	}
-	return &corev1.ConfigMap{ObjectMeta: c.meta(created, nil), Data: data}
-}
-
-func (c *Config) pod(owner *metav1.OwnerReference, created string) *corev1.Pod {
+// pod serves each challenge's key authorization from an annotation of its
+// own, mounted as a file named after the token by a downwardAPI volume: the
+// pod is the whole solver state in one object. It is the anchor of the
+// order: the Service and Ingress are owned by it, so deleting it lets the
+// garbage collector remove anything a killed run left behind.
+func (c *Config) pod(chals []acme.Challenge, created string) *corev1.Pod {
 	image := c.Image
 	if image == "" {
 		image = DefaultImage
@@ -119,8 +117,18 @@ func (c *Config) pod(owner *metav1.OwnerReference, created string) *corev1.Pod {
 		corev1.ResourceCPU:    resource.MustParse("100m"),
 		corev1.ResourceMemory: resource.MustParse("64Mi"),
 	}
+	files := make([]corev1.DownwardAPIVolumeFile, len(chals))
+	meta := c.meta(created, nil)
+	for i, ch := range chals {
+		key := AnnotationKeyAuthorization + strconv.Itoa(i)
+		meta.Annotations[key] = ch.KeyAuthorization
+		files[i] = corev1.DownwardAPIVolumeFile{
+			Path:     ch.Token,
+			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations['" + key + "']"},
+		}
+	}
 	pod := &corev1.Pod{
-		ObjectMeta: c.meta(created, owner),
+		ObjectMeta: meta,
 		Spec: corev1.PodSpec{
 			AutomountServiceAccountToken: &no,
 			EnableServiceLinks:           &no,
@@ -154,9 +162,9 @@ func (c *Config) pod(owner *metav1.OwnerReference, created string) *corev1.Pod {
 			}},
 			Volumes: []corev1.Volume{{
 				Name: "challenges",
-				VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-					LocalObjectReference: corev1.LocalObjectReference{Name: c.Name},
-					DefaultMode:          &mode,
+				VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+					Items:       files,
+					DefaultMode: &mode,
 				}},
 			}},
 		},
@@ -182,20 +190,7 @@ func (c *Config) service(owner *metav1.OwnerReference, created string) *corev1.S
 // identifier gets a rule without host: the CA connects to the IP itself and
 // sends it as Host, which no Ingress host may be.
 func (c *Config) ingress(chals []acme.Challenge, owner *metav1.OwnerReference, created string) *networkingv1.Ingress {
-	exact := networkingv1.PathTypeExact
-	backend := networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
-		Name: c.Name, Port: networkingv1.ServiceBackendPort{Number: httpPort},
-	}}
-	byHost := map[string][]networkingv1.HTTPIngressPath{}
-	for _, ch := range chals {
-		host := ch.Identifier
-		if ch.IsIP {
-			host = ""
-		}
-		byHost[host] = append(byHost[host], networkingv1.HTTPIngressPath{
-			Path: ChallengePath + ch.Token, PathType: &exact, Backend: backend,
-		})
-	}
+	byHost := c.challengePaths(chals)
 	hosts := make([]string, 0, len(byHost))
 	for h := range byHost {
 		hosts = append(hosts, h)

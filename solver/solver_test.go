@@ -16,9 +16,10 @@ import (
 	"github.com/kubectl-acme/kubectl-acme/acme"
 )
 
-func TestPodIsRestrictedAndServesTheConfigMap(t *testing.T) {
+func TestPodIsRestrictedAndServesItsAnnotations(t *testing.T) {
 	cfg := Config{Namespace: "ns", Name: "acme-solver-web-abc123", Certificate: "web"}
-	pod := cfg.pod(nil, "now")
+	chals := []acme.Challenge{{Token: "tok-0", KeyAuthorization: "tok-0.thumb"}, {Token: "tok_1", KeyAuthorization: "tok_1.thumb"}}
+	pod := cfg.pod(chals, "now")
 	sc := pod.Spec.Containers[0].SecurityContext
 	if !*pod.Spec.SecurityContext.RunAsNonRoot || *pod.Spec.SecurityContext.RunAsUser == 0 {
 		t.Error("pod must run as a non-root uid")
@@ -38,6 +39,16 @@ func TestPodIsRestrictedAndServesTheConfigMap(t *testing.T) {
 	}
 	if c.VolumeMounts[0].MountPath != "/var/www/.well-known/acme-challenge" {
 		t.Errorf("mount path %q", c.VolumeMounts[0].MountPath)
+	}
+	files := pod.Spec.Volumes[0].DownwardAPI.Items
+	if len(files) != 2 {
+		t.Fatalf("downwardAPI items %+v", files)
+	}
+	for i, f := range files {
+		key := strings.TrimSuffix(strings.TrimPrefix(f.FieldRef.FieldPath, "metadata.annotations['"), "']")
+		if f.Path != chals[i].Token || pod.Annotations[key] != chals[i].KeyAuthorization {
+			t.Errorf("file %s serves %q, want %q", f.Path, pod.Annotations[key], chals[i].KeyAuthorization)
+		}
 	}
 	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
 		t.Error("resources must be set")
@@ -106,13 +117,20 @@ func TestPresentAndCleanUp(t *testing.T) {
 
 	var lb *httptest.Server
 	lb = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cm, err := client.CoreV1().ConfigMaps("ns").Get(r.Context(), "s", metav1.GetOptions{})
+		pod, err := client.CoreV1().Pods("ns").Get(r.Context(), "s", metav1.GetOptions{})
 		token := strings.TrimPrefix(r.URL.Path, ChallengePath)
-		if err != nil || r.Host != "a.example.com" || cm.Data[token] == "" {
+		if err != nil || r.Host != "a.example.com" {
 			http.NotFound(w, r)
 			return
 		}
-		fmt.Fprint(w, cm.Data[token])
+		for _, f := range pod.Spec.Volumes[0].DownwardAPI.Items {
+			if f.Path == token {
+				key := strings.TrimSuffix(strings.TrimPrefix(f.FieldRef.FieldPath, "metadata.annotations['"), "']")
+				fmt.Fprint(w, pod.Annotations[key])
+				return
+			}
+		}
+		http.NotFound(w, r)
 	}))
 	defer lb.Close()
 
@@ -130,11 +148,11 @@ func TestPresentAndCleanUp(t *testing.T) {
 		}
 	}()
 
-	s := &Ingress{
+	s := &Ingress{Workload: Workload{
 		Client:  client,
 		Config:  Config{Namespace: "ns", Name: "s", Certificate: "web", IngressClassName: "nginx"},
 		Checker: &SelfCheck{ConnectTo: strings.TrimPrefix(lb.URL, "http://"), Timeout: 5 * time.Second},
-	}
+	}}
 	if err := s.Present(ctx, chals); err != nil {
 		t.Fatalf("Present: %v", err)
 	}
@@ -142,10 +160,9 @@ func TestPresentAndCleanUp(t *testing.T) {
 		t.Fatalf("CleanUp: %v", err)
 	}
 	pods, _ := client.CoreV1().Pods("ns").List(ctx, metav1.ListOptions{})
-	cms, _ := client.CoreV1().ConfigMaps("ns").List(ctx, metav1.ListOptions{})
 	svcs, _ := client.CoreV1().Services("ns").List(ctx, metav1.ListOptions{})
 	ings, _ := client.NetworkingV1().Ingresses("ns").List(ctx, metav1.ListOptions{})
-	if n := len(pods.Items) + len(cms.Items) + len(svcs.Items) + len(ings.Items); n != 0 {
+	if n := len(pods.Items) + len(svcs.Items) + len(ings.Items); n != 0 {
 		t.Errorf("%d solver objects left after CleanUp", n)
 	}
 }

@@ -27,12 +27,13 @@ func (c *Config) applyPodTemplate(pod *corev1.Pod) {
 	}
 	maps.Copy(pod.Labels, t.Labels)
 	maps.Copy(pod.Labels, c.labels())
+	// The solver's own annotations (its key authorizations) win.
+	keep := maps.Clone(pod.Annotations)
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
-	created := pod.Annotations[AnnotationCreated]
 	maps.Copy(pod.Annotations, t.Annotations)
-	pod.Annotations[AnnotationCreated] = created
+	maps.Copy(pod.Annotations, keep)
 
 	spec := &pod.Spec
 	if len(t.Spec.NodeSelector) > 0 {

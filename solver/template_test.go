@@ -112,7 +112,7 @@ func TestExistingIngress(t *testing.T) {
 			ctx := context.Background()
 			client := fake.NewClientset(user.DeepCopy())
 			ings := client.NetworkingV1().Ingresses("ns")
-			s := &Ingress{Client: client, Config: Config{Namespace: "ns", Name: "acme-solver-web-1", ExistingIngress: "web"}}
+			s := &Ingress{Workload: Workload{Client: client, Config: Config{Namespace: "ns", Name: "acme-solver-web-1", ExistingIngress: "web"}}}
 			if err := s.addPaths(ctx, chals); err != nil {
 				t.Fatal(err)
 			}
@@ -146,7 +146,7 @@ func TestExistingIngress(t *testing.T) {
 }
 
 func TestExistingIngressMissing(t *testing.T) {
-	s := &Ingress{Client: fake.NewClientset(), Config: Config{Namespace: "ns", Name: "x", ExistingIngress: "nope"}}
+	s := &Ingress{Workload: Workload{Client: fake.NewClientset(), Config: Config{Namespace: "ns", Name: "x", ExistingIngress: "nope"}}}
 	err := s.addPaths(context.Background(), []acme.Challenge{{Identifier: "a.example.com", Token: "t"}})
 	if err == nil || err.Error() != "ingress ns/nope (http01.ingress.name of the issuer's solver) does not exist" {
 		t.Errorf("err = %v", err)

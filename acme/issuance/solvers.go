@@ -54,7 +54,7 @@ func newSolver(o *Options, iss *api.Issuer, cert *api.Certificate) (acme.Solver,
 
 // ingressSolver is the Ingress solver for one solver entry of an issuer.
 func (m *multiSolver) ingressSolver(sv api.ACMEChallengeSolver) *solver.Ingress {
-	s := &solver.Ingress{
+	s := &solver.Ingress{Workload: solver.Workload{
 		Client: m.o.Store.Client,
 		Config: solver.Config{
 			Namespace:   m.cert.Namespace,
@@ -64,7 +64,7 @@ func (m *multiSolver) ingressSolver(sv api.ACMEChallengeSolver) *solver.Ingress 
 		},
 		Checker: &solver.SelfCheck{ConnectTo: m.o.ConnectTo, Timeout: m.o.SelfCheckTimeout},
 		Observe: m.o.Observe,
-	}
+	}}
 	if sv.HTTP01 == nil || sv.HTTP01.Ingress == nil {
 		return s
 	}

@@ -76,11 +76,11 @@ type need struct {
 // issuance are the code behind each line.
 var needs = map[Command][]need{
 	Issue: {
-		// The Certificate (get, create/update), the solver's anchor (create, delete).
-		{"", "configmaps", []string{"get", "create", "update", "delete"}},
+		// The Issuer (get) and the Certificate (get, create/update).
+		{"", "configmaps", []string{"get", "create", "update"}},
 		// The account key (get), the issued certificate (get, create, update).
 		{"", "secrets", []string{"get", "create", "update"}},
-		// The solver pod, watched until it is ready.
+		// The solver pod (the order's anchor), watched until it is ready.
 		{"", "pods", []string{"watch", "create", "delete"}},
 		{"", "services", []string{"create", "delete"}},
 		{networking, "ingresses", []string{"create", "delete"}},
@@ -91,7 +91,6 @@ var needs = map[Command][]need{
 	Status:       {{"", "configmaps", []string{"get", "list"}}, {"", "secrets", []string{"get"}}},
 	CreateIssuer: {{"", "configmaps", []string{"get", "create", "update"}}, {"", "secrets", []string{"get", "create"}}},
 	Cleanup: {
-		{"", "configmaps", []string{"list", "delete"}},
 		{"", "pods", []string{"list", "delete"}},
 		{"", "services", []string{"list", "delete"}},
 		{networking, "ingresses", []string{"list", "delete"}},

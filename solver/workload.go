@@ -1,0 +1,237 @@
+package solver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/acme/store"
+)
+
+// Workload is what every HTTP-01 solver shares, whatever routes the CA's
+// requests: the pod serving the key authorizations and the Service in front
+// of it, the wait for the pod, the self-check, and the deletion of every
+// object created. Ingress embeds it.
+type Workload struct {
+	Client kubernetes.Interface
+	Config Config
+	// Checker verifies the challenge URLs before the CA is asked to.
+	Checker *SelfCheck
+	Observe acme.Observer
+	// Now is injectable for tests.
+	Now func() time.Time
+
+	mu      sync.Mutex
+	created []kindName
+}
+
+type kindName struct{ kind, name string }
+
+// tokenPattern is RFC 8555's base64url token: it becomes a file name and a
+// URL path, so nothing else is accepted from the CA.
+var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,200}$`)
+
+// start creates the pod and the Service, and returns the owner reference
+// that makes the pod the anchor of whatever else the solver creates, and
+// the creation stamp all its objects carry.
+//
+// Each object is tracked before it is created: a create whose answer is
+// lost may still have happened, and cleanUp ignores what is not there.
+// Names are unique per order, so AlreadyExists means a retried create of
+// ours already went through.
+func (w *Workload) start(ctx context.Context, chals []acme.Challenge) (*metav1.OwnerReference, string, error) {
+	for _, ch := range chals {
+		if !tokenPattern.MatchString(ch.Token) {
+			return nil, "", fmt.Errorf("the CA sent challenge token %q for %s, which is not base64url", ch.Token, ch.Identifier)
+		}
+	}
+	now := time.Now
+	if w.Now != nil {
+		now = w.Now
+	}
+	created := now().UTC().Format(time.RFC3339)
+	cfg := &w.Config
+	ns := cfg.Namespace
+	pods := w.Client.CoreV1().Pods(ns)
+
+	w.track(KindPod, cfg.Name)
+	pod, err := pods.Create(ctx, cfg.pod(chals, created), metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		pod, err = pods.Get(ctx, cfg.Name, metav1.GetOptions{})
+		if err == nil && pod.Labels[LabelSolver] != cfg.Name {
+			return nil, "", fmt.Errorf("pod %s/%s exists and is not this solver's", ns, cfg.Name)
+		}
+	}
+	if err != nil {
+		return nil, "", store.Describe(err, "create", "pods", ns)
+	}
+	owner := &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}
+
+	w.track(KindService, cfg.Name)
+	if _, err := w.Client.CoreV1().Services(ns).Create(ctx, cfg.service(owner, created), metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return nil, "", store.Describe(err, "create", "services", ns)
+	}
+	return owner, created, nil
+}
+
+// ready waits for the pod, then self-checks every challenge URL.
+func (w *Workload) ready(ctx context.Context, chals []acme.Challenge) error {
+	if err := w.waitPodReady(ctx); err != nil {
+		return err
+	}
+	w.emit(acme.StatePresenting, "solver pod ready; self-checking")
+	if w.Checker == nil {
+		return nil
+	}
+	return w.Checker.CheckAll(ctx, chals, w.Observe)
+}
+
+// waitPodReady watches the solver pod until it is Ready, and fails fast
+// when it cannot start (image pull, crash loop, admission, scheduling).
+func (w *Workload) waitPodReady(ctx context.Context) error {
+	ns, name := w.Config.Namespace, w.Config.Name
+	wt, err := w.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(),
+	})
+	if err != nil {
+		return store.Describe(err, "watch", "pods", ns)
+	}
+	defer wt.Stop()
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			if last != "" {
+				return fmt.Errorf("solver pod %s/%s not ready (%s): %w", ns, name, last, ctx.Err())
+			}
+			return fmt.Errorf("solver pod %s/%s not ready: %w", ns, name, ctx.Err())
+		case ev, ok := <-wt.ResultChan():
+			if !ok {
+				// The apiserver closes watches now and then: start again.
+				return w.waitPodReady(ctx)
+			}
+			switch ev.Type {
+			case watch.Deleted:
+				return fmt.Errorf("solver pod %s/%s was deleted while waiting for it", ns, name)
+			case watch.Error:
+				return fmt.Errorf("watch solver pod: %v", apierrors.FromObject(ev.Object))
+			}
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			ready, why, fatal := podState(pod)
+			if ready {
+				return nil
+			}
+			if fatal {
+				return fmt.Errorf("solver pod %s/%s cannot run: %s", ns, name, why)
+			}
+			if why != last && why != "" {
+				last = why
+				w.emit(acme.StatePresenting, "solver pod: "+why)
+			}
+		}
+	}
+}
+
+// podState reads a pod's readiness and, when not ready, why; fatal marks
+// states that will not resolve by waiting.
+func podState(pod *corev1.Pod) (ready bool, why string, fatal bool) {
+	switch pod.Status.Phase {
+	case corev1.PodFailed, corev1.PodSucceeded:
+		return false, fmt.Sprintf("pod %s: %s %s", strings.ToLower(string(pod.Status.Phase)), pod.Status.Reason, pod.Status.Message), true
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return true, "", false
+		}
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			why = "unschedulable: " + c.Message
+		}
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil {
+			why = strings.TrimSpace(w.Reason + " " + w.Message)
+			switch w.Reason {
+			case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "CrashLoopBackOff":
+				return false, why, true
+			}
+		}
+		if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount > 0 {
+			return false, fmt.Sprintf("container exited with code %d (%s) %s", t.ExitCode, t.Reason, t.Message), true
+		}
+	}
+	if why == "" {
+		why = string(pod.Status.Phase)
+	}
+	return false, why, false
+}
+
+// cleanUp deletes every object created, newest first, so the anchor pod
+// goes last and a run killed half-way still leaves the garbage collector
+// something to work from. Kinds other than the pod and Service are the
+// route's: deleteRoute removes those. Pods go with no grace period: they
+// only serve public tokens, and the command should not leave a Terminating
+// pod behind.
+func (w *Workload) cleanUp(ctx context.Context, deleteRoute func(ctx context.Context, kind, name string) error) error {
+	w.mu.Lock()
+	created := w.created
+	w.created = nil
+	w.mu.Unlock()
+	ns := w.Config.Namespace
+	zero := int64(0)
+	bg := metav1.DeletePropagationBackground
+	var errs []error
+	for i := len(created) - 1; i >= 0; i-- {
+		o := created[i]
+		opts := metav1.DeleteOptions{PropagationPolicy: &bg}
+		var err error
+		switch o.kind {
+		case KindService:
+			err = w.Client.CoreV1().Services(ns).Delete(ctx, o.name, opts)
+		case KindPod:
+			opts.GracePeriodSeconds = &zero
+			err = w.Client.CoreV1().Pods(ns).Delete(ctx, o.name, opts)
+		default:
+			err = deleteRoute(ctx, o.kind, o.name)
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete %s %s/%s: %w", o.kind, ns, o.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (w *Workload) track(kind, name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.created = append(w.created, kindName{kind, name})
+}
+
+// emit reports a step of the solver as a whole: one pod serves every
+// challenge of the order, so its progress is not repeated per name.
+func (w *Workload) emit(state, detail string) {
+	if w.Observe != nil {
+		w.Observe(acme.Event{State: state, Detail: detail})
+	}
+}
+
+func ignoreExists(err error) error {
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
