@@ -369,7 +369,7 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 	for i, c := range plan.certs {
 		certs[i] = c.Certificate
 	}
-	certFailed := o.issueAll(ctx, st, certs, badIssuers)
+	certFailed := o.issueAll(ctx, st, certs, issuers, badIssuers)
 	failed += certFailed
 	if failed > 0 {
 		total := len(plan.issuers) + len(plan.storedIssuers) + len(plan.certs)
@@ -402,14 +402,16 @@ func (o *ApplyOptions) agree(tos string) bool {
 	return agreeToTerms(tos, o.AgreeTOS, o.interact, o.In, o.ErrOut)
 }
 
-// issueAll issues the certificates, at most Concurrency at a time, and
+// issueAll issues the certificates, at most Concurrency at a time, from the
+// issuers already read (by issuerKey; others are read as needed), and
 // returns how many failed.
-func (o *ApplyOptions) issueAll(ctx context.Context, st *store.Store, certs []*api.Certificate, badIssuers map[string]error) int {
+func (o *ApplyOptions) issueAll(ctx context.Context, st *store.Store, certs []*api.Certificate, issuers map[string]*api.Issuer, badIssuers map[string]error) int {
 	var prog *progress
 	if !o.Quiet {
 		prog = newProgress(o.ErrOut, len(certs) == 1 && isTerminal(o.ErrOut))
 	}
 	failed := make([]bool, len(certs))
+	accounts := &issuance.Accounts{}
 	var g errgroup.Group
 	g.SetLimit(o.Concurrency)
 	for i, c := range certs {
@@ -419,7 +421,7 @@ func (o *ApplyOptions) issueAll(ctx context.Context, st *store.Store, certs []*a
 				o.reportFailure(c.Name, fmt.Errorf("not issued: its issuer %s failed (see above)", store.IssuerRefString(c.Spec.IssuerRef)))
 				return nil
 			}
-			failed[i] = !o.applyCertificate(ctx, st, c, prog, len(certs) > 1)
+			failed[i] = !o.applyCertificate(ctx, st, accounts, issuers[certIssuerKey(c)], c, prog, len(certs) > 1)
 			return nil
 		})
 	}
@@ -439,9 +441,9 @@ func (o *ApplyOptions) reportFailure(name string, err error) {
 	fmt.Fprintf(o.ErrOut, "error: certificate %q: %v\n", name, err)
 }
 
-// applyCertificate issues one certificate if it needs it; it reports
-// whether all went well.
-func (o *ApplyOptions) applyCertificate(ctx context.Context, st *store.Store, want *api.Certificate, prog *progress, prefix bool) bool {
+// applyCertificate issues one certificate from iss (nil: read it) if it
+// needs it; it reports whether all went well.
+func (o *ApplyOptions) applyCertificate(ctx context.Context, st *store.Store, accounts *issuance.Accounts, iss *api.Issuer, want *api.Certificate, prog *progress, prefix bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	cert, err := st.GetCertificate(ctx, want.Namespace, want.Name)
@@ -475,6 +477,12 @@ func (o *ApplyOptions) applyCertificate(ctx context.Context, st *store.Store, wa
 			observe = prefixed(prog, cert.Name)
 		}
 	}
+	if iss == nil {
+		if iss, err = issuance.IssuerOf(ctx, st, cert); err != nil {
+			o.reportFailure(want.Name, err)
+			return false
+		}
+	}
 	cert, err = issuance.Issue(ctx, issuance.Options{
 		Store:            st,
 		SolverImage:      o.SolverImage,
@@ -482,9 +490,10 @@ func (o *ApplyOptions) applyCertificate(ctx context.Context, st *store.Store, wa
 		SelfCheckTimeout: o.SelfCheckTimeout,
 		Force:            o.Force,
 		WaitForLease:     o.Wait,
+		Accounts:         accounts,
 		UserAgent:        o.factory.UserAgent,
 		Observe:          observe,
-	}, cert)
+	}, iss, cert)
 	if err != nil {
 		o.reportFailure(want.Name, issueError(ctx, err, o.Timeout))
 		return false

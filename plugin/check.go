@@ -108,7 +108,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	scope := accessScope(ctx, st, o.namespace, o.Issuer, o.ClusterIssuer, nil)
+	scope, _ := accessScope(ctx, st, o.namespace, o.Issuer, o.ClusterIssuer, nil)
 	perms := rbac.Needs(scope, rbac.Everyday...)
 	if o.Output == "yaml" || o.Output == "json" {
 		roles := rbac.Roles(rbac.RoleName, perms)
@@ -144,8 +144,9 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 // permissions. The issuer is read when allowed: for a ClusterIssuer's
 // account key Secret, and for the solvers that patch existing Ingresses
 // instead of creating one. With cert, only the solvers picked for its
-// names count, with its override annotations; otherwise all of them.
-func accessScope(ctx context.Context, st *store.Store, ns, issuer string, cluster bool, cert *api.Certificate) rbac.Scope {
+// names count, with its override annotations; otherwise all of them. The
+// issuer read is returned for the command to use; nil if it could not be.
+func accessScope(ctx context.Context, st *store.Store, ns, issuer string, cluster bool, cert *api.Certificate) (rbac.Scope, *api.Issuer) {
 	s := rbac.Scope{Namespace: ns}
 	if cluster {
 		s.ClusterIssuer, s.ClusterNamespace = issuer, st.ClusterNamespace
@@ -154,13 +155,28 @@ func accessScope(ctx context.Context, st *store.Store, ns, issuer string, cluste
 		}
 	}
 	if issuer == "" {
-		return s
+		return s, nil
 	}
 	iss, err := st.GetIssuer(ctx, ns, issuer, cluster)
-	if err != nil || iss.Spec.ACME == nil {
+	if err != nil {
+		return s, nil
+	}
+	return issuerScope(st, ns, iss, cert), iss
+}
+
+// issuerScope is accessScope for an issuer already read.
+func issuerScope(st *store.Store, ns string, iss *api.Issuer, cert *api.Certificate) rbac.Scope {
+	s := rbac.Scope{Namespace: ns}
+	if iss.IsCluster() {
+		s.ClusterIssuer, s.ClusterNamespace = iss.Name, st.ClusterNamespace
+		if s.ClusterNamespace == "" {
+			s.ClusterNamespace = store.DefaultClusterNamespace
+		}
+	}
+	if iss.Spec.ACME == nil {
 		return s
 	}
-	if cluster {
+	if iss.IsCluster() {
 		s.AccountKeySecret = iss.Spec.ACME.PrivateKeySecretRef.Name
 	}
 	solvers := iss.Spec.ACME.Solvers

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -211,20 +212,9 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	cert, err := st.GetCertificate(ctx, o.namespace, o.Name)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		if !o.newSpec() {
-			return fmt.Errorf("certificate %q does not exist in namespace %q: give --issuer and --domain to create it", o.Name, o.namespace)
-		}
-		cert = &api.Certificate{}
-		cert.APIVersion, cert.Kind = api.GroupVersion, api.KindCertificate
-		cert.Name, cert.Namespace = o.Name, o.namespace
-		cert.Spec = o.spec()
-	case err != nil:
+	cert, iss, err := o.load(ctx, st)
+	if err != nil {
 		return err
-	case o.newSpec():
-		cert.Spec = o.spec()
 	}
 	if o.Profile != "" {
 		if cert.Annotations == nil {
@@ -235,9 +225,20 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 	// Fail fast, before anything is created, when permissions are missing.
 	ref := cert.Spec.IssuerRef
 	cluster := ref.Kind == api.KindClusterIssuer
-	scope := accessScope(ctx, st, o.namespace, ref.Name, cluster, cert)
+	var scope rbac.Scope
+	if iss != nil {
+		scope = issuerScope(st, o.namespace, iss, cert)
+	} else {
+		scope, iss = accessScope(ctx, st, o.namespace, ref.Name, cluster, cert)
+	}
 	if err := preflight(ctx, st.Client, scope, roleHint(o.namespace, ref.Name, cluster), rbac.Issue); err != nil {
 		return fmt.Errorf("certificate %q: %w", o.Name, err)
+	}
+	if iss == nil {
+		// Read again for the reason it could not be read.
+		if iss, err = issuance.IssuerOf(ctx, st, cert); err != nil {
+			return fmt.Errorf("certificate %q: %w", o.Name, err)
+		}
 	}
 
 	var observe acme.Observer
@@ -253,13 +254,46 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 		WaitForLease:     o.Wait,
 		UserAgent:        o.factory.UserAgent,
 		Observe:          observe,
-	}, cert)
+	}, iss, cert)
 	if err != nil {
 		return fmt.Errorf("certificate %q: %w", o.Name, issueError(ctx, err, o.Timeout))
 	}
 	fmt.Fprintf(o.Out, "certificate/%s issued: secret/%s, serial %s, valid until %s\n",
 		cert.Name, cert.Spec.SecretName, cert.Status.Serial, cert.Status.NotAfter.UTC().Format(time.RFC3339))
 	return nil
+}
+
+// load reads the stored Certificate, or makes it from the flags, and, when
+// the flags name an Issuer of the namespace, that Issuer with it in one
+// request; iss is nil when it is still to be read.
+func (o *IssueOptions) load(ctx context.Context, st *store.Store) (cert *api.Certificate, iss *api.Issuer, err error) {
+	listed := false
+	if o.newSpec() && !o.ClusterIssuer {
+		cert, iss, err = st.GetCertificateAndIssuer(ctx, o.namespace, o.Name, o.Issuer)
+		// Listing is an optimization the minimal Role need not grant.
+		listed = !apierrors.IsForbidden(err)
+		if listed && err == nil && cert == nil {
+			err = fmt.Errorf("certificate %q %w in namespace %q", o.Name, store.ErrNotFound, o.namespace)
+		}
+	}
+	if !listed {
+		cert, err = st.GetCertificate(ctx, o.namespace, o.Name)
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if !o.newSpec() {
+			return nil, nil, fmt.Errorf("certificate %q does not exist in namespace %q: give --issuer and --domain to create it", o.Name, o.namespace)
+		}
+		cert = &api.Certificate{}
+		cert.APIVersion, cert.Kind = api.GroupVersion, api.KindCertificate
+		cert.Name, cert.Namespace = o.Name, o.namespace
+		cert.Spec = o.spec()
+	case err != nil:
+		return nil, nil, err
+	case o.newSpec():
+		cert.Spec = o.spec()
+	}
+	return cert, iss, nil
 }
 
 // issueError phrases a failed issuance for the user: the command's own

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
 	"github.com/kubectl-acme/kubectl-acme/acme/manifest"
 	"github.com/kubectl-acme/kubectl-acme/acme/rbac"
 	"github.com/kubectl-acme/kubectl-acme/acme/store"
@@ -125,13 +126,16 @@ func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
 	// Before anything is created: permissions, issuers, a solver per name.
 	r := certs[0].Spec.IssuerRef
 	cluster := r.Kind == api.KindClusterIssuer
-	if err := preflight(ctx, st.Client, accessScope(ctx, st, ns, r.Name, cluster, certs[0]), roleHint(ns, r.Name, cluster), rbac.Issue); err != nil {
+	scope, _ := accessScope(ctx, st, ns, r.Name, cluster, certs[0])
+	if err := preflight(ctx, st.Client, scope, roleHint(ns, r.Name, cluster), rbac.Issue); err != nil {
 		return fmt.Errorf("ingress %q: %w", ii.Name, err)
 	}
 	var problems []string
+	issuers := map[string]*api.Issuer{}
 	for _, c := range certs {
-		iss, err := st.GetIssuer(ctx, ns, c.Spec.IssuerRef.Name, c.Spec.IssuerRef.Kind == api.KindClusterIssuer)
+		iss, err := issuance.IssuerOf(ctx, st, c)
 		if err == nil {
+			issuers[certIssuerKey(c)] = iss
 			_, err = api.SolversFor(iss, c)
 		}
 		if err != nil {
@@ -149,7 +153,7 @@ func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
 	ao.Force, ao.Wait, ao.Quiet = o.Force, o.Wait, o.Quiet
 	// issue issues: a stored, current certificate is issued again too.
 	ao.Reissue = true
-	if failed := ao.issueAll(ctx, st, certs, nil); failed > 0 {
+	if failed := ao.issueAll(ctx, st, certs, issuers, nil); failed > 0 {
 		return &ExitError{Code: 1, Err: fmt.Errorf("%d of %d certificates of ingress %q failed", failed, len(certs), ii.Name)}
 	}
 	return nil

@@ -129,7 +129,7 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := issuance.Options{Store: st, ConnectTo: o.ConnectTo, UserAgent: o.factory.UserAgent, WaitForLease: o.Wait}
+	opts := issuance.Options{Store: st, ConnectTo: o.ConnectTo, UserAgent: o.factory.UserAgent, WaitForLease: o.Wait, Accounts: &issuance.Accounts{}}
 	renewed, failed := 0, 0
 	for _, cert := range certs {
 		id := cert.Namespace + "/" + cert.Name
@@ -152,7 +152,11 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 		if !o.Quiet {
 			io.Observe = newProgress(o.ErrOut, isTerminal(o.ErrOut)).Observe
 		}
-		if _, err := issuance.Issue(ctx, io, cert); err != nil {
+		iss, err := issuance.IssuerOf(ctx, st, cert)
+		if err == nil {
+			_, err = issuance.Issue(ctx, io, iss, cert)
+		}
+		if err != nil {
 			failed++
 			fmt.Fprintf(o.ErrOut, "error: certificate/%s: %s\n", id, acme.ProblemString(err))
 			continue

@@ -7,6 +7,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
+
+	xacme "golang.org/x/crypto/acme"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/acme/api"
@@ -108,4 +111,46 @@ func DeleteIssuer(ctx context.Context, o Options, iss *api.Issuer, deactivate bo
 		}
 	}
 	return o.Store.DeleteIssuer(ctx, iss)
+}
+
+// Accounts shares one ACME client per issuer between the issues of one
+// command, so a batch reads each account key once and shares the CA's
+// directory and nonces. A nil *Accounts shares nothing.
+type Accounts struct {
+	mu      sync.Mutex
+	clients map[string]*sharedAccount
+}
+
+type sharedAccount struct {
+	mu     sync.Mutex
+	client *xacme.Client
+}
+
+// client returns iss's account client, made on first use. A failure is not
+// remembered: the next certificate tries again.
+func (a *Accounts) client(ctx context.Context, o *Options, iss *api.Issuer) (*xacme.Client, error) {
+	if a == nil {
+		return accountClient(ctx, o, iss)
+	}
+	key := iss.Kind + "/" + iss.Namespace + "/" + iss.Name
+	a.mu.Lock()
+	if a.clients == nil {
+		a.clients = map[string]*sharedAccount{}
+	}
+	sa := a.clients[key]
+	if sa == nil {
+		sa = &sharedAccount{}
+		a.clients[key] = sa
+	}
+	a.mu.Unlock()
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	if sa.client == nil {
+		c, err := accountClient(ctx, o, iss)
+		if err != nil {
+			return nil, err
+		}
+		sa.client = c
+	}
+	return sa.client, nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	xacme "golang.org/x/crypto/acme"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
@@ -46,7 +47,10 @@ type Options struct {
 	// DefaultHolder() when empty.
 	LeaseHolder string
 	// EAB binds a new account to one at the CA, for CAs that require it.
-	EAB       *xacme.ExternalAccountBinding
+	EAB *xacme.ExternalAccountBinding
+	// Accounts, when set, shares account clients between the issues of
+	// one command (apply issues many certificates from one issuer).
+	Accounts  *Accounts
 	UserAgent string
 	Observe   acme.Observer
 }
@@ -116,34 +120,40 @@ func hasContact(list []string, c string) bool {
 	return false
 }
 
-// Issue orders the Certificate's certificate now, stores the result in its
-// Secret and records the outcome in the Certificate's status. The returned
-// Certificate carries the updated status, also on failure.
-func Issue(ctx context.Context, o Options, cert *api.Certificate) (*api.Certificate, error) {
+// IssuerOf reads the Issuer or ClusterIssuer cert refers to.
+func IssuerOf(ctx context.Context, s *store.Store, cert *api.Certificate) (*api.Issuer, error) {
+	ref := cert.Spec.IssuerRef
+	return s.GetIssuer(ctx, cert.Namespace, ref.Name, ref.Kind == api.KindClusterIssuer)
+}
+
+// Issue orders the Certificate's certificate from iss now, stores the
+// result in its Secret and records the outcome in the Certificate's status.
+// The returned Certificate carries the updated status, also on failure.
+//
+// Every Kubernetes request counts (there are about 15 per certificate):
+// the Certificate is written once, at the end, and the target Secret is
+// read once, before the order.
+func Issue(ctx context.Context, o Options, iss *api.Issuer, cert *api.Certificate) (*api.Certificate, error) {
 	if err := api.ValidateCertificateSpec(&cert.Spec); err != nil {
 		return cert, err
 	}
-	ref := cert.Spec.IssuerRef
-	iss, err := o.Store.GetIssuer(ctx, cert.Namespace, ref.Name, ref.Kind == api.KindClusterIssuer)
-	if err != nil {
-		return cert, err
-	}
 	if iss.Spec.ACME == nil {
-		return cert, fmt.Errorf("issuer %q has no acme section", ref.Name)
+		return cert, fmt.Errorf("issuer %q has no acme section", iss.Name)
 	}
 	unlock, ctx, err := lockCertificate(ctx, &o, cert)
 	if err != nil {
 		return cert, err
 	}
 	defer unlock()
-	if err := o.Store.CheckSecretWritable(ctx, cert, o.Force); err != nil {
+	target, err := o.Store.ReadTargetSecret(ctx, cert, o.Force)
+	if err != nil {
 		return cert, err
 	}
 	sv, err := newSolver(&o, iss, cert)
 	if err != nil {
 		return cert, err
 	}
-	c, err := accountClient(ctx, &o, iss)
+	c, err := o.Accounts.client(ctx, &o, iss)
 	if err != nil {
 		return cert, err
 	}
@@ -154,16 +164,12 @@ func Issue(ctx context.Context, o Options, cert *api.Certificate) (*api.Certific
 		keySpec = acme.KeySpec{Algorithm: pk.Algorithm, Size: pk.Size, Encoding: pk.Encoding}
 		rotation = pk.RotationPolicy
 	}
-	certKey, err := privateKey(ctx, o.Store, cert, keySpec, rotation)
+	certKey, err := privateKey(target, cert, keySpec, rotation)
 	if err != nil {
 		return cert, err
 	}
 
-	started := metav1.Now()
-	cert.Status.LastOrder = &api.OrderStatus{State: acme.StatePending, Started: started}
-	if err := o.Store.SaveCertificate(ctx, cert); err != nil {
-		return cert, err
-	}
+	cert.Status.LastOrder = &api.OrderStatus{State: acme.StatePending, Started: metav1.Now()}
 
 	dns, ips := cert.Spec.Identifiers()
 	res, obtainErr := acme.Obtain(ctx, c, acme.Request{
@@ -206,7 +212,9 @@ func Issue(ctx context.Context, o Options, cert *api.Certificate) (*api.Certific
 		return cert, fmt.Errorf("parse issued certificate: %w", err)
 	}
 	writeErr := retry.OnError(retry.DefaultBackoff, isTransient, func() error {
-		return o.Store.WriteTLSSecret(wctx, cert, chainPEM, keyPEM, o.Force)
+		err := o.Store.WriteTLSSecret(wctx, cert, target, chainPEM, keyPEM, o.Force)
+		target = nil // a retry reads the Secret afresh
+		return err
 	})
 	if writeErr != nil {
 		// The CA has issued: never lose the certificate and its key.
@@ -248,13 +256,9 @@ func isTransient(err error) bool {
 		utilnet.IsConnectionReset(err) || utilnet.IsConnectionRefused(err)
 }
 
-func privateKey(ctx context.Context, s *store.Store, cert *api.Certificate, spec acme.KeySpec, rotation string) (crypto.Signer, error) {
-	if rotation == "Never" {
-		pemKey, err := s.ExistingKey(ctx, cert)
-		if err != nil {
-			return nil, err
-		}
-		if pemKey != nil {
+func privateKey(target *store.TargetSecret, cert *api.Certificate, spec acme.KeySpec, rotation string) (crypto.Signer, error) {
+	if rotation == "Never" && target.Existing != nil {
+		if pemKey := target.Existing.Data[corev1.TLSPrivateKeyKey]; pemKey != nil {
 			k, err := acme.ParseKey(pemKey)
 			if err != nil {
 				return nil, fmt.Errorf("rotationPolicy Never: existing key in secret %s cannot be read: %v", cert.Spec.SecretName, err)

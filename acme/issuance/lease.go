@@ -135,72 +135,80 @@ type certLease struct {
 // another process holds it; with wait, it waits until the lease is free
 // or ctx ends. The lease is renewed until release. The returned context is
 // ctx, cancelled with cause ErrLeaseLost should another process take the
-// lease over.
-func acquireLease(ctx context.Context, c kubernetes.Interface, ns, cert, holder string, wait bool, observe acme.Observer) (*certLease, context.Context, error) {
+// lease over. contended reports whether a lease existed already, i.e.
+// whether another process may have changed the Certificate meanwhile.
+func acquireLease(ctx context.Context, c kubernetes.Interface, ns, cert, holder string, wait bool, observe acme.Observer) (_ *certLease, _ context.Context, contended bool, _ error) {
 	if holder == "" {
 		holder = DefaultHolder()
 	}
 	cl := &certLease{client: c, ns: ns, name: LeaseName(cert), holder: holder, now: time.Now}
 	leases := c.CoordinationV1().Leases(ns)
 	reported := ""
+	// Create first: the lease usually does not exist, and a create that
+	// finds it costs no more than the read it replaces.
+	exists := false
 	for {
 		now := cl.now()
-		old, err := leases.Get(ctx, cl.name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
+		if !exists {
 			l, err := leases.Create(ctx, cl.fresh(now), metav1.CreateOptions{})
-			if apierrors.IsAlreadyExists(err) {
-				continue // someone was quicker: look again
+			if err == nil {
+				cl.lease = l
+				break
 			}
-			if err != nil {
-				return nil, ctx, store.Describe(err, "create", "leases.coordination.k8s.io", ns)
+			if !apierrors.IsAlreadyExists(err) {
+				return nil, ctx, contended, store.Describe(err, "create", "leases.coordination.k8s.io", ns)
 			}
-			cl.lease = l
-		case err != nil:
-			return nil, ctx, store.Describe(err, "get", "leases.coordination.k8s.io", ns)
-		default:
-			li := leaseInfo(old)
-			if li.held(now) && li.Holder != holder {
-				if !wait {
-					return nil, ctx, &LeaseHeldError{Namespace: ns, Certificate: cert, Lease: cl.name, Holder: li.Holder, Acquired: li.Acquired, Expires: li.Expires}
-				}
-				if observe != nil && reported != li.Holder {
-					reported = li.Holder
-					observe(acme.Event{State: acme.StatePending, Detail: fmt.Sprintf("waiting for %s, who is issuing this certificate (lease %s/%s)", li.Holder, ns, cl.name)})
-				}
-				select {
-				case <-ctx.Done():
-					return nil, ctx, fmt.Errorf("waiting for %s to finish issuing certificate %q: %w", li.Holder, cert, ctx.Err())
-				case <-time.After(leasePoll):
-				}
-				continue
-			}
-			l := old.DeepCopy()
-			fresh := cl.fresh(now)
-			l.Spec = fresh.Spec
-			transitions := int32(0)
-			if old.Spec.LeaseTransitions != nil {
-				transitions = *old.Spec.LeaseTransitions
-			}
-			transitions++
-			l.Spec.LeaseTransitions = &transitions
-			// The resourceVersion read makes a concurrent taker a conflict.
-			l, err = leases.Update(ctx, l, metav1.UpdateOptions{})
-			if apierrors.IsConflict(err) {
-				continue
-			}
-			if err != nil {
-				return nil, ctx, store.Describe(err, "update", "leases.coordination.k8s.io", ns)
-			}
-			cl.lease = l
+			contended = true
 		}
+		old, err := leases.Get(ctx, cl.name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			exists = false // released meanwhile
+			continue
+		}
+		if err != nil {
+			return nil, ctx, contended, store.Describe(err, "get", "leases.coordination.k8s.io", ns)
+		}
+		exists = true
+		li := leaseInfo(old)
+		if li.held(now) && li.Holder != holder {
+			if !wait {
+				return nil, ctx, contended, &LeaseHeldError{Namespace: ns, Certificate: cert, Lease: cl.name, Holder: li.Holder, Acquired: li.Acquired, Expires: li.Expires}
+			}
+			if observe != nil && reported != li.Holder {
+				reported = li.Holder
+				observe(acme.Event{State: acme.StatePending, Detail: fmt.Sprintf("waiting for %s, who is issuing this certificate (lease %s/%s)", li.Holder, ns, cl.name)})
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx, contended, fmt.Errorf("waiting for %s to finish issuing certificate %q: %w", li.Holder, cert, ctx.Err())
+			case <-time.After(leasePoll):
+			}
+			continue
+		}
+		taken := old.DeepCopy()
+		taken.Spec = cl.fresh(now).Spec
+		transitions := int32(0)
+		if old.Spec.LeaseTransitions != nil {
+			transitions = *old.Spec.LeaseTransitions
+		}
+		transitions++
+		taken.Spec.LeaseTransitions = &transitions
+		// The resourceVersion read makes a concurrent taker a conflict.
+		l, err := leases.Update(ctx, taken, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			continue
+		}
+		if err != nil {
+			return nil, ctx, contended, store.Describe(err, "update", "leases.coordination.k8s.io", ns)
+		}
+		cl.lease = l
 		break
 	}
 	lctx, cancel := context.WithCancelCause(ctx)
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	cl.stop, cl.done, cl.finish = stop, make(chan struct{}), cancel
 	go cl.keepRenewed(rctx, func() { cancel(ErrLeaseLost) })
-	return cl, lctx, nil
+	return cl, lctx, contended, nil
 }
 
 func (cl *certLease) fresh(now time.Time) *coordinationv1.Lease {
@@ -321,15 +329,19 @@ func refreshStatus(ctx context.Context, s *store.Store, cert *api.Certificate) e
 	return nil
 }
 
-// lockCertificate takes cert's lease for Issue and refreshes cert's status
-// from the store, since the previous holder may have changed it. unlock
-// releases the lease; an unreleased lease expires by itself.
+// lockCertificate takes cert's lease for Issue and, when another process
+// held it before, refreshes cert's status from the store, since that
+// process may have changed it. unlock releases the lease; an unreleased
+// lease expires by itself.
 func lockCertificate(ctx context.Context, o *Options, cert *api.Certificate) (unlock func(), _ context.Context, _ error) {
-	cl, lctx, err := acquireLease(ctx, o.Store.Client, cert.Namespace, cert.Name, o.LeaseHolder, o.WaitForLease, o.Observe)
+	cl, lctx, contended, err := acquireLease(ctx, o.Store.Client, cert.Namespace, cert.Name, o.LeaseHolder, o.WaitForLease, o.Observe)
 	if err != nil {
 		return nil, ctx, err
 	}
 	unlock = func() { _ = cl.release(lctx) }
+	if !contended {
+		return unlock, lctx, nil
+	}
 	if err := refreshStatus(lctx, o.Store, cert); err != nil {
 		unlock()
 		return nil, ctx, err

@@ -71,12 +71,11 @@ func CheckRenewal(ctx context.Context, o Options, cert *api.Certificate, now tim
 	if !now.Before(leaf.NotAfter) {
 		return &RenewalCheck{Due: true, Reason: "expired " + leaf.NotAfter.UTC().Format(time.RFC3339)}, leaf, nil
 	}
-	ref := cert.Spec.IssuerRef
-	iss, err := o.Store.GetIssuer(ctx, cert.Namespace, ref.Name, ref.Kind == api.KindClusterIssuer)
+	iss, err := IssuerOf(ctx, o.Store, cert)
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := accountClient(ctx, &o, iss)
+	c, err := o.Accounts.client(ctx, &o, iss)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,8 +119,7 @@ func Revoke(ctx context.Context, o Options, cert *api.Certificate, reason xacme.
 	if leaf == nil {
 		return fmt.Errorf("certificate %q has no certificate in secret %s to revoke", cert.Name, cert.Spec.SecretName)
 	}
-	ref := cert.Spec.IssuerRef
-	iss, err := o.Store.GetIssuer(ctx, cert.Namespace, ref.Name, ref.Kind == api.KindClusterIssuer)
+	iss, err := IssuerOf(ctx, o.Store, cert)
 	if err != nil {
 		return err
 	}

@@ -142,17 +142,33 @@ func (e *ErrSecretNotOwned) Error() string {
 	return fmt.Sprintf("secret %s/%s exists and %s; refusing to overwrite it (use --force to replace it, or --secret to pick another name)", e.Namespace, e.Name, who)
 }
 
-// CheckSecretWritable fails early, before an order is placed, when the
-// Secret exists and belongs to someone else.
-func (s *Store) CheckSecretWritable(ctx context.Context, c *api.Certificate, force bool) error {
-	sec, err := s.Client.CoreV1().Secrets(c.Namespace).Get(ctx, c.Spec.SecretName, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
+// TargetSecret is a Certificate's Secret as read before its order, so that
+// the write after it needs no second read: Existing is nil when there was
+// none.
+type TargetSecret struct {
+	Existing *corev1.Secret
+}
+
+// ReadTargetSecret reads the Certificate's Secret before an order is placed,
+// and fails early when it exists and belongs to someone else.
+func (s *Store) ReadTargetSecret(ctx context.Context, c *api.Certificate, force bool) (*TargetSecret, error) {
+	sec, err := s.GetSecret(ctx, c)
 	if err != nil {
-		return Describe(err, "get", "secrets", c.Namespace)
+		return nil, err
 	}
-	return ownsSecret(sec, c.Name, force)
+	if sec != nil {
+		if err := ownsSecret(sec, c.Name, force); err != nil {
+			return nil, err
+		}
+	}
+	return &TargetSecret{Existing: sec}, nil
+}
+
+// CheckSecretWritable fails when the Certificate's Secret exists and
+// belongs to someone else.
+func (s *Store) CheckSecretWritable(ctx context.Context, c *api.Certificate, force bool) error {
+	_, err := s.ReadTargetSecret(ctx, c, force)
+	return err
 }
 
 func ownsSecret(sec *corev1.Secret, cert string, force bool) error {
@@ -169,19 +185,6 @@ func ownsSecret(sec *corev1.Secret, cert string, force bool) error {
 	return &ErrSecretNotOwned{Namespace: sec.Namespace, Name: sec.Name, Owner: owner}
 }
 
-// ExistingKey returns the current tls.key of the Certificate's Secret, for
-// rotationPolicy Never; nil when there is none.
-func (s *Store) ExistingKey(ctx context.Context, c *api.Certificate) ([]byte, error) {
-	sec, err := s.Client.CoreV1().Secrets(c.Namespace).Get(ctx, c.Spec.SecretName, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, Describe(err, "get", "secrets", c.Namespace)
-	}
-	return sec.Data[corev1.TLSPrivateKeyKey], nil
-}
-
 // GetSecret reads the Certificate's Secret; nil if it does not exist.
 func (s *Store) GetSecret(ctx context.Context, c *api.Certificate) (*corev1.Secret, error) {
 	sec, err := s.Client.CoreV1().Secrets(c.Namespace).Get(ctx, c.Spec.SecretName, metav1.GetOptions{})
@@ -196,9 +199,10 @@ func (s *Store) GetSecret(ctx context.Context, c *api.Certificate) (*corev1.Secr
 
 // WriteTLSSecret stores the chain and key in a kubernetes.io/tls Secret in
 // one write, so an Ingress never sees a new certificate with an old key.
-// The update carries the resourceVersion read, so a concurrent writer
-// causes a conflict rather than a silent overwrite.
-func (s *Store) WriteTLSSecret(ctx context.Context, c *api.Certificate, chainPEM, keyPEM []byte, force bool) error {
+// known is the Secret as read before the order (nil: read it now). An
+// update carries the resourceVersion read, so a concurrent writer causes a
+// conflict rather than a silent overwrite; the caller retries with nil.
+func (s *Store) WriteTLSSecret(ctx context.Context, c *api.Certificate, known *TargetSecret, chainPEM, keyPEM []byte, force bool) error {
 	dns, ips := c.Spec.Identifiers()
 	ann := map[string]string{
 		AnnotationCMCommonName:      c.Spec.CommonName,
@@ -211,11 +215,14 @@ func (s *Store) WriteTLSSecret(ctx context.Context, c *api.Certificate, chainPEM
 		AnnotationCMCertificateName: c.Name,
 	}
 	secrets := s.Client.CoreV1().Secrets(c.Namespace)
-	old, err := secrets.Get(ctx, c.Spec.SecretName, metav1.GetOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return Describe(err, "get", "secrets", c.Namespace)
+	if known == nil {
+		old, err := s.GetSecret(ctx, c)
+		if err != nil {
+			return err
+		}
+		known = &TargetSecret{Existing: old}
 	}
-	if err == nil {
+	if old := known.Existing; old != nil {
 		if err := ownsSecret(old, c.Name, force); err != nil {
 			return err
 		}
@@ -256,11 +263,11 @@ func (s *Store) WriteTLSSecret(ctx context.Context, c *api.Certificate, chainPEM
 		Data: map[string][]byte{corev1.TLSCertKey: chainPEM, corev1.TLSPrivateKeyKey: keyPEM},
 	}
 	applySecretTemplate(sec, c, chainPEM, keyPEM)
-	_, err = secrets.Create(ctx, sec, metav1.CreateOptions{})
+	_, err := secrets.Create(ctx, sec, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		// Created meanwhile, perhaps by this very request retried after a
 		// lost answer: write it through the update path, which checks it is ours.
-		return s.WriteTLSSecret(ctx, c, chainPEM, keyPEM, force)
+		return s.WriteTLSSecret(ctx, c, nil, chainPEM, keyPEM, force)
 	}
 	if err != nil {
 		return Describe(err, "create", "secrets", c.Namespace)
@@ -304,4 +311,32 @@ func (s *Store) DeleteTLSSecret(ctx context.Context, c *api.Certificate) (bool, 
 		return false, Describe(err, "delete", "secrets", c.Namespace)
 	}
 	return true, nil
+}
+
+// GetCertificateAndIssuer reads a Certificate and an Issuer of namespace ns
+// with one request, a list by label, since issuing needs both before
+// anything else. Either is nil when it is not found; GetCertificate and
+// GetIssuer then say why.
+func (s *Store) GetCertificateAndIssuer(ctx context.Context, ns, cert, issuer string) (*api.Certificate, *api.Issuer, error) {
+	sel := fmt.Sprintf("%s=%s,%s in (%s,%s)", LabelManagedBy, ManagedBy, LabelName, cert, issuer)
+	list, err := s.Client.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, nil, Describe(err, "list", "configmaps", ns)
+	}
+	var c *api.Certificate
+	var iss *api.Issuer
+	for i := range list.Items {
+		cm := &list.Items[i]
+		switch cm.Name {
+		case CertificateConfigMapName(cert):
+			if c, err = DecodeCertificate(cm); err != nil {
+				return nil, nil, err
+			}
+		case IssuerConfigMapName(issuer, false):
+			if iss, err = decodeIssuer(cm); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return c, iss, nil
 }
