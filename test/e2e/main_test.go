@@ -32,6 +32,10 @@ import (
 var (
 	env  *testenv.Env
 	kube kubernetes.Interface
+	// auditLog records the requests of budgetNamespace's ServiceAccounts
+	// (TestAPIRequestBudget); empty when attached to an environment
+	// started without it.
+	auditLog string
 )
 
 func TestMain(m *testing.M) {
@@ -91,8 +95,14 @@ func runMain(m *testing.M) int {
 		if binDir == "" {
 			binDir = filepath.Join(repo, "bin")
 		}
+		auditArgs, err := writeAuditPolicy(tmp)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		env, err = testenv.Start(ctx, testenv.Options{
+			APIServerArgs: auditArgs,
 			Dir:           filepath.Join(tmp, "env"),
 			BinDir:        binDir,
 			TestenvBinary: filepath.Join(tmpBin, "testenv"),

@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-acme/kubectl-acme/bench"
+)
+
+// budgetNamespace is fixed because the API server's audit policy, written
+// before any test runs, names it.
+const budgetNamespace = "e2e-api-budget"
+
+// apiRequestBudget is issue 8's target: Kubernetes API requests per
+// certificate, a watch counting once.
+const apiRequestBudget = 15
+
+// writeAuditPolicy makes the API server log only the requests of
+// budgetNamespace's ServiceAccounts, so the log stays small; it returns
+// the API server flags.
+func writeAuditPolicy(dir string) ([]string, error) {
+	policy := filepath.Join(dir, "audit-policy.yaml")
+	auditLog = filepath.Join(dir, "audit.log")
+	body := fmt.Sprintf(`apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  userGroups: ["system:serviceaccounts:%s"]
+- level: None
+`, budgetNamespace)
+	if err := os.WriteFile(policy, []byte(body), 0o644); err != nil {
+		return nil, err
+	}
+	return []string{"--audit-policy-file=" + policy, "--audit-log-path=" + auditLog}, nil
+}
+
+// TestAPIRequestBudget issues one certificate as a user bound to the
+// minimal Role and counts its requests in the API server's audit log: at
+// most apiRequestBudget, with one watch and no object read twice (a poll
+// loop would read one again and again).
+func TestAPIRequestBudget(t *testing.T) {
+	if auditLog == "" {
+		t.Skip("the environment was started by hack/testenv, without the audit log this test reads")
+	}
+	t.Parallel()
+	ctx := t.Context()
+	ns := budgetNamespace
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		rememberNamespace(ns)
+		if err := kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("delete namespace %s: %v", ns, err)
+		}
+	})
+	waitFor(t, time.Minute, "the default ServiceAccount", func() bool {
+		_, err := kube.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
+	role := parseRoles(t, mustACME(t, env.Kubeconfig, "check", "-n", ns, "-o", "yaml"))[0]
+	if _, err := kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "budget"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "budget", Namespace: ns}},
+	}
+	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	user := serviceAccountKubeconfig(t, ns, "budget")
+	createIssuer(t, env.Kubeconfig, ns, "pebble", env.IngressClass)
+
+	start := time.Now()
+	name := "budget." + ns + ".example.test"
+	mustACME(t, user, issueArgs(ns, "web", "pebble", "--domain", name)...)
+	end := time.Now()
+	verifySecret(t, ns, "web", []string{name})
+
+	f, err := os.Open(auditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	events, err := bench.ReadAudit(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cost := bench.CountAPI(events, []bench.Window{{Start: start.Add(-time.Second), End: end.Add(time.Second)}}, 1)
+	var lines []string
+	for k, v := range cost.ByVerbResource {
+		lines = append(lines, fmt.Sprintf("%s %g", k, v))
+	}
+	sort.Strings(lines)
+	t.Logf("%g requests: %s", cost.PerCert, strings.Join(lines, ", "))
+	if cost.PerCert > apiRequestBudget {
+		t.Errorf("issuing one certificate took %g Kubernetes API requests, more than the budget of %d", cost.PerCert, apiRequestBudget)
+	}
+	if cost.Watches != 1 {
+		t.Errorf("%g watches, want 1 (the solver pod's)", cost.Watches)
+	}
+	if cost.MaxReadsOneObject > 1 {
+		t.Errorf("%s was read %d times", cost.MostReadObject, cost.MaxReadsOneObject)
+	}
+}
