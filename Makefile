@@ -10,7 +10,7 @@ E2E_TIMEOUT ?= 20m
 .PHONY: help tools build testenv-bin testenv lint test test-unit test-e2e demo
 
 help: ## List the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 tools: ## Build the test environment's programs into bin/ (only when out of date); install busybox
 	hack/tools.sh
