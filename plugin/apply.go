@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"reflect"
 	"sort"
 	"strings"
@@ -23,7 +22,6 @@ import (
 	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
 	"github.com/kubectl-acme/kubectl-acme/acme/manifest"
 	"github.com/kubectl-acme/kubectl-acme/acme/store"
-	"github.com/kubectl-acme/kubectl-acme/solver"
 )
 
 // Dry-run modes of apply, as kubectl names them.
@@ -35,19 +33,14 @@ const (
 
 // ApplyOptions holds `kubectl acme apply` input.
 type ApplyOptions struct {
-	Filenames        []string
-	Recursive        bool
-	DryRun           string
-	Concurrency      int
-	AgreeTOS         bool
-	Timeout          time.Duration
-	SolverImage      string
-	ConnectTo        string
-	SelfCheckTimeout time.Duration
-	Force            bool
-	Reissue          bool
-	Wait             bool
-	Quiet            bool
+	Filenames   []string
+	Recursive   bool
+	DryRun      string
+	Concurrency int
+	AgreeTOS    bool
+	Force       bool
+	Reissue     bool
+	issueFlags
 
 	namespace  string
 	explicitNS bool
@@ -61,11 +54,10 @@ type ApplyOptions struct {
 // NewApplyOptions returns options with defaults.
 func NewApplyOptions(streams genericiooptions.IOStreams) *ApplyOptions {
 	return &ApplyOptions{
-		IOStreams:        streams,
-		DryRun:           dryRunNone,
-		Concurrency:      5,
-		Timeout:          10 * time.Minute,
-		SelfCheckTimeout: 2 * time.Minute,
+		IOStreams:   streams,
+		DryRun:      dryRunNone,
+		Concurrency: 5,
+		issueFlags:  defaultIssueFlags(),
 	}
 }
 
@@ -122,14 +114,9 @@ that its Secret may be written, and that Secrets an Issuer refers to exist.`,
 	fl.Lookup("dry-run").NoOptDefVal = dryRunClient
 	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many certificates to issue at the same time")
 	fl.BoolVar(&o.AgreeTOS, "agree-tos", o.AgreeTOS, "Agree to the CA's terms of service without asking, for new accounts")
-	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up (and clean up) on a certificate after this long")
-	fl.StringVar(&o.SolverImage, "solver-image", o.SolverImage, "Image of the solver pods; it must provide busybox httpd (default "+solver.DefaultImage+")")
-	fl.StringVar(&o.ConnectTo, "connect-to", o.ConnectTo, "Send self-check requests to HOST:PORT (e.g. the load balancer) instead of what DNS says")
-	fl.DurationVar(&o.SelfCheckTimeout, "self-check-timeout", o.SelfCheckTimeout, "How long to retry the self-check before giving up")
 	fl.BoolVar(&o.Force, "force", o.Force, "Overwrite Secrets even if kubectl-acme did not create them")
 	fl.BoolVar(&o.Reissue, "reissue", o.Reissue, "Issue every Certificate, also those that are valid and unchanged")
-	fl.BoolVar(&o.Wait, "wait", o.Wait, "Wait while another kubectl-acme issues one of the certificates, instead of failing it")
-	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print no progress, only results and errors")
+	o.issueFlags.addFlags(fl)
 	return cmd
 }
 
@@ -168,16 +155,8 @@ func (o *ApplyOptions) Validate() error {
 	if o.Concurrency < 1 {
 		return errors.New("--concurrency must be at least 1")
 	}
-	if o.Timeout <= 0 {
-		return errors.New("--timeout must be positive")
-	}
-	if o.SelfCheckTimeout <= 0 {
-		return errors.New("--self-check-timeout must be positive")
-	}
-	if o.ConnectTo != "" {
-		if _, port, err := net.SplitHostPort(o.ConnectTo); err != nil || port == "" {
-			return fmt.Errorf("--connect-to %q: want HOST:PORT", o.ConnectTo)
-		}
+	if err := o.issueFlags.validate(); err != nil {
+		return err
 	}
 	if o.decoded == nil {
 		return nil
@@ -483,17 +462,9 @@ func (o *ApplyOptions) applyCertificate(ctx context.Context, st *store.Store, ac
 			return false
 		}
 	}
-	cert, err = issuance.Issue(ctx, issuance.Options{
-		Store:            st,
-		SolverImage:      o.SolverImage,
-		ConnectTo:        o.ConnectTo,
-		SelfCheckTimeout: o.SelfCheckTimeout,
-		Force:            o.Force,
-		WaitForLease:     o.Wait,
-		Accounts:         accounts,
-		UserAgent:        o.factory.UserAgent,
-		Observe:          observe,
-	}, iss, cert)
+	opts := o.options(st, o.factory)
+	opts.Force, opts.Accounts, opts.Observe = o.Force, accounts, observe
+	cert, err = issuance.Issue(ctx, opts, iss, cert)
 	if err != nil {
 		o.reportFailure(want.Name, issueError(ctx, err, o.Timeout))
 		return false

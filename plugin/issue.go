@@ -17,32 +17,26 @@ import (
 	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
 	"github.com/kubectl-acme/kubectl-acme/acme/rbac"
 	"github.com/kubectl-acme/kubectl-acme/acme/store"
-	"github.com/kubectl-acme/kubectl-acme/solver"
 )
 
 // IssueOptions holds `kubectl acme issue` input.
 type IssueOptions struct {
-	Name             string
-	Issuer           string
-	ClusterIssuer    bool
-	Domains          []string
-	IPs              []string
-	CommonName       string
-	SecretName       string
-	Timeout          time.Duration
-	KeyAlgorithm     string
-	KeySize          int
-	KeyEncoding      string
-	ReuseKey         bool
-	RenewBefore      time.Duration
-	SolverImage      string
-	ConnectTo        string
-	SelfCheckTimeout time.Duration
-	Force            bool
-	Quiet            bool
-	Profile          string
-	Duration         time.Duration
-	Wait             bool
+	Name          string
+	Issuer        string
+	ClusterIssuer bool
+	Domains       []string
+	IPs           []string
+	CommonName    string
+	SecretName    string
+	KeyAlgorithm  string
+	KeySize       int
+	KeyEncoding   string
+	ReuseKey      bool
+	RenewBefore   time.Duration
+	Force         bool
+	Profile       string
+	Duration      time.Duration
+	issueFlags
 
 	namespace string
 	factory   *Factory
@@ -51,7 +45,7 @@ type IssueOptions struct {
 
 // NewIssueOptions returns options with defaults.
 func NewIssueOptions(streams genericiooptions.IOStreams) *IssueOptions {
-	return &IssueOptions{IOStreams: streams, Timeout: 10 * time.Minute, SelfCheckTimeout: 2 * time.Minute}
+	return &IssueOptions{IOStreams: streams, issueFlags: defaultIssueFlags()}
 }
 
 // NewCmdIssue builds `kubectl acme issue`.
@@ -99,20 +93,15 @@ Run it again with just NAME to re-issue with the stored settings.`,
 	fl.StringSliceVar(&o.IPs, "ip", o.IPs, "IP address to include (repeatable; the CA must allow IP identifiers)")
 	fl.StringVar(&o.CommonName, "common-name", o.CommonName, "Subject common name; must be one of the names")
 	fl.StringVar(&o.SecretName, "secret", o.SecretName, "Secret to store the certificate in (default: NAME)")
-	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up (and clean up) after this long")
 	fl.StringVar(&o.KeyAlgorithm, "key-algorithm", o.KeyAlgorithm, "Private key algorithm: rsa or ecdsa (default rsa)")
 	fl.IntVar(&o.KeySize, "key-size", o.KeySize, "Key size: 2048, 3072 or 4096 for RSA; 256 or 384 for ECDSA")
 	fl.StringVar(&o.KeyEncoding, "key-encoding", o.KeyEncoding, "Private key encoding: PKCS1 or PKCS8 (default PKCS1)")
 	fl.BoolVar(&o.ReuseKey, "reuse-key", o.ReuseKey, "Keep the Secret's existing private key (rotationPolicy: Never)")
 	fl.DurationVar(&o.RenewBefore, "renew-before", o.RenewBefore, "Renew this long before expiry (default: when a third of the lifetime remains)")
-	fl.StringVar(&o.SolverImage, "solver-image", o.SolverImage, "Image of the solver pod; it must provide busybox httpd (default "+solver.DefaultImage+")")
-	fl.StringVar(&o.ConnectTo, "connect-to", o.ConnectTo, "Send self-check requests to HOST:PORT (e.g. the load balancer) instead of what DNS says")
-	fl.DurationVar(&o.SelfCheckTimeout, "self-check-timeout", o.SelfCheckTimeout, "How long to retry the self-check before giving up")
 	fl.BoolVar(&o.Force, "force", o.Force, "Overwrite the Secret even if kubectl-acme did not create it")
-	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print no progress, only the result and errors")
 	fl.StringVar(&o.Profile, "profile", o.Profile, "ACME profile to order with (kubectl acme get profiles lists them); default: the issuer's")
 	fl.DurationVar(&o.Duration, "duration", o.Duration, "Ask the CA for this lifetime (only CAs that honour an order's notAfter)")
-	fl.BoolVar(&o.Wait, "wait", o.Wait, "If someone else is issuing this certificate, wait for them to finish instead of failing")
+	o.issueFlags.addFlags(fl)
 	ing.addFlags(cmd)
 	registerIssueCompletion(cmd, f)
 	return cmd
@@ -135,21 +124,8 @@ func (o *IssueOptions) Validate() error {
 	if err := api.ValidateName("certificate", o.Name); err != nil {
 		return err
 	}
-	if o.Timeout <= 0 {
-		return errors.New("--timeout must be positive")
-	}
-	if o.SelfCheckTimeout <= 0 {
-		return errors.New("--self-check-timeout must be positive")
-	}
-	if o.ConnectTo != "" {
-		if err := validateConnectTo(o.ConnectTo); err != nil {
-			return err
-		}
-	}
-	if o.SolverImage != "" {
-		if err := validateImage("--solver-image", o.SolverImage); err != nil {
-			return err
-		}
+	if err := o.issueFlags.validate(); err != nil {
+		return err
 	}
 	if o.ClusterIssuer && o.Issuer == "" {
 		return errors.New("--cluster-issuer needs --issuer NAME")
@@ -245,16 +221,9 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 	if !o.Quiet {
 		observe = newProgress(o.ErrOut, isTerminal(o.ErrOut)).Observe
 	}
-	cert, err = issuance.Issue(ctx, issuance.Options{
-		Store:            st,
-		SolverImage:      o.SolverImage,
-		ConnectTo:        o.ConnectTo,
-		SelfCheckTimeout: o.SelfCheckTimeout,
-		Force:            o.Force,
-		WaitForLease:     o.Wait,
-		UserAgent:        o.factory.UserAgent,
-		Observe:          observe,
-	}, iss, cert)
+	opts := o.options(st, o.factory)
+	opts.Force, opts.Observe = o.Force, observe
+	cert, err = issuance.Issue(ctx, opts, iss, cert)
 	if err != nil {
 		return fmt.Errorf("certificate %q: %w", o.Name, issueError(ctx, err, o.Timeout))
 	}

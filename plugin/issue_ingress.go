@@ -69,16 +69,7 @@ func (ii *issueIngress) validate() error {
 	if o.ClusterIssuer && o.Issuer == "" {
 		return errors.New("--cluster-issuer needs --issuer NAME")
 	}
-	if o.Timeout <= 0 {
-		return errors.New("--timeout must be positive")
-	}
-	if o.SelfCheckTimeout <= 0 {
-		return errors.New("--self-check-timeout must be positive")
-	}
-	if o.ConnectTo != "" {
-		return validateConnectTo(o.ConnectTo)
-	}
-	return nil
+	return o.issueFlags.validate()
 }
 
 // Run reads the Ingress, checks every certificate's issuer and solvers,
@@ -148,9 +139,7 @@ func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
 
 	ao := NewApplyOptions(o.IOStreams)
 	ao.factory = f
-	ao.Timeout, ao.SelfCheckTimeout = o.Timeout, o.SelfCheckTimeout
-	ao.SolverImage, ao.ConnectTo = o.SolverImage, o.ConnectTo
-	ao.Force, ao.Wait, ao.Quiet = o.Force, o.Wait, o.Quiet
+	ao.issueFlags, ao.Force = o.issueFlags, o.Force
 	// issue issues: a stored, current certificate is issued again too.
 	ao.Reissue = true
 	if failed := ao.issueAll(ctx, st, certs, issuers, nil); failed > 0 {

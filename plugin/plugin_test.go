@@ -45,7 +45,7 @@ func TestIssueValidate(t *testing.T) {
 		{name: "bad name", o: IssueOptions{Name: "Web", Issuer: "le", Domains: []string{"a.example.com"}}, err: "invalid certificate name"},
 		{name: "wildcard", o: IssueOptions{Name: "web", Issuer: "le", Domains: []string{"*.example.com"}}, err: "wildcard"},
 		{name: "no names", o: IssueOptions{Name: "web", Issuer: "le"}, err: "at least one"},
-		{name: "connect-to", o: IssueOptions{Name: "web", Issuer: "le", Domains: []string{"a.example.com"}, ConnectTo: "lb"}, err: "HOST:PORT"},
+		{name: "connect-to", o: IssueOptions{Name: "web", Issuer: "le", Domains: []string{"a.example.com"}, issueFlags: issueFlags{ConnectTo: "lb"}}, err: "HOST:PORT"},
 		{name: "cluster issuer without name", o: IssueOptions{Name: "web", ClusterIssuer: true, Domains: []string{"a.example.com"}}, err: "--cluster-issuer needs"},
 		{name: "key size", o: IssueOptions{Name: "web", Issuer: "le", Domains: []string{"a.example.com"}, KeyAlgorithm: "ecdsa", KeySize: 2048}, err: "256 or 384"},
 	}

@@ -32,10 +32,7 @@ type RenewOptions struct {
 	AllNamespaces bool
 	DryRun        bool
 	Force         bool
-	ConnectTo     string
-	Timeout       time.Duration
-	Quiet         bool
-	Wait          bool
+	issueFlags
 
 	namespace string
 	factory   *Factory
@@ -44,7 +41,7 @@ type RenewOptions struct {
 
 // NewCmdRenew builds `kubectl acme renew`.
 func NewCmdRenew(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &RenewOptions{IOStreams: streams, Timeout: 10 * time.Minute}
+	o := &RenewOptions{IOStreams: streams, issueFlags: defaultIssueFlags()}
 	cmd := &cobra.Command{
 		Use:   "renew (NAME... | --all) [-A] [--dry-run] [--force]",
 		Short: "Renew certificates that are due",
@@ -85,10 +82,7 @@ renewed and none failed, 1 at least one renewal failed.`,
 	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all, every namespace")
 	fl.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Only say which certificates are due")
 	fl.BoolVar(&o.Force, "force", o.Force, "Renew even if not due")
-	fl.StringVar(&o.ConnectTo, "connect-to", o.ConnectTo, "Send self-check requests to HOST:PORT instead of what DNS says")
-	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up (and clean up) after this long")
-	fl.BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Print no progress")
-	fl.BoolVar(&o.Wait, "wait", o.Wait, "If someone else is issuing a certificate, wait for them to finish instead of failing")
+	o.issueFlags.addFlags(fl)
 	return cmd
 }
 
@@ -101,13 +95,9 @@ func (o *RenewOptions) Validate() error {
 		return errors.New("give certificate names, or --all to consider every certificate")
 	case o.AllNamespaces && !o.All:
 		return errors.New("--all-namespaces needs --all")
-	case o.Timeout <= 0:
-		return errors.New("--timeout must be positive")
 	}
-	if o.ConnectTo != "" {
-		if err := validateConnectTo(o.ConnectTo); err != nil {
-			return err
-		}
+	if err := o.issueFlags.validate(); err != nil {
+		return err
 	}
 	for _, n := range o.Names {
 		if err := api.ValidateName("certificate", n); err != nil {
@@ -129,7 +119,8 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := issuance.Options{Store: st, ConnectTo: o.ConnectTo, UserAgent: o.factory.UserAgent, WaitForLease: o.Wait, Accounts: &issuance.Accounts{}}
+	opts := o.options(st, o.factory)
+	opts.Accounts = &issuance.Accounts{}
 	renewed, failed := 0, 0
 	for _, cert := range certs {
 		id := cert.Namespace + "/" + cert.Name

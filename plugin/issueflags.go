@@ -1,0 +1,67 @@
+package plugin
+
+import (
+	"errors"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
+	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/solver"
+)
+
+// issueFlags are the flags of every command that issues (issue, apply,
+// renew): how to solve challenges and how long to try. They mean the same
+// in each, so a renewal can be run as its first issue was.
+type issueFlags struct {
+	Timeout          time.Duration
+	SolverImage      string
+	ConnectTo        string
+	SelfCheckTimeout time.Duration
+	Wait             bool
+	Quiet            bool
+}
+
+func defaultIssueFlags() issueFlags {
+	return issueFlags{Timeout: 10 * time.Minute, SelfCheckTimeout: 2 * time.Minute}
+}
+
+func (f *issueFlags) addFlags(fl *pflag.FlagSet) {
+	fl.DurationVar(&f.Timeout, "timeout", f.Timeout, "Give up on a certificate (and clean up its solver) after this long")
+	fl.StringVar(&f.SolverImage, "solver-image", f.SolverImage, "Image of the solver pods; it must provide busybox httpd (default "+solver.DefaultImage+")")
+	fl.StringVar(&f.ConnectTo, "connect-to", f.ConnectTo, "Send self-check requests to HOST:PORT (e.g. the load balancer) instead of what DNS says")
+	fl.DurationVar(&f.SelfCheckTimeout, "self-check-timeout", f.SelfCheckTimeout, "How long to retry the self-check before giving up")
+	fl.BoolVar(&f.Wait, "wait", f.Wait, "If someone else is issuing a certificate, wait for them to finish instead of failing")
+	fl.BoolVarP(&f.Quiet, "quiet", "q", f.Quiet, "Print no progress, only results and errors")
+}
+
+func (f *issueFlags) validate() error {
+	if f.Timeout <= 0 {
+		return errors.New("--timeout must be positive")
+	}
+	if f.SelfCheckTimeout <= 0 {
+		return errors.New("--self-check-timeout must be positive")
+	}
+	if f.ConnectTo != "" {
+		if err := validateConnectTo(f.ConnectTo); err != nil {
+			return err
+		}
+	}
+	if f.SolverImage != "" {
+		return validateImage("--solver-image", f.SolverImage)
+	}
+	return nil
+}
+
+// options are the issuance options these flags set.
+func (f *issueFlags) options(st *store.Store, fac *Factory) issuance.Options {
+	return issuance.Options{
+		Store:            st,
+		SolverImage:      f.SolverImage,
+		ConnectTo:        f.ConnectTo,
+		SelfCheckTimeout: f.SelfCheckTimeout,
+		WaitForLease:     f.Wait,
+		UserAgent:        fac.UserAgent,
+	}
+}
