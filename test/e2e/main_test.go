@@ -109,7 +109,9 @@ func runMain(m *testing.M) int {
 			// A test binary killed by -timeout or a panic runs no
 			// defers; the kernel then stops the environment instead.
 			DieWithParent: true,
-			Log:           os.Stderr,
+			// The HTTPRoute solver's tests need a Gateway.
+			GatewayAPI: true,
+			Log:        os.Stderr,
 		})
 		cancel()
 		if err != nil {

@@ -260,6 +260,7 @@ func (e *Env) startSimnode(ctx context.Context, o Options) error {
 		"--class=" + e.IngressClass,
 		"--workdir=" + filepath.Join(e.Dir, nodeDir),
 		"--busybox=" + o.Busybox,
+		"--gateway-class=" + e.GatewayClass,
 	}
 	return e.launchBinary(ctx, o, "simnode", o.TestenvBinary, args, nil, 30*time.Second, func(ctx context.Context) error {
 		var d net.Dialer

@@ -55,6 +55,11 @@ type Options struct {
 	// started them dies, so a test binary killed by its timeout leaves
 	// nothing behind. `testenv up` leaves it off: its programs outlive it.
 	DieWithParent bool
+	// GatewayAPI installs the Gateway API CRDs, a GatewayClass simnode's
+	// controller owns and a Gateway of it (see Env.GatewayName). It costs
+	// about 3 s of Start on two cores: the apiserver takes that long to
+	// serve the new CRDs (the HTTPRoute CRD's validation rules).
+	GatewayAPI bool
 	// Log receives one line per started program; nil discards.
 	Log io.Writer
 }
@@ -79,6 +84,13 @@ type Env struct {
 	IngressHTTP  string `json:"ingressHTTP"`
 	IngressClass string `json:"ingressClass"`
 	NodeName     string `json:"nodeName"`
+	// GatewayNamespace/GatewayName is a Gateway of GatewayClass, whose
+	// controller is simnode: it routes the HTTPRoutes attached to the
+	// Gateway on IngressHTTP too. Its one listener, "http" on port 80,
+	// admits routes from all namespaces. Empty without Options.GatewayAPI.
+	GatewayClass     string `json:"gatewayClass,omitempty"`
+	GatewayNamespace string `json:"gatewayNamespace,omitempty"`
+	GatewayName      string `json:"gatewayName,omitempty"`
 	// PebbleManagement is Pebble's management API, https://127.0.0.1:PORT
 	// (roots, intermediates, certificate status), served with the ACMECABundle CA.
 	PebbleManagement string `json:"pebbleManagement"`
@@ -131,6 +143,9 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		ports:        map[int]bool{},
 		log:          o.Log,
 	}
+	if o.GatewayAPI {
+		e.GatewayClass, e.GatewayNamespace, e.GatewayName = defaultGatewayClass, defaultGatewayNamespace, defaultGatewayName
+	}
 	if err := e.prepareDir(); err != nil {
 		return nil, err
 	}
@@ -164,10 +179,17 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		if err := e.retryOnce(gctx, "kube-apiserver", func() error { return e.startAPIServer(gctx, o) }); err != nil {
 			return err
 		}
-		if err := e.retryOnce(gctx, "kube-controller-manager", func() error { return e.startControllerManager(gctx, o) }); err != nil {
-			return err
+		// The Gateway API objects need only the apiserver: installing them
+		// while the controller manager starts hides most of their cost.
+		cp, cpctx := errgroup.WithContext(gctx)
+		cp.Go(func() error {
+			return e.retryOnce(cpctx, "kube-controller-manager", func() error { return e.startControllerManager(cpctx, o) })
+		})
+		cp.Go(func() error { return e.createIngressClass(cpctx) })
+		if o.GatewayAPI {
+			cp.Go(func() error { return e.installGatewayAPI(cpctx) })
 		}
-		if err := e.createIngressClass(gctx); err != nil {
+		if err := cp.Wait(); err != nil {
 			return err
 		}
 		return e.retryOnce(gctx, "simnode", func() error { return e.startSimnode(gctx, o) })
@@ -371,7 +393,7 @@ func (e *Env) LogFile(name string) string {
 
 // Environ returns the variables Dir/env exports, as KEY=VALUE.
 func (e *Env) Environ() []string {
-	return []string{
+	env := []string{
 		"KUBECONFIG=" + e.Kubeconfig,
 		"ACME_SERVER=" + e.ACMEServer,
 		"ACME_CA_BUNDLE=" + e.ACMECABundle,
@@ -380,6 +402,10 @@ func (e *Env) Environ() []string {
 		"PEBBLE_MANAGEMENT=" + e.PebbleManagement,
 		"CHALLTESTSRV_MANAGEMENT=" + e.ChallTestSrvManagement,
 	}
+	if e.GatewayName != "" {
+		env = append(env, "GATEWAY_NAMESPACE="+e.GatewayNamespace, "GATEWAY_NAME="+e.GatewayName)
+	}
+	return env
 }
 
 func (e *Env) writeEnvFiles() error {

@@ -51,6 +51,8 @@ type ingressController struct {
 	// for a route would otherwise repeat several times a second.
 	logged map[string]time.Time
 	proxy  *httputil.ReverseProxy
+	// gateway, when set, routes HTTPRoutes before the Ingresses.
+	gateway *gatewayController
 }
 
 type targetKey struct{}
@@ -239,12 +241,20 @@ func lbEqual(a, b networkingv1.IngressLoadBalancerIngress) bool {
 // backend), a backend without ready endpoints 503, an endpoint that refuses
 // the connection 502.
 func (ic *ingressController) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if ic.gateway != nil && ic.gateway.serve(ic, w, r) {
+		return
+	}
 	rt, ok := ic.routes.Load().match(r.Host, r.URL.Path)
 	if !ok {
 		ic.logOnce("ingress: no route", "host", r.Host, "path", r.URL.Path)
-		http.Error(w, "404 page not found (simnode ingress: no rule matches)", http.StatusNotFound)
+		http.Error(w, "404 page not found (simnode ingress: no rule or HTTPRoute matches)", http.StatusNotFound)
 		return
 	}
+	ic.proxyTo(w, r, rt)
+}
+
+// proxyTo sends a request to a ready endpoint of the route's Service.
+func (ic *ingressController) proxyTo(w http.ResponseWriter, r *http.Request, rt route) {
 	addr, err := ic.endpoint(rt)
 	if err != nil {
 		ic.logOnce("ingress: no endpoint", "host", r.Host, "path", r.URL.Path, "route", rt.String(), "err", err)

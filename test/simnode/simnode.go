@@ -37,6 +37,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -63,6 +65,11 @@ type Config struct {
 	WorkDir string
 	// BusyboxPath is a static busybox binary; default "/bin/busybox".
 	BusyboxPath string
+	// GatewayClass, when set, makes the ingress controller also serve the
+	// HTTPRoutes attached to Gateways of this class, if the class's
+	// controllerName is GatewayControllerName. The Gateway API CRDs must
+	// be installed.
+	GatewayClass string
 }
 
 const hostIP = "127.0.0.1"
@@ -254,6 +261,25 @@ func Run(ctx context.Context, cfg Config) error {
 			status:  workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
 		}
 		ic.init()
+		if cfg.GatewayClass != "" {
+			dc, err := dynamic.NewForConfig(restCfg)
+			if err != nil {
+				return fmt.Errorf("create client: %w", err)
+			}
+			gwFactory := dynamicinformer.NewDynamicSharedInformerFactory(dc, 0)
+			nsInf := factory.Core().V1().Namespaces()
+			ic.gateway = newGatewayController(dc, gwFactory, cfg.GatewayClass, lbIP, svcInf.Lister(), nsInf.Lister(), log.With("component", "gateway"))
+			if err := ic.gateway.register(svcInf.Informer(), nsInf.Informer()); err != nil {
+				return err
+			}
+			gwFactory.Start(ctx.Done())
+			defer gwFactory.Shutdown()
+			for typ, ok := range gwFactory.WaitForCacheSync(ctx.Done()) {
+				if !ok && ctx.Err() == nil {
+					return fmt.Errorf("sync informer for %v (are the Gateway API CRDs installed?)", typ)
+				}
+			}
+		}
 		if _, err := ingInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { ic.rebuild(); ic.enqueueStatus(obj) },
 			UpdateFunc: func(_, obj any) { ic.rebuild(); ic.enqueueStatus(obj) },
@@ -303,6 +329,10 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		ic.rebuild()
 		goBG(func() { ic.runStatus(ctx) })
+		if ic.gateway != nil {
+			ic.gateway.rebuild()
+			goBG(func() { ic.gateway.runStatus(ctx) })
+		}
 		srv = &http.Server{Handler: ic, ReadHeaderTimeout: 10 * time.Second}
 		goBG(func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

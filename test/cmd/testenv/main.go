@@ -71,6 +71,7 @@ func (f *envFlags) bind(cmd *cobra.Command) {
 	fs.StringVar(&f.opts.IngressClass, "ingress-class", "nginx", "ingress class the simulated ingress controller serves")
 	fs.StringVar(&f.opts.Busybox, "busybox", "/bin/busybox", "busybox binary for the solver pods' httpd")
 	fs.StringVar(&f.opts.NodeName, "node-name", "simnode", "name of the simulated node")
+	fs.BoolVar(&f.opts.GatewayAPI, "gateway-api", true, "install the Gateway API CRDs and a Gateway simnode serves (about 3 s more)")
 }
 
 // complete fills what flags left empty. This same program runs simnode, and
@@ -154,14 +155,18 @@ func newRunCmd(out, errOut io.Writer) *cobra.Command {
 
 func printUsage(out io.Writer, env *testenv.Env) {
 	envFile := filepath.Join(env.Dir, "env")
+	gateway := ""
+	if env.GatewayName != "" {
+		gateway = fmt.Sprintf("\n  Gateway      %s/%s (class %s), on the same address", env.GatewayNamespace, env.GatewayName, env.GatewayClass)
+	}
 	fmt.Fprintf(out, `Environment running in %s:
   API server   %s
   ACME server  %s (CA bundle %s)
-  Ingress      http://%s (class %s)
+  Ingress      http://%s (class %s)%s
 Use it from a shell:
   . %s && kubectl get ns
 Logs are in %s/logs. Stop it with: hack/testenv down %s
-`, env.Dir, env.APIServer, env.ACMEServer, env.ACMECABundle, env.IngressHTTP, env.IngressClass, envFile, env.Dir, env.Dir)
+`, env.Dir, env.APIServer, env.ACMEServer, env.ACMECABundle, env.IngressHTTP, env.IngressClass, gateway, envFile, env.Dir, env.Dir)
 }
 
 func newSimnodeCmd() *cobra.Command {
@@ -181,6 +186,7 @@ func newSimnodeCmd() *cobra.Command {
 	fs.StringVar(&cfg.IngressClass, "class", "nginx", "ingress class to serve")
 	fs.StringVar(&cfg.WorkDir, "workdir", "", "directory for pods' files")
 	fs.StringVar(&cfg.BusyboxPath, "busybox", "/bin/busybox", "busybox binary")
+	fs.StringVar(&cfg.GatewayClass, "gateway-class", "", "GatewayClass whose Gateways' HTTPRoutes to serve too (controllerName "+string(simnode.GatewayControllerName)+"); empty: none")
 	for _, name := range []string{"kubeconfig", "workdir"} {
 		_ = cmd.MarkFlagRequired(name) // the flags exist; cannot fail
 	}

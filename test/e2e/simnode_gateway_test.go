@@ -1,0 +1,256 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// The HTTPRoute side of simnode's fidelity: the hand-written solver of
+// simnode_test.go, routed by an HTTPRoute attached to the environment's
+// Gateway instead of an Ingress; each single mistake must stop it.
+
+var httpRoutesGVR = gatewayv1.SchemeGroupVersion.WithResource("httproutes")
+
+func dynamicClient(t *testing.T) dynamic.Interface {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dc
+}
+
+func requireGateway(t *testing.T) {
+	t.Helper()
+	if env.GatewayName == "" {
+		t.Skip("the environment has no Gateway (started without Options.GatewayAPI)")
+	}
+}
+
+// simRoute is the HTTPRoute equivalent of simObjects.ing.
+func simRoute(host, backend string, path string) *gatewayv1.HTTPRoute {
+	exact := gatewayv1.PathMatchExact
+	return &gatewayv1.HTTPRoute{
+		TypeMeta:   metav1.TypeMeta{APIVersion: gatewayv1.GroupVersion.String(), Kind: "HTTPRoute"},
+		ObjectMeta: metav1.ObjectMeta{Name: "solver"},
+		Spec: gatewayv1.HTTPRouteSpec{
+			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{
+				Name:      gatewayv1.ObjectName(env.GatewayName),
+				Namespace: ptr.To(gatewayv1.Namespace(env.GatewayNamespace)),
+			}}},
+			Hostnames: []gatewayv1.Hostname{gatewayv1.Hostname(host)},
+			Rules: []gatewayv1.HTTPRouteRule{{
+				Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{Type: &exact, Value: ptr.To(path)}}},
+				BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{BackendObjectReference: gatewayv1.BackendObjectReference{
+					Name: gatewayv1.ObjectName(backend), Port: ptr.To(gatewayv1.PortNumber(80)),
+				}}}},
+			}},
+		},
+	}
+}
+
+func createRoute(ctx context.Context, t *testing.T, ns string, hr *gatewayv1.HTTPRoute) {
+	t.Helper()
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dynamicClient(t).Resource(httpRoutesGVR).Namespace(ns).Create(ctx, &unstructured.Unstructured{Object: m}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create httproute %s/%s: %v", ns, hr.Name, err)
+	}
+}
+
+// routeParentCondition returns the status of one condition simnode wrote on
+// the route's first parent, once it is for the route's current generation.
+func routeParentCondition(ctx context.Context, t *testing.T, ns, name, typ string) (metav1.Condition, bool) {
+	u, err := dynamicClient(t).Resource(httpRoutesGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return metav1.Condition{}, false
+	}
+	var hr gatewayv1.HTTPRoute
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &hr); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range hr.Status.Parents {
+		if p.ControllerName != "simnode.kubectl-acme.test/gateway-controller" {
+			continue
+		}
+		for _, c := range p.Conditions {
+			if c.Type == typ && c.ObservedGeneration == hr.Generation {
+				return c, true
+			}
+		}
+	}
+	return metav1.Condition{}, false
+}
+
+// simRouteBarrier creates a correct HTTPRoute to a Service that does not
+// exist and waits until it answers 500: simnode handles HTTPRoute events in
+// order, so it has then seen the test's route too.
+func simRouteBarrier(ctx context.Context, t *testing.T, ns string) {
+	t.Helper()
+	host := "barrier." + ns + ".example"
+	hr := simRoute(host, "barrier", "/barrier")
+	hr.Name = "barrier"
+	createRoute(ctx, t, ns, hr)
+	for {
+		code, _, err := simGet(ctx, host, "/barrier")
+		if err == nil && code == http.StatusInternalServerError {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("simnode never routed the barrier HTTPRoute (last %d, %v)", code, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func TestSimnodeGatewayFidelity(t *testing.T) {
+	requireGateway(t)
+	tests := []struct {
+		name     string
+		mutate   func(o *simObjects, hr *gatewayv1.HTTPRoute)
+		podReady bool   // wait for the pod before judging: the failure is downstream of it
+		wantCode int    // 200: still served
+		accepted string // the route's Accepted condition reason, if checked
+	}{
+		{name: "correct HTTPRoute is served", wantCode: http.StatusOK, accepted: "Accepted"},
+		{
+			name:     "PathPrefix of the challenge directory is served",
+			wantCode: http.StatusOK,
+			mutate: func(_ *simObjects, hr *gatewayv1.HTTPRoute) {
+				hr.Spec.Rules[0].Matches[0].Path = &gatewayv1.HTTPPathMatch{Type: ptr.To(gatewayv1.PathMatchPathPrefix), Value: ptr.To("/.well-known/acme-challenge")}
+			},
+		},
+		{
+			name: "parentRef names another Gateway",
+			mutate: func(_ *simObjects, hr *gatewayv1.HTTPRoute) {
+				hr.Spec.ParentRefs[0].Name = "other"
+			},
+			wantCode: http.StatusNotFound,
+		},
+		{
+			// Without a namespace the parentRef means a Gateway in the route's own namespace.
+			name: "parentRef without the Gateway's namespace",
+			mutate: func(_ *simObjects, hr *gatewayv1.HTTPRoute) {
+				hr.Spec.ParentRefs[0].Namespace = nil
+			},
+			wantCode: http.StatusNotFound,
+		},
+		{
+			name: "parentRef sectionName names no listener",
+			mutate: func(_ *simObjects, hr *gatewayv1.HTTPRoute) {
+				hr.Spec.ParentRefs[0].SectionName = ptr.To(gatewayv1.SectionName("https"))
+			},
+			wantCode: http.StatusNotFound, accepted: "NoMatchingParent",
+		},
+		{
+			name: "parentRef port is not the listener's",
+			mutate: func(_ *simObjects, hr *gatewayv1.HTTPRoute) {
+				hr.Spec.ParentRefs[0].Port = ptr.To(gatewayv1.PortNumber(8080))
+			},
+			wantCode: http.StatusNotFound, accepted: "NoMatchingParent",
+		},
+		{
+			name: "Exact path differs from the request path",
+			mutate: func(_ *simObjects, hr *gatewayv1.HTTPRoute) {
+				hr.Spec.Rules[0].Matches[0].Path.Value = ptr.To(simPath + "/")
+			},
+			wantCode: http.StatusNotFound,
+		},
+		{
+			name: "RegularExpression path is not supported",
+			mutate: func(_ *simObjects, hr *gatewayv1.HTTPRoute) {
+				hr.Spec.Rules[0].Matches[0].Path = &gatewayv1.HTTPPathMatch{Type: ptr.To(gatewayv1.PathMatchRegularExpression), Value: ptr.To("/.well-known/acme-challenge/.*")}
+			},
+			wantCode: http.StatusNotFound, accepted: "UnsupportedValue",
+		},
+		{
+			name: "route hostname differs",
+			mutate: func(o *simObjects, hr *gatewayv1.HTTPRoute) {
+				hr.Spec.Hostnames = []gatewayv1.Hostname{gatewayv1.Hostname("www." + o.host)}
+			},
+			wantCode: http.StatusNotFound,
+		},
+		{
+			name: "backendRef port is not a port of the Service",
+			mutate: func(_ *simObjects, hr *gatewayv1.HTTPRoute) {
+				hr.Spec.Rules[0].BackendRefs[0].Port = ptr.To(gatewayv1.PortNumber(8080))
+			},
+			podReady: true, wantCode: http.StatusServiceUnavailable,
+		},
+		{
+			name: "backendRef to a Service in another namespace",
+			mutate: func(_ *simObjects, hr *gatewayv1.HTTPRoute) {
+				hr.Spec.Rules[0].BackendRefs[0].Namespace = ptr.To(gatewayv1.Namespace("default"))
+			},
+			podReady: true, wantCode: http.StatusInternalServerError,
+		},
+		{
+			name:     "service selector matches no pod",
+			mutate:   func(o *simObjects, _ *gatewayv1.HTTPRoute) { o.svc.Spec.Selector = map[string]string{"app": "solvr"} },
+			podReady: true, wantCode: http.StatusServiceUnavailable,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ns := newNamespace(t)
+			o := newSimObjects(ns)
+			hr := simRoute(o.host, o.svc.Name, simPath)
+			if tt.mutate != nil {
+				tt.mutate(o, hr)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), simTimeout)
+			defer cancel()
+			o.ing = nil
+			o.create(ctx, t, ns)
+			createRoute(ctx, t, ns, hr)
+
+			if tt.accepted != "" {
+				for {
+					c, ok := routeParentCondition(ctx, t, ns, hr.Name, "Accepted")
+					if ok {
+						if c.Reason != tt.accepted {
+							t.Fatalf("route condition Accepted = %s %s (%s), want reason %s", c.Status, c.Reason, c.Message, tt.accepted)
+						}
+						break
+					}
+					select {
+					case <-ctx.Done():
+						t.Fatalf("simnode wrote no Accepted condition on the route")
+					case <-time.After(50 * time.Millisecond):
+					}
+				}
+			}
+			if tt.wantCode == http.StatusOK {
+				waitSimServed(ctx, t, o.host, simPath, o.body)
+				simConcurrentGets(t, o.host, simPath, o.body, 3)
+				if c, ok := routeParentCondition(ctx, t, ns, hr.Name, "ResolvedRefs"); !ok || c.Status != metav1.ConditionTrue {
+					t.Errorf("served route's ResolvedRefs = %+v, want True", c)
+				}
+				return
+			}
+			if tt.podReady {
+				simWaitPod(ctx, t, ns, o.pod.Name, "Ready", simPodReady)
+			}
+			simRouteBarrier(ctx, t, ns)
+			simAssertNotServed(t, o.host, simPath, o.body, tt.wantCode)
+		})
+	}
+}
