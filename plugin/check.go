@@ -201,6 +201,10 @@ func issuerScope(st *store.Store, ns string, iss *api.Issuer, cert *api.Certific
 				sv = o
 			}
 		}
+		if sv.IsGatewayHTTPRoute() {
+			s.HTTPRoutes = true
+			continue
+		}
 		if h := sv.HTTP01; h != nil && h.Ingress != nil && h.Ingress.Name != "" {
 			if !slices.Contains(s.PatchedIngresses, h.Ingress.Name) {
 				s.PatchedIngresses = append(s.PatchedIngresses, h.Ingress.Name)

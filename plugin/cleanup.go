@@ -39,8 +39,8 @@ func NewCmdCleanup(f *Factory, streams genericiooptions.IOStreams) *cobra.Comman
 	cmd := &cobra.Command{
 		Use:   "cleanup [-A] [--older-than DURATION] [--dry-run]",
 		Short: "Delete solver objects left behind by runs that were killed",
-		Long: `Delete the HTTP-01 solver pods, services and ingresses that a
-kubectl acme run could not remove because it was killed (kill -9, a closed laptop,
+		Long: `Delete the HTTP-01 solver pods, services, ingresses and HTTPRoutes (when the
+cluster has the Gateway API) that a kubectl acme run could not remove because it was killed (kill -9, a closed laptop,
 a lost connection). A run that ends normally, fails, times out or is interrupted
 with Ctrl-C removes its own objects. Challenge paths a killed run added to one of
 your Ingresses (an issuer with http01.ingress.name) are taken out of it again.
@@ -130,7 +130,7 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 	if o.AllNamespaces {
 		ns = ""
 	}
-	all, err := solver.Leftovers(ctx, st.Client, ns)
+	all, err := solver.Leftovers(ctx, st.Client, st.Dynamic, ns)
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 			printLeftover(o.Out, l, now, "would be deleted (dry run)")
 			continue
 		}
-		if err := solver.DeleteLeftover(ctx, st.Client, l); err != nil {
+		if err := solver.DeleteLeftover(ctx, st.Client, st.Dynamic, l); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -143,7 +144,11 @@ func (f *Factory) Store() (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &store.Store{Client: cs, ClusterNamespace: f.ClusterNamespace}, nil
+	dc, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &store.Store{Client: cs, Dynamic: dc, ClusterNamespace: f.ClusterNamespace}, nil
 }
 
 // isTerminal reports whether w is a terminal.

@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
@@ -30,11 +31,12 @@ const (
 	// existing Ingress (http01.ingress.name); Name is that Ingress.
 	KindIngressPaths = "ingress-paths"
 	KindIngress      = "ingress"
+	KindHTTPRoute    = "httproute"
 	KindService      = "service"
 	KindPod          = "pod"
 )
 
-var kindOrder = map[string]int{KindIngressPaths: 0, KindIngress: 1, KindService: 2, KindPod: 3}
+var kindOrder = map[string]int{KindIngressPaths: 0, KindIngress: 1, KindHTTPRoute: 2, KindService: 3, KindPod: 4}
 
 // solverNamePrefix starts every solver's name (issuance names them
 // acme-solver-CERTIFICATE-RANDOM): challenge paths whose backend is such a
@@ -53,8 +55,9 @@ type Leftover struct {
 	Created time.Time
 }
 
-// Leftovers lists every solver object in ns ("" for all namespaces).
-func Leftovers(ctx context.Context, c kubernetes.Interface, ns string) ([]Leftover, error) {
+// Leftovers lists every solver object in ns ("" for all namespaces). With
+// dc, it lists HTTPRoutes too, when the cluster serves them.
+func Leftovers(ctx context.Context, c kubernetes.Interface, dc dynamic.Interface, ns string) ([]Leftover, error) {
 	opts := metav1.ListOptions{LabelSelector: Selector}
 	var out []Leftover
 	add := func(kind string, m metav1.ObjectMeta) {
@@ -94,6 +97,25 @@ func Leftovers(ctx context.Context, c kubernetes.Interface, ns string) ([]Leftov
 	}
 	for _, o := range pods.Items {
 		add(KindPod, o.ObjectMeta)
+	}
+	if dc != nil {
+		routes, err := dc.Resource(HTTPRoutes).Namespace(ns).List(ctx, opts)
+		switch {
+		case kindNotServed(err):
+			// No Gateway API in the cluster: no HTTPRoute solver ran.
+		case apierrors.IsForbidden(err):
+			// Nor for a user who may not list HTTPRoutes: creating them
+			// needs the same Role that lets them be cleaned up.
+		case err != nil:
+			return nil, store.Describe(err, "list", "httproutes.gateway.networking.k8s.io", ns)
+		default:
+			for _, o := range routes.Items {
+				add(KindHTTPRoute, metav1.ObjectMeta{
+					Namespace: o.GetNamespace(), Name: o.GetName(), Labels: o.GetLabels(),
+					Annotations: o.GetAnnotations(), CreationTimestamp: o.GetCreationTimestamp(),
+				})
+			}
+		}
 	}
 	// Paths take their certificate and age from their solver's objects;
 	// without any (a partial cleanup), they point at nothing and are old.
@@ -210,8 +232,9 @@ func OlderThan(l []Leftover, d time.Duration, now time.Time) []Leftover {
 }
 
 // DeleteLeftover deletes one solver object; one already gone is not an
-// error. Pods go without a grace period, as in Ingress.CleanUp.
-func DeleteLeftover(ctx context.Context, c kubernetes.Interface, o Leftover) error {
+// error. Pods go without a grace period, as in Workload.cleanUp. dc deletes
+// HTTPRoutes.
+func DeleteLeftover(ctx context.Context, c kubernetes.Interface, dc dynamic.Interface, o Leftover) error {
 	zero := int64(0)
 	bg := metav1.DeletePropagationBackground
 	opts := metav1.DeleteOptions{PropagationPolicy: &bg}
@@ -223,6 +246,12 @@ func DeleteLeftover(ctx context.Context, c kubernetes.Interface, o Leftover) err
 	case KindIngress:
 		resource = "ingresses.networking.k8s.io"
 		err = c.NetworkingV1().Ingresses(o.Namespace).Delete(ctx, o.Name, opts)
+	case KindHTTPRoute:
+		resource = "httproutes.gateway.networking.k8s.io"
+		if dc == nil {
+			return fmt.Errorf("httproute %s/%s: no client for HTTPRoutes", o.Namespace, o.Name)
+		}
+		err = dc.Resource(HTTPRoutes).Namespace(o.Namespace).Delete(ctx, o.Name, opts)
 	case KindService:
 		err = c.CoreV1().Services(o.Namespace).Delete(ctx, o.Name, opts)
 	case KindPod:

@@ -8,8 +8,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
 )
@@ -33,7 +40,7 @@ func TestLeftoversFindsOnlyOurSolverObjects(t *testing.T) {
 	bare.CreationTimestamp = metav1.NewTime(created.Add(-time.Hour))
 	c := fake.NewClientset(pod, svc, ing, foreign, state, bare)
 
-	all, err := Leftovers(ctx, c, "")
+	all, err := Leftovers(ctx, c, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,14 +68,14 @@ func TestLeftoversFindsOnlyOurSolverObjects(t *testing.T) {
 		t.Errorf("OlderThan: %+v", old)
 	}
 	for _, l := range all {
-		if err := DeleteLeftover(ctx, c, l); err != nil {
+		if err := DeleteLeftover(ctx, c, nil, l); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := DeleteLeftover(ctx, c, all[0]); err != nil {
+	if err := DeleteLeftover(ctx, c, nil, all[0]); err != nil {
 		t.Errorf("deleting what is gone: %v", err)
 	}
-	if left, _ := Leftovers(ctx, c, ""); len(left) != 0 {
+	if left, _ := Leftovers(ctx, c, nil, ""); len(left) != 0 {
 		t.Errorf("left: %+v", left)
 	}
 	if _, err := c.CoreV1().Pods("ns").Get(ctx, foreign.Name, metav1.GetOptions{}); err != nil {
@@ -102,7 +109,7 @@ func TestLeftoverChallengePathsInTheUsersIngress(t *testing.T) {
 	svc := cfg.service(nil, created.Format(time.RFC3339))
 	c := fake.NewClientset(user, svc)
 
-	all, err := Leftovers(ctx, c, "ns")
+	all, err := Leftovers(ctx, c, nil, "ns")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +118,7 @@ func TestLeftoverChallengePathsInTheUsersIngress(t *testing.T) {
 		t.Fatalf("leftovers %+v", all)
 	}
 	for _, l := range all {
-		if err := DeleteLeftover(ctx, c, l); err != nil {
+		if err := DeleteLeftover(ctx, c, nil, l); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -121,5 +128,49 @@ func TestLeftoverChallengePathsInTheUsersIngress(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.Spec, original) {
 		t.Errorf("ingress after cleanup:\n%+v\nwant\n%+v", got.Spec, original)
+	}
+}
+
+func TestLeftoverHTTPRoutes(t *testing.T) {
+	ctx := context.Background()
+	created := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC).Format(time.RFC3339)
+	cfg := Config{Namespace: "ns", Name: "acme-solver-web-abc123", Certificate: "web", ParentRefs: []gatewayv1.ParentReference{{Name: "gw"}}}
+	routes := cfg.httpRoutes([]acme.Challenge{{Identifier: "a.example.com", Token: "t"}}, nil, created)
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(routes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := &unstructured.Unstructured{}
+	foreign.SetAPIVersion("gateway.networking.k8s.io/v1")
+	foreign.SetKind("HTTPRoute")
+	foreign.SetNamespace("ns")
+	foreign.SetName("web")
+	listKinds := map[schema.GroupVersionResource]string{HTTPRoutes: "HTTPRouteList"}
+	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds, &unstructured.Unstructured{Object: m}, foreign)
+	c := fake.NewClientset()
+
+	all, err := Leftovers(ctx, c, dc, "ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 1 || all[0].Kind != KindHTTPRoute || all[0].Name != cfg.Name || all[0].Certificate != "web" || all[0].Created.Format(time.RFC3339) != created {
+		t.Fatalf("leftovers %+v", all)
+	}
+	if err := DeleteLeftover(ctx, c, dc, all[0]); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := Leftovers(ctx, c, dc, "ns"); len(left) != 0 {
+		t.Errorf("left after delete: %+v", left)
+	}
+	if _, err := dc.Resource(HTTPRoutes).Namespace("ns").Get(ctx, "web", metav1.GetOptions{}); err != nil {
+		t.Errorf("the user's HTTPRoute must stay: %v", err)
+	}
+
+	// A cluster without the Gateway API answers 404 for the kind: nothing to clean.
+	dc.PrependReactor("list", "httproutes", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: 404, Reason: metav1.StatusReasonNotFound, Message: "the server could not find the requested resource"}}
+	})
+	if left, err := Leftovers(ctx, c, dc, "ns"); err != nil || len(left) != 0 {
+		t.Errorf("without the CRD: %v, %v", left, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/acme/api"
@@ -72,6 +73,11 @@ type Config struct {
 	// Ingress as cert-manager merges them (see template.go).
 	PodTemplate     *api.ACMEChallengeSolverHTTP01IngressPodTemplate
 	IngressTemplate *api.ACMEChallengeSolverHTTP01IngressTemplate
+	// ParentRefs are the Gateways the HTTPRoute solver's routes attach to,
+	// and RouteLabels labels added to those routes
+	// (cert-manager's http01.gatewayHTTPRoute).
+	ParentRefs  []gatewayv1.ParentReference
+	RouteLabels map[string]string
 }
 
 func (c *Config) labels() map[string]string {

@@ -244,7 +244,29 @@ func SolversFor(iss *Issuer, cert *Certificate) (map[string]int, error) {
 		sort.Strings(missing)
 		return nil, &NoSolverError{Issuer: iss.Name, Names: missing}
 	}
+	var viaRoute []string
+	for _, ip := range ips {
+		if sv := iss.Spec.ACME.Solvers[out[ip]]; sv.IsGatewayHTTPRoute() {
+			viaRoute = append(viaRoute, ip)
+		}
+	}
+	if len(viaRoute) > 0 {
+		return nil, &IPViaHTTPRouteError{Issuer: iss.Name, Certificate: cert.Name, IPs: viaRoute}
+	}
 	return out, nil
+}
+
+// IPViaHTTPRouteError says that IP addresses of a Certificate would be
+// validated through a gatewayHTTPRoute solver, which cannot route them: an
+// HTTPRoute's hostnames are DNS names only (cert-manager fails the same way).
+type IPViaHTTPRouteError struct {
+	Issuer, Certificate string
+	IPs                 []string
+}
+
+func (e *IPViaHTTPRouteError) Error() string {
+	return fmt.Sprintf("certificate %q: IP address %s would be validated through a gatewayHTTPRoute solver of issuer %q, but HTTPRoute hostnames cannot be IP addresses: give IP addresses an http01.ingress solver (with a selector for the DNS names), or remove them",
+		e.Certificate, strings.Join(e.IPs, ", "), e.Issuer)
 }
 
 // Annotations on a Certificate that override the ingress settings of the

@@ -7,6 +7,7 @@ package api
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // cert-manager's API group and kinds.
@@ -64,9 +65,28 @@ type ACMEChallengeSolver struct {
 	HTTP01   *ACMEChallengeSolverHTTP01  `json:"http01,omitempty"`
 }
 
-// ACMEChallengeSolverHTTP01 mirrors cert-manager's http01 solver.
+// ACMEChallengeSolverHTTP01 mirrors cert-manager's http01 solver: exactly
+// one of Ingress and GatewayHTTPRoute is set.
 type ACMEChallengeSolverHTTP01 struct {
-	Ingress *ACMEChallengeSolverHTTP01Ingress `json:"ingress,omitempty"`
+	Ingress          *ACMEChallengeSolverHTTP01Ingress          `json:"ingress,omitempty"`
+	GatewayHTTPRoute *ACMEChallengeSolverHTTP01GatewayHTTPRoute `json:"gatewayHTTPRoute,omitempty"`
+}
+
+// ACMEChallengeSolverHTTP01GatewayHTTPRoute mirrors cert-manager's
+// http01.gatewayHTTPRoute: the challenge paths are routed by an HTTPRoute
+// (Gateway API) attached to ParentRefs instead of an Ingress.
+type ACMEChallengeSolverHTTP01GatewayHTTPRoute struct {
+	ServiceType corev1.ServiceType `json:"serviceType,omitempty"`
+	// Labels are added to the HTTPRoute, for Gateways that select routes
+	// by label.
+	Labels      map[string]string                            `json:"labels,omitempty"`
+	ParentRefs  []gatewayv1.ParentReference                  `json:"parentRefs,omitempty"`
+	PodTemplate *ACMEChallengeSolverHTTP01IngressPodTemplate `json:"podTemplate,omitempty"`
+}
+
+// IsGatewayHTTPRoute reports whether the solver routes through an HTTPRoute.
+func (sv *ACMEChallengeSolver) IsGatewayHTTPRoute() bool {
+	return sv.HTTP01 != nil && sv.HTTP01.GatewayHTTPRoute != nil
 }
 
 // ACMEChallengeSolverHTTP01Ingress mirrors cert-manager's http01.ingress.

@@ -17,14 +17,15 @@ import (
 // newSolver builds the Solver for cert's order from the issuer's solvers:
 // each name goes to the solver cert-manager would pick for it (see
 // api.SelectSolver), and each picked solver gets its own pod, service and
-// ingress. It fails before any order when a name has no solver.
+// ingress or HTTPRoute. It fails before any order when a name has no
+// solver.
 func newSolver(o *Options, iss *api.Issuer, cert *api.Certificate) (acme.Solver, error) {
 	picks, err := api.SolversFor(iss, cert)
 	if err != nil {
 		return nil, err
 	}
-	m := &multiSolver{byName: map[string]*solver.Ingress{}, iss: iss, cert: cert, o: o}
-	byIndex := map[int]*solver.Ingress{}
+	m := &multiSolver{byName: map[string]acme.Solver{}, iss: iss, cert: cert, o: o}
+	byIndex := map[int]acme.Solver{}
 	var order []int
 	for _, i := range picks {
 		if _, ok := byIndex[i]; !ok {
@@ -40,7 +41,7 @@ func newSolver(o *Options, iss *api.Issuer, cert *api.Certificate) (acme.Solver,
 		if err != nil {
 			return nil, fmt.Errorf("certificate %q: %w", cert.Name, err)
 		}
-		byIndex[i] = m.ingressSolver(sv)
+		byIndex[i] = m.solverFor(sv)
 		m.all = append(m.all, byIndex[i])
 	}
 	for name, i := range picks {
@@ -52,41 +53,55 @@ func newSolver(o *Options, iss *api.Issuer, cert *api.Certificate) (acme.Solver,
 	return m, nil
 }
 
-// ingressSolver is the Ingress solver for one solver entry of an issuer.
-func (m *multiSolver) ingressSolver(sv api.ACMEChallengeSolver) *solver.Ingress {
-	s := &solver.Ingress{Workload: solver.Workload{
-		Client: m.o.Store.Client,
-		Config: solver.Config{
-			Namespace:   m.cert.Namespace,
-			Name:        solverName(m.cert.Name),
-			Certificate: m.cert.Name,
-			Image:       m.o.SolverImage,
-		},
+// solverFor is the Ingress or HTTPRoute solver for one solver entry of an
+// issuer.
+func (m *multiSolver) solverFor(sv api.ACMEChallengeSolver) acme.Solver {
+	cfg := solver.Config{
+		Namespace:   m.cert.Namespace,
+		Name:        solverName(m.cert.Name),
+		Certificate: m.cert.Name,
+		Image:       m.o.SolverImage,
+	}
+	if sv.IsGatewayHTTPRoute() {
+		rt := sv.HTTP01.GatewayHTTPRoute
+		cfg.ParentRefs = rt.ParentRefs
+		cfg.RouteLabels = rt.Labels
+		cfg.ServiceType = rt.ServiceType
+		cfg.PodTemplate = rt.PodTemplate
+		return &solver.HTTPRoute{Workload: m.workload(cfg), Dynamic: m.o.Store.Dynamic}
+	}
+	if sv.HTTP01 != nil && sv.HTTP01.Ingress != nil {
+		in := sv.HTTP01.Ingress
+		switch {
+		case in.Name != "":
+			cfg.ExistingIngress = in.Name
+		case in.IngressClassName != nil:
+			cfg.IngressClassName = *in.IngressClassName
+		case in.Class != nil:
+			cfg.LegacyClass = *in.Class
+		}
+		cfg.ServiceType = in.ServiceType
+		cfg.PodTemplate = in.PodTemplate
+		cfg.IngressTemplate = in.IngressTemplate
+	}
+	return &solver.Ingress{Workload: m.workload(cfg)}
+}
+
+// workload is what both kinds of solver share: the pod, Service and
+// self-check.
+func (m *multiSolver) workload(cfg solver.Config) solver.Workload {
+	return solver.Workload{
+		Client:  m.o.Store.Client,
+		Config:  cfg,
 		Checker: &solver.SelfCheck{ConnectTo: m.o.ConnectTo, Timeout: m.o.SelfCheckTimeout},
 		Observe: m.o.Observe,
-	}}
-	if sv.HTTP01 == nil || sv.HTTP01.Ingress == nil {
-		return s
 	}
-	in := sv.HTTP01.Ingress
-	switch {
-	case in.Name != "":
-		s.Config.ExistingIngress = in.Name
-	case in.IngressClassName != nil:
-		s.Config.IngressClassName = *in.IngressClassName
-	case in.Class != nil:
-		s.Config.LegacyClass = *in.Class
-	}
-	s.Config.ServiceType = in.ServiceType
-	s.Config.PodTemplate = in.PodTemplate
-	s.Config.IngressTemplate = in.IngressTemplate
-	return s
 }
 
 // multiSolver hands each challenge to the solver picked for its name.
 type multiSolver struct {
-	byName map[string]*solver.Ingress
-	all    []*solver.Ingress
+	byName map[string]acme.Solver
+	all    []acme.Solver
 	iss    *api.Issuer
 	cert   *api.Certificate
 	o      *Options
@@ -96,7 +111,7 @@ var _ acme.Solver = (*multiSolver)(nil)
 
 // Present presents each solver's challenges concurrently; all must pass.
 func (m *multiSolver) Present(ctx context.Context, chals []acme.Challenge) error {
-	groups := map[*solver.Ingress][]acme.Challenge{}
+	groups := map[acme.Solver][]acme.Challenge{}
 	for _, ch := range chals {
 		s := m.byName[ch.Identifier]
 		if s == nil {

@@ -95,3 +95,38 @@ func withDefaults(s api.CertificateSpec) api.CertificateSpec {
 	}
 	return s
 }
+
+// TestExportGatewayHTTPRoute: a gatewayHTTPRoute solver is written back
+// out as cert-manager reads it.
+func TestExportGatewayHTTPRoute(t *testing.T) {
+	in := `apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: le, namespace: team}
+spec:
+  acme:
+    server: https://acme.example/dir
+    privateKeySecretRef: {name: le}
+    solvers:
+    - selector: {dnsZones: [example.com]}
+      http01:
+        gatewayHTTPRoute:
+          labels: {gateway: public}
+          parentRefs: [{name: web, namespace: infra, sectionName: http}]
+`
+	objs := decodeOK(t, in)
+	out, _ := Export([]*api.Issuer{objs[0].Issuer}, nil, "kubectl-acme")
+	y, err := yaml.Marshal(out[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"gatewayHTTPRoute:", "gateway: public", "name: web", "namespace: infra", "sectionName: http"} {
+		if !strings.Contains(string(y), want) {
+			t.Errorf("export lacks %q:\n%s", want, y)
+		}
+	}
+	back := decodeOK(t, string(y))
+	rt := back[0].Issuer.Spec.ACME.Solvers[0].HTTP01.GatewayHTTPRoute
+	if rt == nil || len(rt.ParentRefs) != 1 || *rt.ParentRefs[0].SectionName != "http" || rt.Labels["gateway"] != "public" {
+		t.Errorf("read back %+v", rt)
+	}
+}

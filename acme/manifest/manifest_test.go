@@ -119,6 +119,39 @@ func TestDecodeV1(t *testing.T) {
 	}
 }
 
+func TestDecodeGatewayHTTPRoute(t *testing.T) {
+	objs := decodeOK(t, `apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: le}
+spec:
+  acme:
+    server: https://acme.example/dir
+    privateKeySecretRef: {name: le}
+    solvers:
+    - http01:
+        gatewayHTTPRoute:
+          serviceType: NodePort
+          labels: {gateway: public}
+          parentRefs:
+          - name: web
+            namespace: infra
+            kind: Gateway
+            sectionName: http
+            port: 80
+          podTemplate:
+            spec:
+              nodeSelector: {pool: edge}
+`)
+	sv := objs[0].Issuer.Spec.ACME.Solvers[0]
+	rt := sv.HTTP01.GatewayHTTPRoute
+	if !sv.IsGatewayHTTPRoute() || rt.ServiceType != "NodePort" || rt.Labels["gateway"] != "public" || rt.PodTemplate.Spec.NodeSelector["pool"] != "edge" {
+		t.Fatalf("gatewayHTTPRoute: %+v", rt)
+	}
+	if p := rt.ParentRefs; len(p) != 1 || p[0].Name != "web" || *p[0].Namespace != "infra" || *p[0].Kind != "Gateway" || *p[0].SectionName != "http" || *p[0].Port != 80 {
+		t.Errorf("parentRefs: %+v", p)
+	}
+}
+
 func TestDecodeLegacy(t *testing.T) {
 	objs := decodeOK(t, legacyDocs)
 	if len(objs) != 2 {
@@ -232,8 +265,14 @@ func TestDecodeErrors(t *testing.T) {
 			[]string{"in.yaml:4:", "metadata.name: invalid certificate name"}},
 		{"dns01 solver", issuer("    solvers:\n    - dns01:\n        route53: {region: x}\n"),
 			[]string{"in.yaml:10: Issuer le (document 1): spec.acme.solvers[0].dns01: not supported: kubectl-acme solves HTTP-01"}},
-		{"gateway solver", issuer("    solvers:\n    - http01:\n        gatewayHTTPRoute: {}\n"),
-			[]string{"in.yaml:11:", "spec.acme.solvers[0].http01.gatewayHTTPRoute: not supported"}},
+		{"gateway solver without parentRefs", issuer("    solvers:\n    - http01:\n        gatewayHTTPRoute: {}\n"),
+			[]string{"in.yaml:11:", "spec.acme.solvers[0].http01.gatewayHTTPRoute.parentRefs: required"}},
+		{"gateway solver with a bad parentRef", issuer("    solvers:\n    - http01:\n        gatewayHTTPRoute:\n          parentRefs: [{namespace: Infra}]\n          serviceType: LoadBalancer\n"),
+			[]string{"gatewayHTTPRoute.parentRefs[0].name: required", "gatewayHTTPRoute.parentRefs[0].namespace: \"Infra\" is not a valid namespace", "gatewayHTTPRoute.serviceType: \"LoadBalancer\""}},
+		{"ingress and gateway solver", issuer("    solvers:\n    - http01:\n        ingress: {}\n        gatewayHTTPRoute: {parentRefs: [{name: gw}]}\n"),
+			[]string{"spec.acme.solvers[0].http01: exactly one of ingress and gatewayHTTPRoute is required"}},
+		{"unknown gateway solver field", issuer("    solvers:\n    - http01:\n        gatewayHTTPRoute: {parentRefs: [{name: gw}], hostnames: [a]}\n"),
+			[]string{"gatewayHTTPRoute.hostnames"}},
 		{"class and name", issuer("    solvers:\n    - http01:\n        ingress: {class: nginx, name: web}\n"),
 			[]string{"spec.acme.solvers[0].http01.ingress: only one of class, ingressClassName and name"}},
 		{"service type", issuer("    solvers:\n    - http01:\n        ingress: {serviceType: LoadBalancer}\n"),

@@ -48,8 +48,8 @@ type v1Solver struct {
 }
 
 type v1HTTP01 struct {
-	Ingress          *api.ACMEChallengeSolverHTTP01Ingress `json:"ingress,omitempty"`
-	GatewayHTTPRoute json.RawMessage                       `json:"gatewayHTTPRoute,omitempty"`
+	Ingress          *api.ACMEChallengeSolverHTTP01Ingress          `json:"ingress,omitempty"`
+	GatewayHTTPRoute *api.ACMEChallengeSolverHTTP01GatewayHTTPRoute `json:"gatewayHTTPRoute,omitempty"`
 }
 
 type v1Certificate struct {
@@ -85,7 +85,6 @@ const (
 	whyOnlyACME      = "not supported: kubectl-acme implements ACME issuers only"
 	whyDNS01         = "not supported: kubectl-acme solves HTTP-01 challenges only (so no DNS-01 and no wildcard names); remove this solver, or keep using cert-manager for these names"
 	whyWaitSelfCheck = "not supported: kubectl-acme always checks the challenge URL itself before asking the CA (tune it with --self-check-timeout)"
-	whyGateway       = "not supported: kubectl-acme solves HTTP-01 challenges through Ingresses only (http01.ingress)"
 	whySubject       = "not possible with an ACME CA: the CA writes only the requested names (and a common name) into the certificate, never other subject fields; remove it"
 	whyIdentifiers   = "not possible with an ACME CA: ACME identifiers are DNS names and IP addresses only; remove it"
 	whyIsCA          = "not possible with an ACME CA: ACME CAs issue end-entity certificates only, never CA certificates; remove it"
@@ -185,13 +184,9 @@ func (c *doc) v1Solvers(path string, in []v1Solver) []api.ACMEChallengeSolver {
 			c.fail(p, "a solver needs http01 (kubectl-acme solves HTTP-01 challenges only)")
 			continue
 		}
-		if present(s.HTTP01.GatewayHTTPRoute) {
-			c.fail(p+".http01.gatewayHTTPRoute", whyGateway)
-			continue
-		}
-		sv := api.ACMEChallengeSolver{Selector: s.Selector, HTTP01: &api.ACMEChallengeSolverHTTP01{Ingress: s.HTTP01.Ingress}}
-		if sv.HTTP01.Ingress == nil {
-			c.fail(p+".http01", "ingress is required (kubectl-acme solves HTTP-01 challenges through Ingresses)")
+		sv := api.ACMEChallengeSolver{Selector: s.Selector, HTTP01: &api.ACMEChallengeSolverHTTP01{Ingress: s.HTTP01.Ingress, GatewayHTTPRoute: s.HTTP01.GatewayHTTPRoute}}
+		if (sv.HTTP01.Ingress == nil) == (sv.HTTP01.GatewayHTTPRoute == nil) {
+			c.fail(p+".http01", "exactly one of ingress and gatewayHTTPRoute is required")
 			continue
 		}
 		out = append(out, sv)

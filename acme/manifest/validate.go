@@ -82,6 +82,10 @@ func (c *doc) checkSolver(p string, sv *api.ACMEChallengeSolver) {
 		}
 		c.labels(p+".selector.matchLabels", sel.MatchLabels)
 	}
+	if rt := sv.HTTP01.GatewayHTTPRoute; rt != nil {
+		c.checkHTTPRouteSolver(p+".http01.gatewayHTTPRoute", rt)
+		return
+	}
 	in := sv.HTTP01.Ingress
 	ip := p + ".http01.ingress"
 	set := 0
@@ -106,16 +110,7 @@ func (c *doc) checkSolver(p string, sv *api.ACMEChallengeSolver) {
 			c.fail(ip+".name", fmt.Sprintf("%q is not a valid Ingress name: %s", in.Name, strings.Join(errs, "; ")))
 		}
 	}
-	switch in.ServiceType {
-	case "", corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort:
-	default:
-		c.fail(ip+".serviceType", fmt.Sprintf("%q: use ClusterIP or NodePort", in.ServiceType))
-	}
-	if t := in.PodTemplate; t != nil {
-		c.labels(ip+".podTemplate.metadata.labels", t.Labels)
-		c.annotations(ip+".podTemplate.metadata.annotations", t.Annotations)
-		c.labels(ip+".podTemplate.spec.nodeSelector", t.Spec.NodeSelector)
-	}
+	c.checkWorkload(ip, in.ServiceType, in.PodTemplate)
 	if t := in.IngressTemplate; t != nil {
 		if in.Name != "" {
 			c.fail(ip+".ingressTemplate", "has no effect with name: the existing Ingress is not relabelled")
@@ -123,6 +118,44 @@ func (c *doc) checkSolver(p string, sv *api.ACMEChallengeSolver) {
 		c.labels(ip+".ingressTemplate.metadata.labels", t.Labels)
 		c.annotations(ip+".ingressTemplate.metadata.annotations", t.Annotations)
 	}
+}
+
+// checkWorkload checks what both kinds of solver say about the pod and
+// Service.
+func (c *doc) checkWorkload(p string, st corev1.ServiceType, t *api.ACMEChallengeSolverHTTP01IngressPodTemplate) {
+	switch st {
+	case "", corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort:
+	default:
+		c.fail(p+".serviceType", fmt.Sprintf("%q: use ClusterIP or NodePort", st))
+	}
+	if t != nil {
+		c.labels(p+".podTemplate.metadata.labels", t.Labels)
+		c.annotations(p+".podTemplate.metadata.annotations", t.Annotations)
+		c.labels(p+".podTemplate.spec.nodeSelector", t.Spec.NodeSelector)
+	}
+}
+
+// checkHTTPRouteSolver checks what the API server would refuse in the
+// HTTPRoute, before any order.
+func (c *doc) checkHTTPRouteSolver(p string, rt *api.ACMEChallengeSolverHTTP01GatewayHTTPRoute) {
+	if len(rt.ParentRefs) == 0 {
+		c.fail(p+".parentRefs", "required: an HTTPRoute without parentRefs attaches to no Gateway, so no challenge would be served")
+	}
+	for i, pr := range rt.ParentRefs {
+		pp := index(p+".parentRefs", i)
+		if pr.Name == "" {
+			c.fail(pp+".name", "required: the Gateway's name")
+		} else if errs := validation.IsDNS1123Subdomain(string(pr.Name)); len(errs) > 0 {
+			c.fail(pp+".name", fmt.Sprintf("%q is not a valid Gateway name: %s", pr.Name, strings.Join(errs, "; ")))
+		}
+		if pr.Namespace != nil {
+			if errs := validation.IsDNS1123Label(string(*pr.Namespace)); len(errs) > 0 {
+				c.fail(pp+".namespace", fmt.Sprintf("%q is not a valid namespace: %s", *pr.Namespace, strings.Join(errs, "; ")))
+			}
+		}
+	}
+	c.labels(p+".labels", rt.Labels)
+	c.checkWorkload(p, rt.ServiceType, rt.PodTemplate)
 }
 
 func (c *doc) labels(path string, m map[string]string) {

@@ -65,6 +65,7 @@ var Everyday = []Command{CreateIssuer, Issue, Renew, Status, Cleanup}
 const (
 	coordination = "coordination.k8s.io"
 	networking   = "networking.k8s.io"
+	gateway      = "gateway.networking.k8s.io"
 )
 
 type need struct {
@@ -114,9 +115,13 @@ type Scope struct {
 	// their challenge paths to (http01.ingress.name): issuing, and cleaning
 	// up after a killed issue, then need get and update on them, by name.
 	PatchedIngresses []string
-	// NoNewIngresses: every solver patches an existing Ingress, so issuing
-	// creates and deletes none.
+	// NoNewIngresses: every solver patches an existing Ingress or routes
+	// through an HTTPRoute, so issuing creates and deletes no Ingress.
 	NoNewIngresses bool
+	// HTTPRoutes: a solver routes through HTTPRoutes
+	// (http01.gatewayHTTPRoute), which issuing creates and deletes, and
+	// cleanup lists and deletes.
+	HTTPRoutes bool
 }
 
 // Needs returns the permissions cmds need in scope, without duplicates,
@@ -137,6 +142,12 @@ func Needs(scope Scope, cmds ...Command) []Permission {
 			}
 			for _, v := range n.verbs {
 				add(Permission{Verb: v, Group: n.group, Resource: n.resource, Namespace: scope.Namespace})
+			}
+		}
+		if scope.HTTPRoutes {
+			verbs := map[Command][]string{Issue: {"create", "delete"}, Cleanup: {"list", "delete"}}[c]
+			for _, v := range verbs {
+				add(Permission{Verb: v, Group: gateway, Resource: "httproutes", Namespace: scope.Namespace})
 			}
 		}
 		if c == Issue || c == Cleanup {
@@ -163,7 +174,7 @@ func Needs(scope Scope, cmds ...Command) []Permission {
 var verbOrder = map[string]int{"get": 0, "list": 1, "watch": 2, "create": 3, "update": 4, "patch": 5, "delete": 6}
 
 // resourceOrder lists stored state first, then the solver's objects.
-var resourceOrder = map[string]int{"configmaps": 0, "secrets": 1, "pods": 2, "services": 3, "ingresses": 4, "leases": 5}
+var resourceOrder = map[string]int{"configmaps": 0, "secrets": 1, "pods": 2, "services": 3, "ingresses": 4, "httproutes": 5, "leases": 6}
 
 // Sort orders permissions by namespace, resource and verb.
 func Sort(ps []Permission) {

@@ -139,3 +139,33 @@ func TestReviewUsesOneRulesReview(t *testing.T) {
 		t.Errorf("missing %v", missing)
 	}
 }
+
+func TestHTTPRouteSolverNeedsHTTPRoutes(t *testing.T) {
+	route := func(verb string) Permission {
+		return Permission{Verb: verb, Group: "gateway.networking.k8s.io", Resource: "httproutes", Namespace: "app"}
+	}
+	if slices.ContainsFunc(Needs(Scope{Namespace: "app"}, Everyday...), func(p Permission) bool { return p.Resource == "httproutes" }) {
+		t.Error("ingress solvers need no httproutes permission")
+	}
+	issue := Needs(Scope{Namespace: "app", HTTPRoutes: true, NoNewIngresses: true}, Issue)
+	if !slices.Contains(issue, route("create")) || !slices.Contains(issue, route("delete")) || slices.Contains(issue, route("list")) {
+		t.Errorf("issue through an HTTPRoute needs %v", issue)
+	}
+	if slices.ContainsFunc(issue, func(p Permission) bool { return p.Resource == "ingresses" }) {
+		t.Errorf("issue through an HTTPRoute only needs no ingresses: %v", issue)
+	}
+	cleanup := Needs(Scope{Namespace: "app", HTTPRoutes: true}, Cleanup)
+	if !slices.Contains(cleanup, route("list")) || !slices.Contains(cleanup, route("delete")) {
+		t.Errorf("cleanup after an HTTPRoute solver needs %v", cleanup)
+	}
+	roles := Roles(RoleName, Needs(Scope{Namespace: "app", HTTPRoutes: true}, Everyday...))
+	found := false
+	for _, r := range roles[0].Rules {
+		if r.Resources[0] == "httproutes" && r.APIGroups[0] == "gateway.networking.k8s.io" && slices.Equal(r.Verbs, []string{"list", "create", "delete"}) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the Role has no httproutes rule: %+v", roles[0].Rules)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
@@ -70,6 +71,10 @@ var ErrNotFound = errors.New("not found")
 // Store reads and writes kubectl-acme's objects.
 type Store struct {
 	Client kubernetes.Interface
+	// Dynamic reaches the kinds client-go has no typed client for: the
+	// Gateway API's HTTPRoutes, which the HTTPRoute solver creates. Nil
+	// where no such solver runs.
+	Dynamic dynamic.Interface
 	// ClusterNamespace holds ClusterIssuers; DefaultClusterNamespace if empty.
 	ClusterNamespace string
 }

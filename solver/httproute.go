@@ -1,0 +1,216 @@
+package solver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/acme/store"
+)
+
+// HTTPRoutes is the Gateway API resource the HTTPRoute solver creates.
+var HTTPRoutes = gatewayv1.SchemeGroupVersion.WithResource("httproutes")
+
+// ErrHTTPRouteNotServed is returned when the cluster has no HTTPRoute kind.
+var ErrHTTPRouteNotServed = errors.New("the HTTPRoute kind is not served by this cluster: install the Gateway API CRDs or use an http01.ingress solver")
+
+// maxRouteChallenges is how many challenges one HTTPRoute carries: the
+// Gateway API allows at most 16 hostnames and 16 rules per route.
+const maxRouteChallenges = 16
+
+// HTTPRoute solves HTTP-01 challenges with a Pod and a Service, routed to by
+// HTTPRoutes (Gateway API) attached to Config.ParentRefs, as cert-manager's
+// http01.gatewayHTTPRoute solver does.
+type HTTPRoute struct {
+	Workload
+	// Dynamic creates and deletes the HTTPRoutes, which client-go has no
+	// typed client for.
+	Dynamic dynamic.Interface
+}
+
+var _ acme.Solver = (*HTTPRoute)(nil)
+
+// Present creates the pod, Service and HTTPRoutes, waits for the pod and
+// self-checks every challenge URL.
+func (s *HTTPRoute) Present(ctx context.Context, chals []acme.Challenge) error {
+	for _, ch := range chals {
+		if ch.IsIP {
+			// api.SolversFor refuses these before any order.
+			return fmt.Errorf("an HTTPRoute cannot route IP address %s: HTTPRoute hostnames are DNS names only", ch.Identifier)
+		}
+	}
+	if s.Dynamic == nil {
+		return errors.New("the HTTPRoute solver has no dynamic client")
+	}
+	owner, created, err := s.start(ctx, chals)
+	if err != nil {
+		return err
+	}
+	ns := s.Config.Namespace
+	routes := s.Dynamic.Resource(HTTPRoutes).Namespace(ns)
+	for _, hr := range s.Config.httpRoutes(chals, owner, created) {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(hr)
+		if err != nil {
+			return fmt.Errorf("encode httproute %s/%s: %w", ns, hr.Name, err)
+		}
+		s.track(KindHTTPRoute, hr.Name)
+		_, err = routes.Create(ctx, &unstructured.Unstructured{Object: m}, metav1.CreateOptions{})
+		if kindNotServed(err) {
+			return fmt.Errorf("create httproute %s/%s: %w", ns, hr.Name, ErrHTTPRouteNotServed)
+		}
+		if ignoreExists(err) != nil {
+			return store.Describe(err, "create", "httproutes.gateway.networking.k8s.io", ns)
+		}
+	}
+	s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service, httproute %s/%s", ns, s.Config.Name))
+	err = s.ready(ctx, chals)
+	var check *CheckError
+	if errors.As(err, &check) && ctx.Err() == nil {
+		// The route's status says what the URL cannot: whether any
+		// Gateway took it.
+		if why := s.routeStatus(ctx); why != "" {
+			return fmt.Errorf("%w; %s", err, why)
+		}
+	}
+	return err
+}
+
+// routeStatus explains, from the first route's status.parents, why no
+// Gateway may be serving it; "" when every parentRef was accepted.
+func (s *HTTPRoute) routeStatus(ctx context.Context) string {
+	ns, name := s.Config.Namespace, s.Config.Name
+	u, err := s.Dynamic.Resource(HTTPRoutes).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return ""
+	}
+	var hr gatewayv1.HTTPRoute
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &hr); err != nil {
+		return ""
+	}
+	return describeRouteStatus(&hr)
+}
+
+// describeRouteStatus says, per parentRef, what no Gateway controller
+// reported accepting: one that wrote nothing means no controller owns
+// such a Gateway (a wrong name or namespace, or no Gateway at all).
+func describeRouteStatus(hr *gatewayv1.HTTPRoute) string {
+	var out []string
+	for _, pr := range hr.Spec.ParentRefs {
+		gw := string(pr.Name)
+		if pr.Namespace != nil {
+			gw = string(*pr.Namespace) + "/" + gw
+		} else {
+			gw = hr.Namespace + "/" + gw
+		}
+		var found *gatewayv1.RouteParentStatus
+		for i, ps := range hr.Status.Parents {
+			if ps.ParentRef.Name == pr.Name && ptrEqual(ps.ParentRef.Namespace, pr.Namespace) && ptrEqual(ps.ParentRef.SectionName, pr.SectionName) {
+				found = &hr.Status.Parents[i]
+			}
+		}
+		if found == nil {
+			out = append(out, fmt.Sprintf("no Gateway controller has accepted httproute %s/%s for parentRef %s: does that Gateway exist, with a GatewayClass whose controller runs?", hr.Namespace, hr.Name, gw))
+			continue
+		}
+		for _, c := range found.Conditions {
+			if (c.Type == string(gatewayv1.RouteConditionAccepted) || c.Type == string(gatewayv1.RouteConditionResolvedRefs)) && c.Status != metav1.ConditionTrue {
+				out = append(out, fmt.Sprintf("httproute %s/%s on Gateway %s (%s): %s %s: %s", hr.Namespace, hr.Name, gw, found.ControllerName, c.Type, c.Reason, c.Message))
+			}
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func ptrEqual[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// kindNotServed tells a 404 for the resource type from one for the
+// namespace: only the namespace's names its kind.
+func kindNotServed(err error) bool {
+	if !apierrors.IsNotFound(err) {
+		return false
+	}
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		if d := st.Status().Details; d != nil && d.Kind == "namespaces" {
+			return false
+		}
+	}
+	return true
+}
+
+// CleanUp deletes every object Present created.
+func (s *HTTPRoute) CleanUp(ctx context.Context) error {
+	return s.cleanUp(ctx, func(ctx context.Context, kind, name string) error {
+		if kind != KindHTTPRoute {
+			return fmt.Errorf("unknown solver object kind %q", kind)
+		}
+		bg := metav1.DeletePropagationBackground
+		err := s.Dynamic.Resource(HTTPRoutes).Namespace(s.Config.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
+		if kindNotServed(err) {
+			return nil // never created: Present failed on the same 404
+		}
+		return err
+	})
+}
+
+// httpRoutes route each token's exact path on its identifier's hostname to
+// the solver Service, through the Gateways of ParentRefs. Orders with more
+// than 16 names get several routes (the API's limit per route), named
+// Name, Name-2, ...
+func (c *Config) httpRoutes(chals []acme.Challenge, owner *metav1.OwnerReference, created string) []*gatewayv1.HTTPRoute {
+	var out []*gatewayv1.HTTPRoute
+	for start := 0; start < len(chals); start += maxRouteChallenges {
+		chunk := chals[start:min(start+maxRouteChallenges, len(chals))]
+		hr := &gatewayv1.HTTPRoute{
+			TypeMeta:   metav1.TypeMeta{APIVersion: gatewayv1.GroupVersion.String(), Kind: "HTTPRoute"},
+			ObjectMeta: c.meta(created, owner),
+		}
+		if n := len(out); n > 0 {
+			hr.Name += "-" + strconv.Itoa(n+1)
+		}
+		// The issuer's labels, for Gateways that select routes by label;
+		// the solver's own win, so cleanup still finds the route.
+		hr.Labels = maps.Clone(c.RouteLabels)
+		if hr.Labels == nil {
+			hr.Labels = map[string]string{}
+		}
+		maps.Copy(hr.Labels, c.labels())
+		for _, pr := range c.ParentRefs {
+			hr.Spec.ParentRefs = append(hr.Spec.ParentRefs, *pr.DeepCopy())
+		}
+		exact := gatewayv1.PathMatchExact
+		port := gatewayv1.PortNumber(httpPort)
+		seen := map[string]bool{}
+		for _, ch := range chunk {
+			if !seen[ch.Identifier] {
+				seen[ch.Identifier] = true
+				hr.Spec.Hostnames = append(hr.Spec.Hostnames, gatewayv1.Hostname(ch.Identifier))
+			}
+			path := ChallengePath + ch.Token
+			hr.Spec.Rules = append(hr.Spec.Rules, gatewayv1.HTTPRouteRule{
+				Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{Type: &exact, Value: &path}}},
+				BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{BackendObjectReference: gatewayv1.BackendObjectReference{
+					Name: gatewayv1.ObjectName(c.Name), Port: &port,
+				}}}},
+			})
+		}
+		out = append(out, hr)
+	}
+	return out
+}
