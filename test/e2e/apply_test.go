@@ -24,6 +24,8 @@ import (
 // served ingress class and a host name unique to the test.
 type manifestVars struct {
 	Server, CABundle, Class, Host string
+	// The Gateway the HTTPRoute solver's routes attach to.
+	GatewayNamespace, GatewayName string
 }
 
 func varsFor(t *testing.T, ns string) manifestVars {
@@ -37,6 +39,9 @@ func varsFor(t *testing.T, ns string) manifestVars {
 		CABundle: base64.StdEncoding.EncodeToString(pemCA),
 		Class:    env.IngressClass,
 		Host:     ns + ".example.test",
+
+		GatewayNamespace: env.GatewayNamespace,
+		GatewayName:      env.GatewayName,
 	}
 }
 
@@ -127,6 +132,7 @@ func assertNoLabeledSolverObjects(t *testing.T, ns string) {
 	for _, c := range cms.Items {
 		left = append(left, "configmap/"+c.Name)
 	}
+	left = append(left, solverHTTPRoutes(t, ns, sel.LabelSelector)...)
 	if len(left) > 0 {
 		t.Errorf("solver objects left in %s: %v", ns, left)
 	}

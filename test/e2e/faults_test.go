@@ -156,7 +156,7 @@ func solverObjects(t *testing.T, ns, cert string) []string {
 	for _, o := range ings.Items {
 		out = append(out, "ingress/"+o.Name)
 	}
-	return out
+	return append(out, solverHTTPRoutes(t, ns, sel.LabelSelector)...)
 }
 
 func podReady(p *corev1.Pod) bool {

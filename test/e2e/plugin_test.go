@@ -64,8 +64,8 @@ func issueArgs(ns, name, issuer string, extra ...string) []string {
 	return append([]string{"issue", name, "-n", ns, "--issuer", issuer, "--connect-to", env.IngressHTTP}, extra...)
 }
 
-// assertNoSolverObjects fails if any solver Pod, Service, Ingress or
-// ConfigMap remains in ns.
+// assertNoSolverObjects fails if any solver Pod, Service, Ingress,
+// ConfigMap or HTTPRoute remains in ns.
 func assertNoSolverObjects(t *testing.T, ns string) {
 	t.Helper()
 	ctx := t.Context()
@@ -90,6 +90,7 @@ func assertNoSolverObjects(t *testing.T, ns string) {
 	for _, c := range cms.Items {
 		left = append(left, "configmap/"+c.Name)
 	}
+	left = append(left, solverHTTPRoutes(t, ns, "")...)
 	if len(left) > 0 {
 		t.Errorf("solver objects left in %s: %v", ns, left)
 	}
