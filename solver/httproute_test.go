@@ -1,10 +1,19 @@
 package solver
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -86,6 +95,69 @@ func TestHTTPRoutes(t *testing.T) {
 			routes[0].Spec.ParentRefs[0].Name = "changed"
 			if c.ParentRefs[0].Name != "gw" {
 				t.Error("routes share the issuer's parentRefs")
+			}
+		})
+	}
+}
+
+// TestHTTPRouteWithoutCRD: a cluster without the Gateway API fails the
+// solver with a plain message, and CleanUp removes the pod and Service
+// already created.
+func TestHTTPRouteWithoutCRD(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientset()
+	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{HTTPRoutes: "HTTPRouteList"})
+	notServed := &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: 404, Reason: metav1.StatusReasonNotFound, Message: "the server could not find the requested resource"}}
+	dc.PrependReactor("*", "httproutes", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, notServed })
+	s := &HTTPRoute{Workload: Workload{Client: c, Config: Config{Namespace: "ns", Name: "acme-solver-web-x", Certificate: "web",
+		ParentRefs: []gatewayv1.ParentReference{{Name: "gw"}}}}, Dynamic: dc}
+	err := s.Present(ctx, []acme.Challenge{{Identifier: "a.example.com", Token: "tok", KeyAuthorization: "tok.k"}})
+	if !errors.Is(err, ErrHTTPRouteNotServed) || !strings.Contains(err.Error(), "install the Gateway API CRDs or use an http01.ingress solver") {
+		t.Fatalf("Present without the CRD: %v", err)
+	}
+	if err := s.CleanUp(ctx); err != nil {
+		t.Fatalf("CleanUp: %v", err)
+	}
+	pods, _ := c.CoreV1().Pods("ns").List(ctx, metav1.ListOptions{})
+	svcs, _ := c.CoreV1().Services("ns").List(ctx, metav1.ListOptions{})
+	if len(pods.Items)+len(svcs.Items) != 0 {
+		t.Errorf("left %d pods, %d services", len(pods.Items), len(svcs.Items))
+	}
+	// An IP address never reaches the cluster.
+	if err := s.Present(ctx, []acme.Challenge{{Identifier: "192.0.2.1", IsIP: true, Token: "tok"}}); err == nil || !strings.Contains(err.Error(), "IP address 192.0.2.1") {
+		t.Errorf("Present with an IP address: %v", err)
+	}
+}
+
+func TestDescribeRouteStatus(t *testing.T) {
+	ns := gatewayv1.Namespace("infra")
+	route := func(parents ...gatewayv1.RouteParentStatus) *gatewayv1.HTTPRoute {
+		hr := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "acme-solver-web-x"}}
+		hr.Spec.ParentRefs = []gatewayv1.ParentReference{{Name: "gw", Namespace: &ns}}
+		hr.Status.Parents = parents
+		return hr
+	}
+	cond := func(typ, status, reason string) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: metav1.ConditionStatus(status), Reason: reason, Message: "msg"}
+	}
+	parent := func(conds ...metav1.Condition) gatewayv1.RouteParentStatus {
+		return gatewayv1.RouteParentStatus{ParentRef: gatewayv1.ParentReference{Name: "gw", Namespace: &ns}, ControllerName: "example.com/gw", Conditions: conds}
+	}
+	tests := []struct {
+		name string
+		hr   *gatewayv1.HTTPRoute
+		want string
+	}{
+		{"no controller wrote status", route(), "no Gateway controller has accepted httproute app/acme-solver-web-x for parentRef infra/gw"},
+		{"accepted and resolved", route(parent(cond("Accepted", "True", "Accepted"), cond("ResolvedRefs", "True", "ResolvedRefs"))), ""},
+		{"not allowed by the listener", route(parent(cond("Accepted", "False", "NotAllowedByListeners"))), "on Gateway infra/gw (example.com/gw): Accepted NotAllowedByListeners: msg"},
+		{"backend not found", route(parent(cond("Accepted", "True", "Accepted"), cond("ResolvedRefs", "False", "BackendNotFound"))), "ResolvedRefs BackendNotFound"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := describeRouteStatus(tt.hr)
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("describeRouteStatus = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -107,17 +107,7 @@ func simRouteBarrier(ctx context.Context, t *testing.T, ns string) {
 	hr := simRoute(host, "barrier", "/barrier")
 	hr.Name = "barrier"
 	createRoute(ctx, t, ns, hr)
-	for {
-		code, _, err := simGet(ctx, host, "/barrier")
-		if err == nil && code == http.StatusInternalServerError {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("simnode never routed the barrier HTTPRoute (last %d, %v)", code, err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	simWaitCode(ctx, t, host, "/barrier", http.StatusInternalServerError, "the barrier HTTPRoute")
 }
 
 func TestSimnodeGatewayFidelity(t *testing.T) {

@@ -544,14 +544,21 @@ func simIngressBarrier(ctx context.Context, t *testing.T, ns string) {
 	if _, err := kube.NetworkingV1().Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create barrier ingress: %v", err)
 	}
+	simWaitCode(ctx, t, host, "/barrier", http.StatusServiceUnavailable, "the barrier Ingress")
+}
+
+// simWaitCode polls until a request answers code: what, a barrier, is
+// then routed.
+func simWaitCode(ctx context.Context, t *testing.T, host, path string, want int, what string) {
+	t.Helper()
 	for {
-		code, _, err := simGet(ctx, host, "/barrier")
-		if err == nil && code == http.StatusServiceUnavailable {
+		code, _, err := simGet(ctx, host, path)
+		if err == nil && code == want {
 			return
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the ingress controller never routed the barrier Ingress (last %d, %v)", code, err)
+			t.Fatalf("the ingress controller never routed %s (last %d, %v)", what, code, err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -187,26 +187,12 @@ func pickBackend(bs []gwBackend) (gwBackend, bool) {
 }
 
 func (gc *gatewayController) runStatus(ctx context.Context) {
-	go func() {
-		<-ctx.Done()
-		gc.status.ShutDown()
-	}()
-	for {
-		k, quit := gc.status.Get()
-		if quit {
-			return
+	runQueue(ctx, gc.status, gc.syncStatus, func(key string, err error) {
+		// A conflict only means the cache was behind: retried anyway.
+		if !apierrors.IsConflict(err) {
+			gc.log.Error("gateway status", "object", key, "err", err)
 		}
-		if err := gc.syncStatus(ctx, k); err != nil && ctx.Err() == nil {
-			// A conflict only means the cache was behind: retried below.
-			if !apierrors.IsConflict(err) {
-				gc.log.Error("gateway status", "object", k, "err", err)
-			}
-			gc.status.AddRateLimited(k)
-		} else {
-			gc.status.Forget(k)
-		}
-		gc.status.Done(k)
-	}
+	})
 }
 
 func (gc *gatewayController) syncStatus(ctx context.Context, k string) error {

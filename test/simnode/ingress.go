@@ -176,22 +176,30 @@ func (ic *ingressController) enqueueAllStatus() {
 // runStatus writes status.loadBalancer on served Ingresses, and removes
 // it from Ingresses that are no longer served.
 func (ic *ingressController) runStatus(ctx context.Context) {
+	runQueue(ctx, ic.status, ic.syncStatus, func(key string, err error) {
+		ic.log.Error("ingress status", "ingress", key, "err", err)
+	})
+}
+
+// runQueue works a queue of object keys until ctx is done; a key whose
+// sync fails is reported and retried with the queue's backoff.
+func runQueue(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error, report func(key string, err error)) {
 	go func() {
 		<-ctx.Done()
-		ic.status.ShutDown()
+		q.ShutDown()
 	}()
 	for {
-		key, quit := ic.status.Get()
+		key, quit := q.Get()
 		if quit {
 			return
 		}
-		if err := ic.syncStatus(ctx, key); err != nil && ctx.Err() == nil {
-			ic.log.Error("ingress status", "ingress", key, "err", err)
-			ic.status.AddRateLimited(key)
+		if err := sync(ctx, key); err != nil && ctx.Err() == nil {
+			report(key, err)
+			q.AddRateLimited(key)
 		} else {
-			ic.status.Forget(key)
+			q.Forget(key)
 		}
-		ic.status.Done(key)
+		q.Done(key)
 	}
 }
 
