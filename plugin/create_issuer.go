@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	xacme "golang.org/x/crypto/acme"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/acme/api"
@@ -23,11 +24,14 @@ import (
 
 // CreateIssuerOptions holds `kubectl acme create issuer` input.
 type CreateIssuerOptions struct {
-	Name             string
-	Server           string
-	Email            string
-	IngressClass     string
-	LegacyClass      bool
+	Name         string
+	Server       string
+	Email        string
+	IngressClass string
+	LegacyClass  bool
+	// Gateway is [NAMESPACE/]NAME of a Gateway (Gateway API): the solver
+	// routes through HTTPRoutes attached to it instead of an Ingress.
+	Gateway          string
 	AgreeTOS         bool
 	CABundleFile     string
 	SkipTLSVerify    bool
@@ -56,7 +60,7 @@ func NewCreateIssuerOptions(streams genericiooptions.IOStreams) *CreateIssuerOpt
 func NewCmdCreateIssuer(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewCreateIssuerOptions(streams)
 	cmd := &cobra.Command{
-		Use:   "issuer NAME --server URL --email ADDR [--ingress-class CLASS] [--agree-tos]",
+		Use:   "issuer NAME --server URL --email ADDR [--ingress-class CLASS | --gateway [NAMESPACE/]NAME] [--agree-tos]",
 		Short: "Register an ACME account and store it as an Issuer",
 		Long: `Register an account with an ACME CA and store it as an Issuer (or, with --cluster,
 a ClusterIssuer usable from every namespace).
@@ -67,6 +71,9 @@ account instead of creating a new one. The CA's terms of service are shown and
 must be agreed to, interactively or with --agree-tos.`,
 		Example: `  # Let's Encrypt staging, solving HTTP-01 through the nginx ingress class
   kubectl acme create issuer staging --server letsencrypt-staging --email ops@example.com --ingress-class nginx
+
+  # Solving HTTP-01 through HTTPRoutes attached to Gateway "public" in namespace "infra"
+  kubectl acme create issuer staging --server letsencrypt-staging --email ops@example.com --gateway infra/public
 
   # A ClusterIssuer for Let's Encrypt production, agreeing to its terms
   kubectl acme create issuer letsencrypt --cluster --server letsencrypt --email ops@example.com --ingress-class nginx --agree-tos
@@ -89,6 +96,7 @@ must be agreed to, interactively or with --agree-tos.`,
 	fl.StringVar(&o.Email, "email", o.Email, "Contact address for the account (expiry and incident notices)")
 	fl.StringVar(&o.IngressClass, "ingress-class", o.IngressClass, "Ingress class of the HTTP-01 solver ingress (spec.ingressClassName); empty uses the cluster's default class")
 	fl.BoolVar(&o.LegacyClass, "legacy-class-annotation", o.LegacyClass, "Set the class with the kubernetes.io/ingress.class annotation instead of spec.ingressClassName (older ingress controllers)")
+	fl.StringVar(&o.Gateway, "gateway", o.Gateway, "Solve HTTP-01 through HTTPRoutes attached to this Gateway, [NAMESPACE/]NAME (Gateway API; without NAMESPACE, the certificate's namespace), instead of an Ingress")
 	fl.BoolVar(&o.AgreeTOS, "agree-tos", o.AgreeTOS, "Agree to the CA's terms of service without asking")
 	fl.StringVar(&o.CABundleFile, "ca-bundle", o.CABundleFile, "PEM file with CA certificates to trust for the ACME server's API")
 	fl.BoolVar(&o.SkipTLSVerify, "skip-tls-verify", o.SkipTLSVerify, "Do not verify the ACME server's TLS certificate (insecure; test CAs only)")
@@ -149,6 +157,14 @@ func (o *CreateIssuerOptions) Validate() error {
 			return err
 		}
 	}
+	if o.Gateway != "" {
+		if o.IngressClass != "" || o.LegacyClass {
+			return errors.New("--gateway routes through HTTPRoutes, not an Ingress: give it without --ingress-class and --legacy-class-annotation")
+		}
+		if err := validateGateway(o.Gateway); err != nil {
+			return err
+		}
+	}
 	if o.CABundleFile != "" {
 		if err := validateCABundle(o.CABundleFile, o.caBundle); err != nil {
 			return err
@@ -205,6 +221,12 @@ func (o *CreateIssuerOptions) Issuer() *api.Issuer {
 			ing.IngressClassName = &class
 		}
 	}
+	solver := api.ACMEChallengeSolver{HTTP01: &api.ACMEChallengeSolverHTTP01{Ingress: ing}}
+	if o.Gateway != "" {
+		solver.HTTP01 = &api.ACMEChallengeSolverHTTP01{GatewayHTTPRoute: &api.ACMEChallengeSolverHTTP01GatewayHTTPRoute{
+			ParentRefs: []gatewayv1.ParentReference{gatewayRef(o.Gateway)},
+		}}
+	}
 	iss.Spec.ACME = &api.ACMEIssuer{
 		Server:              o.Server,
 		Email:               o.Email,
@@ -213,7 +235,7 @@ func (o *CreateIssuerOptions) Issuer() *api.Issuer {
 		CABundle:            o.caBundle,
 		Profile:             o.Profile,
 		PreferredChain:      o.PreferredChain,
-		Solvers:             []api.ACMEChallengeSolver{{HTTP01: &api.ACMEChallengeSolverHTTP01{Ingress: ing}}},
+		Solvers:             []api.ACMEChallengeSolver{solver},
 	}
 	if o.EABHMACSecret != "" {
 		name, key, _ := strings.Cut(o.EABHMACSecret, "/")

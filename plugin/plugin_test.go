@@ -72,15 +72,37 @@ func TestCreateIssuerValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, mutate := range map[string]func(*CreateIssuerOptions){
-		"http server": func(o *CreateIssuerOptions) { o.Server = "http://acme.example/dir" },
-		"no server":   func(o *CreateIssuerOptions) { o.Server = "" },
-		"bad email":   func(o *CreateIssuerOptions) { o.Email = "ops at example" },
-		"bad name":    func(o *CreateIssuerOptions) { o.Name = "LE" },
+		"http server":               func(o *CreateIssuerOptions) { o.Server = "http://acme.example/dir" },
+		"no server":                 func(o *CreateIssuerOptions) { o.Server = "" },
+		"bad email":                 func(o *CreateIssuerOptions) { o.Email = "ops at example" },
+		"bad name":                  func(o *CreateIssuerOptions) { o.Name = "LE" },
+		"gateway and ingress class": func(o *CreateIssuerOptions) { o.Gateway, o.IngressClass = "infra/public", "nginx" },
+		"gateway and legacy class":  func(o *CreateIssuerOptions) { o.Gateway, o.LegacyClass = "public", true },
+		"bad gateway namespace":     func(o *CreateIssuerOptions) { o.Gateway = "In.fra/public" },
+		"bad gateway name":          func(o *CreateIssuerOptions) { o.Gateway = "infra/Public" },
+		"empty gateway name":        func(o *CreateIssuerOptions) { o.Gateway = "infra/" },
 	} {
 		o := ok
 		mutate(&o)
 		if err := o.Validate(); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestCreateIssuerGateway(t *testing.T) {
+	for gw, wantNS := range map[string]string{"infra/public": "infra", "public": ""} {
+		o := CreateIssuerOptions{Name: "le", Server: "https://acme.example/dir", Email: "ops@example.com", PrivateKeySecret: "le", Timeout: time.Minute, Gateway: gw}
+		if err := o.Validate(); err != nil {
+			t.Fatalf("--gateway %s: %v", gw, err)
+		}
+		sv := o.Issuer().Spec.ACME.Solvers[0]
+		if !sv.IsGatewayHTTPRoute() || sv.HTTP01.Ingress != nil {
+			t.Fatalf("--gateway %s: solver %+v", gw, sv.HTTP01)
+		}
+		p := sv.HTTP01.GatewayHTTPRoute.ParentRefs
+		if len(p) != 1 || p[0].Name != "public" || (wantNS == "") != (p[0].Namespace == nil) || (p[0].Namespace != nil && string(*p[0].Namespace) != wantNS) {
+			t.Errorf("--gateway %s: parentRefs %+v", gw, p)
 		}
 	}
 }

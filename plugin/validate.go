@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // validateConnectTo checks a --connect-to HOST:PORT.
@@ -51,6 +52,33 @@ func validateIngressClass(v string) error {
 		return fmt.Errorf("--ingress-class %q: %s", v, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// validateGateway checks a --gateway [NAMESPACE/]NAME.
+func validateGateway(v string) error {
+	ns, name, hasNS := strings.Cut(v, "/")
+	if !hasNS {
+		ns, name = "", v
+	}
+	if hasNS {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Errorf("--gateway %q: namespace %q: %s", v, ns, strings.Join(errs, "; "))
+		}
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return fmt.Errorf("--gateway %q: want [NAMESPACE/]NAME of a Gateway: %s", v, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// gatewayRef is the parentRef a valid --gateway names.
+func gatewayRef(v string) gatewayv1.ParentReference {
+	ns, name, hasNS := strings.Cut(v, "/")
+	if !hasNS {
+		return gatewayv1.ParentReference{Name: gatewayv1.ObjectName(v)}
+	}
+	namespace := gatewayv1.Namespace(ns)
+	return gatewayv1.ParentReference{Name: gatewayv1.ObjectName(name), Namespace: &namespace}
 }
 
 // validateCABundle checks that a --ca-bundle holds at least one PEM
