@@ -1,7 +1,7 @@
 // Package solver answers ACME HTTP-01 challenges from inside a Kubernetes
 // cluster: it creates a busybox httpd Pod serving the key authorizations,
-// a Service and an Ingress routing /.well-known/acme-challenge/<token> to
-// it, checks the challenge URLs are reachable, and deletes all of it
+// a Service and an Ingress or a Gateway API HTTPRoute routing
+// /.well-known/acme-challenge/<token> to it, checks the challenge URLs are reachable, and deletes all of it
 // afterwards.
 package solver
 
