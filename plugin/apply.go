@@ -22,6 +22,7 @@ import (
 	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
 	"github.com/kubectl-acme/kubectl-acme/acme/manifest"
 	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/solver"
 )
 
 // Dry-run modes of apply, as kubectl names them.
@@ -610,6 +611,12 @@ func (o *ApplyOptions) runServerDryRun(ctx context.Context, st *store.Store, pla
 		}
 		iss := issuers[certIssuerKey(cert)]
 		for _, sv := range iss.Spec.ACME.Solvers {
+			if sv.IsGatewayHTTPRoute() {
+				if err := solver.HTTPRoutesServed(ctx, st.Dynamic, cert.Namespace); err != nil {
+					fail("certificate/"+cert.Name, err)
+				}
+				continue
+			}
 			if sv.HTTP01 == nil || sv.HTTP01.Ingress == nil || sv.HTTP01.Ingress.Name == "" {
 				continue
 			}

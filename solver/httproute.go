@@ -139,6 +139,23 @@ func ptrEqual[T comparable](a, b *T) bool {
 	return *a == *b
 }
 
+// HTTPRoutesServed fails with ErrHTTPRouteNotServed when the cluster has no
+// HTTPRoute kind, for checks before any order (apply --dry-run=server). A
+// user who may not list HTTPRoutes passes: issuing only creates them.
+func HTTPRoutesServed(ctx context.Context, dc dynamic.Interface, ns string) error {
+	if dc == nil {
+		return errors.New("no client for HTTPRoutes")
+	}
+	_, err := dc.Resource(HTTPRoutes).Namespace(ns).List(ctx, metav1.ListOptions{Limit: 1})
+	switch {
+	case kindNotServed(err):
+		return ErrHTTPRouteNotServed
+	case err == nil, apierrors.IsForbidden(err):
+		return nil
+	}
+	return store.Describe(err, "list", "httproutes.gateway.networking.k8s.io", ns)
+}
+
 // kindNotServed tells a 404 for the resource type from one for the
 // namespace: only the namespace's names its kind.
 func kindNotServed(err error) bool {

@@ -109,6 +109,13 @@ func TestHTTPRouteWithoutCRD(t *testing.T) {
 	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{HTTPRoutes: "HTTPRouteList"})
 	notServed := &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: 404, Reason: metav1.StatusReasonNotFound, Message: "the server could not find the requested resource"}}
 	dc.PrependReactor("*", "httproutes", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, notServed })
+	served := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{HTTPRoutes: "HTTPRouteList"})
+	if err := HTTPRoutesServed(ctx, served, "ns"); err != nil {
+		t.Errorf("HTTPRoutesServed with the CRD: %v", err)
+	}
+	if err := HTTPRoutesServed(ctx, dc, "ns"); !errors.Is(err, ErrHTTPRouteNotServed) {
+		t.Errorf("HTTPRoutesServed without the CRD: %v", err)
+	}
 	s := &HTTPRoute{Workload: Workload{Client: c, Config: Config{Namespace: "ns", Name: "acme-solver-web-x", Certificate: "web",
 		ParentRefs: []gatewayv1.ParentReference{{Name: "gw"}}}}, Dynamic: dc}
 	err := s.Present(ctx, []acme.Challenge{{Identifier: "a.example.com", Token: "tok", KeyAuthorization: "tok.k"}})

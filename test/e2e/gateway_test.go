@@ -41,6 +41,8 @@ func TestGatewayHTTPRouteApply(t *testing.T) {
 	ns := newNamespace(t)
 	v := varsFor(t, ns)
 	path := renderManifest(t, "", "gateway.yaml", v)
+	out, _ := mustApply(t, nil, "-n", ns, "-f", path, "--dry-run=server")
+	wantAll(t, "apply --dry-run=server", out, "certificate/gateway-com valid (dry run: server)")
 	mustApply(t, nil, "-n", ns, "-f", path, "--agree-tos", "--connect-to", env.IngressHTTP, "-q")
 
 	verifySecret(t, ns, "gateway-com-tls", []string{v.Host, "www." + v.Host})
@@ -53,7 +55,7 @@ func TestGatewayHTTPRouteApply(t *testing.T) {
 		t.Errorf("simnode never routed a solver HTTPRoute of %s; see %s", ns, env.LogFile("simnode"))
 	}
 
-	out := mustACME(t, env.Kubeconfig, "export", "--all", "-n", ns)
+	out = mustACME(t, env.Kubeconfig, "export", "--all", "-n", ns)
 	wantAll(t, "export", out, "gatewayHTTPRoute:", "parentRefs:", "name: "+env.GatewayName, "namespace: "+env.GatewayNamespace, "sectionName: http", "gateway: public")
 
 	role := mustACME(t, env.Kubeconfig, "check", "-n", ns, "--issuer", "gateway", "-o", "yaml")

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,4 +244,50 @@ func TestSimnodeGatewayFidelity(t *testing.T) {
 			simAssertNotServed(t, o.host, simPath, o.body, tt.wantCode)
 		})
 	}
+}
+
+// TestSimnodeGatewayStatus: simnode reports its GatewayClass accepted and
+// the environment's Gateway programmed at the ingress address, as a Gateway
+// API implementation does.
+func TestSimnodeGatewayStatus(t *testing.T) {
+	requireGateway(t)
+	t.Parallel()
+	ctx := t.Context()
+	dc := dynamicClient(t)
+	var gw gatewayv1.Gateway
+	waitFor(t, simTimeout, "the Gateway to be programmed", func() bool {
+		u, err := dc.Resource(gatewayv1.SchemeGroupVersion.WithResource("gateways")).Namespace(env.GatewayNamespace).Get(ctx, env.GatewayName, metav1.GetOptions{})
+		if err != nil || runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &gw) != nil {
+			return false
+		}
+		return metaConditionTrue(gw.Status.Conditions, "Programmed", gw.Generation)
+	})
+	host, _, _ := strings.Cut(env.IngressHTTP, ":")
+	if len(gw.Status.Addresses) != 1 || gw.Status.Addresses[0].Value != host {
+		t.Errorf("Gateway addresses %+v, want %s", gw.Status.Addresses, host)
+	}
+	if !metaConditionTrue(gw.Status.Conditions, "Accepted", gw.Generation) || len(gw.Status.Listeners) != 1 ||
+		!metaConditionTrue(gw.Status.Listeners[0].Conditions, "Programmed", gw.Generation) || gw.Status.Listeners[0].SupportedKinds[0].Kind != "HTTPRoute" {
+		t.Errorf("Gateway status %+v", gw.Status)
+	}
+	u, err := dc.Resource(gatewayv1.SchemeGroupVersion.WithResource("gatewayclasses")).Get(ctx, env.GatewayClass, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var class gatewayv1.GatewayClass
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &class); err != nil {
+		t.Fatal(err)
+	}
+	if !metaConditionTrue(class.Status.Conditions, "Accepted", class.Generation) {
+		t.Errorf("GatewayClass status %+v", class.Status)
+	}
+}
+
+func metaConditionTrue(cs []metav1.Condition, typ string, gen int64) bool {
+	for _, c := range cs {
+		if c.Type == typ {
+			return c.Status == metav1.ConditionTrue && c.ObservedGeneration == gen
+		}
+	}
+	return false
 }
