@@ -50,7 +50,7 @@ type gatewayController struct {
 	status  workqueue.TypedRateLimitingInterface[string]
 
 	state    atomic.Pointer[gatewayState]
-	mu       sync.Mutex
+	mu       sync.Mutex // serializes rebuild
 	lastDesc []string
 }
 
@@ -106,6 +106,10 @@ func listTyped[T any](inf cache.SharedIndexInformer) []*T {
 }
 
 func (gc *gatewayController) rebuild() {
+	// Handlers of different informers call this concurrently: one at a
+	// time, or a rebuild from an older cache could store its state last.
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
 	in := gatewayInputs{
 		class:           gc.class,
 		classes:         listTyped[gatewayv1.GatewayClass](gc.classes),
@@ -126,10 +130,8 @@ func (gc *gatewayController) rebuild() {
 	gc.state.Store(st)
 
 	desc := st.table.describe()
-	gc.mu.Lock()
 	added, removed := diffSorted(gc.lastDesc, desc)
 	gc.lastDesc = desc
-	gc.mu.Unlock()
 	for _, r := range removed {
 		gc.log.Info("gateway route removed", "route", r)
 	}
