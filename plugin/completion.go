@@ -32,6 +32,7 @@ var (
 	configMaps     = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	namespaces     = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 	ingressClasses = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "ingressclasses"}
+	gateways       = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}
 )
 
 // registerRootCompletion completes the flags every command has.
@@ -51,6 +52,7 @@ func registerCreateIssuerCompletion(cmd *cobra.Command, f *Factory) {
 	}
 	mustRegister(cmd, "server", fixedCompletions(servers...))
 	mustRegister(cmd, "ingress-class", f.completeIngressClasses)
+	mustRegister(cmd, "gateway", f.completeGateways)
 	mustRegister(cmd, "ca-bundle", cobra.FixedCompletions([]cobra.Completion{"pem", "crt"}, cobra.ShellCompDirectiveFilterFileExt))
 }
 
@@ -159,6 +161,19 @@ func (f *Factory) completeIngressClasses(cmd *cobra.Command, args []string, toCo
 	items, err := f.listForCompletion(cmd, ingressClasses, "", "")
 	if err != nil {
 		return completionError(err)
+	}
+	return objectNames(items, toComplete), cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeGateways offers the cluster's Gateways as NAMESPACE/NAME, for
+// --gateway; nothing where the Gateway API is not installed.
+func (f *Factory) completeGateways(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	items, err := f.listForCompletion(cmd, gateways, "", "")
+	if err != nil {
+		return completionError(err)
+	}
+	for i := range items {
+		items[i].Name = items[i].Namespace + "/" + items[i].Name
 	}
 	return objectNames(items, toComplete), cobra.ShellCompDirectiveNoFileComp
 }

@@ -98,7 +98,7 @@ func TestCompletionRegistered(t *testing.T) {
 	}{
 		{[]string{"issue"}, []string{"issuer", "namespace", "context"}},
 		{[]string{"status"}, []string{"output", "namespace"}},
-		{[]string{"create", "issuer"}, []string{"server", "ingress-class", "ca-bundle"}},
+		{[]string{"create", "issuer"}, []string{"server", "ingress-class", "gateway", "ca-bundle"}},
 	} {
 		cmd, _, err := root.Find(tt.path)
 		if err != nil {

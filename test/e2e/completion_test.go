@@ -146,6 +146,10 @@ func TestCompletion(t *testing.T) {
 		wantCandidates(t, "create issuer --server <TAB>", got, "letsencrypt", "letsencrypt-staging")
 		got, _, _ = complete(t, path, script, "create", "issuer", "x", "--ingress-class", "")
 		wantCandidates(t, "create issuer --ingress-class <TAB>", got, env.IngressClass)
+		if env.GatewayName != "" {
+			got, _, _ = complete(t, path, script, "create", "issuer", "x", "--gateway", "")
+			wantCandidates(t, "create issuer --gateway <TAB>", got, env.GatewayNamespace+"/"+env.GatewayName)
+		}
 	})
 
 	// Without a reachable cluster the shell gets no candidates, quickly.
