@@ -44,9 +44,13 @@ type ingressController struct {
 	log     *slog.Logger
 	status  workqueue.TypedRateLimitingInterface[string]
 
-	routes   atomic.Pointer[routeTable]
-	mu       sync.Mutex
-	lastDesc []string
+	routes atomic.Pointer[routeTable]
+	// rebuildMu makes rebuilds, which handlers of different informers
+	// call concurrently, one at a time: else one from an older cache
+	// could store its routes last.
+	rebuildMu sync.Mutex
+	mu        sync.Mutex
+	lastDesc  []string
 	// logged rate-limits per-request log lines, which clients polling
 	// for a route would otherwise repeat several times a second.
 	logged map[string]time.Time
@@ -122,6 +126,8 @@ func (ic *ingressController) served() []*networkingv1.Ingress {
 // rebuild recomputes the routes after an Ingress or IngressClass change
 // and logs them when they changed.
 func (ic *ingressController) rebuild() {
+	ic.rebuildMu.Lock()
+	defer ic.rebuildMu.Unlock()
 	t := buildRoutes(ic.served())
 	ic.routes.Store(t)
 	desc := t.describe()
