@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -13,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	testenv "github.com/kubectl-acme/kubectl-acme/test/env"
 )
@@ -34,7 +37,16 @@ type caProxy struct {
 	// onNewOrder, when set, may answer a newOrder request itself (it
 	// returns true) instead of passing it to Pebble.
 	onNewOrder func(w http.ResponseWriter, r *http.Request, n int) bool
+	// before holds matching requests before Pebble sees them; after holds
+	// Pebble's answers to matching requests, once Pebble has acted on them.
+	before, after *gate
 }
+
+// Pebble's endpoints the fault tests hold requests at.
+const (
+	challengePath = "/chalZ/"          // POST {}: the client asks the CA to validate
+	finalizePath  = "/finalize-order/" // POST CSR: the CA issues
+)
 
 // newOrderPath is Pebble's newOrder endpoint.
 const newOrderPath = "/order-plz"
@@ -64,8 +76,17 @@ func startCAProxyFor(t *testing.T, e *testenv.Env) *caProxy {
 			r.SetURL(upstream)
 			r.Out.Host = r.In.Host
 		},
+		// A client killed or interrupted mid-request is what the fault
+		// tests do on purpose: no log line for it.
+		ErrorLog:  log.New(io.Discard, "", 0),
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}},
 		ModifyResponse: func(res *http.Response) error {
+			p.mu.Lock()
+			after := p.after
+			p.mu.Unlock()
+			if after != nil && !after.pass(res.Request) {
+				return res.Request.Context().Err()
+			}
 			// Pebble answers 400 to a POST only for a bad nonce or a bad
 			// request; the tests send no bad requests.
 			if res.StatusCode == http.StatusBadRequest {
@@ -85,6 +106,12 @@ func startCAProxyFor(t *testing.T, e *testenv.Env) *caProxy {
 			if answer != nil && answer(w, r, n) {
 				return
 			}
+		}
+		p.mu.Lock()
+		before := p.before
+		p.mu.Unlock()
+		if before != nil && !before.pass(r) {
+			return // the client gave up: Pebble never sees the request
 		}
 		rp.ServeHTTP(w, r)
 	}))
@@ -117,6 +144,70 @@ func (p *caProxy) answerNewOrder(f func(w http.ResponseWriter, r *http.Request, 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.onNewOrder = f
+}
+
+// holdBefore holds requests g matches before they reach Pebble.
+func (p *caProxy) holdBefore(g *gate) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.before = g
+}
+
+// holdAfter lets requests g matches reach Pebble and holds its answers.
+func (p *caProxy) holdAfter(g *gate) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.after = g
+}
+
+// gate holds the HTTP requests it matches in a proxy until released, and
+// reports the first one held, so a test can act while a client waits for
+// an answer at a known step instead of guessing with sleeps.
+type gate struct {
+	match    func(r *http.Request) bool
+	held     chan struct{} // closed once a request is held
+	released chan struct{}
+	heldOnce sync.Once
+	relOnce  sync.Once
+}
+
+func newGate(match func(r *http.Request) bool) *gate {
+	return &gate{match: match, held: make(chan struct{}), released: make(chan struct{})}
+}
+
+// pass blocks a matching request until Release; it returns false if the
+// client went away first. Other requests pass at once.
+func (g *gate) pass(r *http.Request) bool {
+	if !g.match(r) {
+		return true
+	}
+	g.heldOnce.Do(func() { close(g.held) })
+	select {
+	case <-g.released:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// Release lets held and later requests through.
+func (g *gate) Release() { g.relOnce.Do(func() { close(g.released) }) }
+
+// waitHeld waits until a request is held, failing the test after timeout.
+func (g *gate) waitHeld(t *testing.T, timeout time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-g.held:
+	case <-time.After(timeout):
+		t.Fatalf("timed out after %s waiting for the proxy to hold %s", timeout, what)
+	}
+}
+
+// postTo matches POSTs to a path with the given prefix.
+func postTo(prefix string) func(r *http.Request) bool {
+	return func(r *http.Request) bool {
+		return r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, prefix)
+	}
 }
 
 // createIssuerVia registers an Issuer against Pebble through the proxy.
