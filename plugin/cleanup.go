@@ -38,7 +38,7 @@ func NewCmdCleanup(f *Factory, streams genericiooptions.IOStreams) *cobra.Comman
 	o := NewCleanupOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "cleanup [-A] [--older-than DURATION] [--dry-run]",
-		Short: "Delete solver objects left behind by runs that were killed",
+		Short: "Delete solver objects and Leases left behind by runs that were killed",
 		Long: `Delete the HTTP-01 solver pods, services, ingresses and HTTPRoutes (when the
 cluster has the Gateway API) that a kubectl acme run could not remove because it was killed (kill -9, a closed laptop,
 a lost connection). A run that ends normally, fails, times out or is interrupted
@@ -48,7 +48,11 @@ your Ingresses (an issuer with http01.ingress.name) are taken out of it again.
 Only objects kubectl-acme created (labels app.kubernetes.io/managed-by=kubectl-acme
 and app.kubernetes.io/component=http01-solver) and older than --older-than (by their
 acme.kubectl.io/created annotation) are deleted. Objects of a certificate that is
-being issued right now (its Lease is held) are skipped, whatever their age.`,
+being issued right now (its Lease is held) are skipped, whatever their age.
+
+A killed run also leaves its certificate's Lease, which nobody holds once it has
+expired (30 seconds after the run's last renewal). Expired Leases are deleted
+too, when they expired at least --older-than ago.`,
 		Example: `  # Remove leftovers older than an hour in the current namespace
   kubectl acme cleanup
 
@@ -140,10 +144,14 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 		return err
 	}
 	plan := PlanCleanup(all, o.OlderThan, now, busy)
+	leases, err := issuance.ExpiredLeases(ctx, st.Client, ns, o.OlderThan, now)
+	if err != nil {
+		return err
+	}
 	for _, s := range plan.Skip {
 		fmt.Fprintf(o.ErrOut, "skipped %s/%s in namespace %s: %s\n", s.Kind, s.Name, s.Namespace, s.Reason)
 	}
-	if len(plan.Delete) == 0 {
+	if len(plan.Delete) == 0 && len(leases) == 0 {
 		if len(plan.Skip) == 0 {
 			fmt.Fprintf(o.ErrOut, "No leftover solver objects older than %s %s.\n", o.OlderThan, where(ns))
 		}
@@ -163,6 +171,21 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%d of %d solver objects could not be deleted: %w", len(errs), len(plan.Delete), errors.Join(errs...))
+	}
+	// Leases last: a killed run's objects go before the record of its run.
+	for _, l := range leases {
+		detail := fmt.Sprintf("(namespace %s, certificate %s, held by %s, expired %s ago)", l.Namespace, l.Certificate, l.Holder, age(l.Expires, now))
+		if o.DryRun {
+			fmt.Fprintf(o.Out, "lease/%s would be deleted (dry run) %s\n", l.Name, detail)
+			continue
+		}
+		deleted, err := issuance.DeleteExpiredLease(ctx, st.Client, l)
+		if err != nil {
+			return err
+		}
+		if deleted {
+			fmt.Fprintf(o.Out, "lease/%s deleted %s\n", l.Name, detail)
+		}
 	}
 	return nil
 }

@@ -95,7 +95,8 @@ var needs = map[Command][]need{
 		{"", "pods", []string{"list", "delete"}},
 		{"", "services", []string{"list", "delete"}},
 		{networking, "ingresses", []string{"list", "delete"}},
-		{coordination, "leases", []string{"get"}},
+		// Held leases protect a run's objects; expired ones a killed run left are deleted.
+		{coordination, "leases", []string{"get", "list", "delete"}},
 	},
 }
 

@@ -35,8 +35,8 @@ func TestNeedsAndRolesAreInverse(t *testing.T) {
 	if len(cl) != 2 || cl[0].ResourceNames[0] != "acme-clusterissuer-le" || cl[1].ResourceNames[0] != "le-account" {
 		t.Errorf("cluster resource namespace rules: %+v", cl)
 	}
-	if n := len(Needs(Scope{Namespace: "app"}, Everyday...)); n != 21 {
-		t.Errorf("%d permissions in the namespace, want 21 (update docs/rbac.md when this changes)", n)
+	if n := len(Needs(Scope{Namespace: "app"}, Everyday...)); n != 22 {
+		t.Errorf("%d permissions in the namespace, want 22 (update docs/rbac.md when this changes)", n)
 	}
 }
 

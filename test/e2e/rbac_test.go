@@ -116,7 +116,7 @@ func TestMinimalRole(t *testing.T) {
 	bob := serviceAccountKubeconfig(t, ns, "bob")
 
 	// Everything works with exactly this Role.
-	if out := mustACME(t, bob, "check"); !strings.Contains(out, "All 21 permissions") {
+	if out := mustACME(t, bob, "check"); !strings.Contains(out, "All 22 permissions") {
 		t.Errorf("check as bob:\n%s", out)
 	}
 	createIssuer(t, bob, ns, "pebble", env.IngressClass)
