@@ -70,6 +70,10 @@ type Request struct {
 	NotAfter       time.Time
 	// Replaces is the ARI CertID of the certificate being renewed.
 	Replaces string
+	// BeforeFinalize, when set, runs just before the CSR is sent, with the
+	// order's URL: from then on the CA may issue for Key. An error stops
+	// the order there.
+	BeforeFinalize func(orderURL string) error
 }
 
 // Result is an issued certificate and what happened on the way.
@@ -186,6 +190,11 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 	csr, err := certRequest(req)
 	if err != nil {
 		return res, err
+	}
+	if req.BeforeFinalize != nil {
+		if err := req.BeforeFinalize(order.URI); err != nil {
+			return res, err
+		}
 	}
 	// Every authorization is valid, so the order is ready: finalize at
 	// once, and wait for the order only if the CA says it is not ready yet.

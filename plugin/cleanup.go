@@ -52,7 +52,12 @@ being issued right now (its Lease is held) are skipped, whatever their age.
 
 A killed run also leaves its certificate's Lease, which nobody holds once it has
 expired (30 seconds after the run's last renewal). Expired Leases are deleted
-too, when they expired at least --older-than ago.`,
+too, when they expired at least --older-than ago.
+
+A run killed after it asked the CA to issue leaves the new certificate key in a
+recovery record on this machine ($KUBECTL_ACME_STATE_DIR, else
+$XDG_STATE_HOME/kubectl-acme, else ~/.local/state/kubectl-acme). cleanup lists
+them; the certificate's next issue collects the certificate without a new order.`,
 		Example: `  # Remove leftovers older than an hour in the current namespace
   kubectl acme cleanup
 
@@ -134,6 +139,7 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 	if o.AllNamespaces {
 		ns = ""
 	}
+	defer o.notePending(st.Cluster, ns)
 	all, err := solver.Leftovers(ctx, st.Client, st.Dynamic, ns)
 	if err != nil {
 		return err
@@ -188,6 +194,17 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// notePending points at the certificate keys killed runs kept on this
+// machine: they are collected by the certificate's next issue, which needs
+// the CA, not by cleanup.
+func (o *CleanupOptions) notePending(cluster, ns string) {
+	pending, _ := issuance.PendingRecoveries(cluster, ns)
+	for _, p := range pending {
+		fmt.Fprintf(o.ErrOut, "certificate %s in namespace %s: a killed run kept the key of order %s in %s; `kubectl acme issue %s -n %s` collects its certificate without a new order\n",
+			p.Certificate, p.Namespace, p.Order, p.Path, p.Certificate, p.Namespace)
+	}
 }
 
 func printLeftover(w io.Writer, l solver.Leftover, now time.Time, what string) {

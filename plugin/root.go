@@ -148,7 +148,7 @@ func (f *Factory) Store() (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &store.Store{Client: cs, Dynamic: dc, ClusterNamespace: f.ClusterNamespace}, nil
+	return &store.Store{Client: cs, Dynamic: dc, ClusterNamespace: f.ClusterNamespace, Cluster: cfg.Host}, nil
 }
 
 // isTerminal reports whether w is a terminal.

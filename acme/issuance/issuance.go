@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -157,6 +156,10 @@ func Issue(ctx context.Context, o Options, iss *api.Issuer, cert *api.Certificat
 	if err != nil {
 		return cert, err
 	}
+	// A run killed after finalize left the key: collect its certificate.
+	if done, err := recoverIssued(ctx, &o, c, cert, target); done || err != nil {
+		return cert, err
+	}
 
 	keySpec := acme.KeySpec{}
 	rotation := ""
@@ -168,6 +171,11 @@ func Issue(ctx context.Context, o Options, iss *api.Issuer, cert *api.Certificat
 	if err != nil {
 		return cert, err
 	}
+	keyPEM, err := acme.EncodeKey(certKey, keySpec.Encoding)
+	if err != nil {
+		return cert, err
+	}
+	rec := newRecovery(&o, iss, cert, keyPEM)
 
 	cert.Status.LastOrder = &api.OrderStatus{State: acme.StatePending, Started: metav1.Now()}
 
@@ -181,6 +189,7 @@ func Issue(ctx context.Context, o Options, iss *api.Issuer, cert *api.Certificat
 		NotAfter:       notAfterFor(cert),
 		PreferredChain: iss.Spec.ACME.PreferredChain,
 		Replaces:       o.Replaces,
+		BeforeFinalize: rec.beforeFinalize,
 	}, sv, o.Observe)
 
 	// Record the outcome even when the command's context has ended.
@@ -199,41 +208,23 @@ func Issue(ctx context.Context, o Options, iss *api.Issuer, cert *api.Certificat
 		if err := saveCertificate(wctx, o.Store, cert); err != nil {
 			obtainErr = errors.Join(obtainErr, err)
 		}
-		return cert, obtainErr
+		return cert, rec.explain(obtainErr)
 	}
 
-	keyPEM, err := acme.EncodeKey(certKey, keySpec.Encoding)
-	if err != nil {
-		return cert, err
-	}
 	chainPEM := res.ChainPEM()
 	leaf, err := x509.ParseCertificate(res.Chain[0])
 	if err != nil {
-		return cert, fmt.Errorf("parse issued certificate: %w", err)
+		return cert, rec.explain(fmt.Errorf("parse issued certificate: %w", err))
 	}
-	writeErr := retry.OnError(retry.DefaultBackoff, isTransient, func() error {
-		err := o.Store.WriteTLSSecret(wctx, cert, target, chainPEM, keyPEM, o.Force)
-		target = nil // a retry reads the Secret afresh
-		return err
-	})
-	if writeErr != nil {
-		// The CA has issued: never lose the certificate and its key.
-		if path, ferr := saveLocally(cert, chainPEM, keyPEM); ferr == nil {
-			writeErr = fmt.Errorf("%w; the issued certificate and key were saved to %s (mode 0600): create the Secret from it with kubectl create secret tls", writeErr, path)
-		}
+	// The CA has issued: never lose the certificate and its key.
+	_ = rec.issued(chainPEM) // the record already has the key and the order
+	if writeErr := writeIssued(wctx, &o, cert, target, rec, chainPEM); writeErr != nil {
 		cert.Status.LastFailure = "write secret: " + writeErr.Error()
 		cert.Status.LastFailureTime = &finished
 		_ = saveCertificate(wctx, o.Store, cert)
 		return cert, writeErr
 	}
-	renewBefore := cert.Spec.RenewBeforeFor(leaf.NotBefore, leaf.NotAfter)
-	cert.Status.NotBefore = &metav1.Time{Time: leaf.NotBefore}
-	cert.Status.NotAfter = &metav1.Time{Time: leaf.NotAfter}
-	cert.Status.RenewalTime = &metav1.Time{Time: renewalTime(wctx, c, leaf, renewBefore)}
-	cert.Status.Serial = strings.ToUpper(leaf.SerialNumber.Text(16))
-	cert.Status.Revision++
-	cert.Status.LastFailure = ""
-	cert.Status.LastFailureTime = nil
+	setIssued(wctx, c, cert, leaf)
 	cert.Status.LastOrder.State = acme.StateIssued
 	if err := saveCertificate(wctx, o.Store, cert); err != nil {
 		return cert, fmt.Errorf("certificate stored in secret %s, but recording its status failed: %w", cert.Spec.SecretName, err)
@@ -294,19 +285,4 @@ func failureReason(err error) string {
 		return "interrupted: " + err.Error()
 	}
 	return acme.ProblemString(err)
-}
-
-func saveLocally(cert *api.Certificate, chainPEM, keyPEM []byte) (string, error) {
-	f, err := os.CreateTemp("", "kubectl-acme-"+cert.Namespace+"-"+cert.Name+"-*.pem")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	if err := f.Chmod(0o600); err != nil {
-		return "", err
-	}
-	if _, err := f.Write(append(append([]byte{}, chainPEM...), keyPEM...)); err != nil {
-		return "", err
-	}
-	return f.Name(), f.Close()
 }

@@ -77,6 +77,9 @@ type Store struct {
 	Dynamic dynamic.Interface
 	// ClusterNamespace holds ClusterIssuers; DefaultClusterNamespace if empty.
 	ClusterNamespace string
+	// Cluster is the API server's URL; it tells apart the same namespace
+	// and name in two clusters in local files (issuance's recovery records).
+	Cluster string
 }
 
 func (s *Store) clusterNamespace() string {

@@ -325,7 +325,12 @@ func TestCleanupAfterSIGKILL(t *testing.T) {
 
 func mustCleanup(t *testing.T, ns string, args ...string) (stdout, stderr string) {
 	t.Helper()
-	out, errOut, code := acmeCmd(t, env.Kubeconfig, append([]string{"cleanup", "-n", ns}, args...)...)
+	return mustCleanupVia(t, env.Kubeconfig, ns, args...)
+}
+
+func mustCleanupVia(t *testing.T, kubeconfig, ns string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	out, errOut, code := acmeCmd(t, kubeconfig, append([]string{"cleanup", "-n", ns}, args...)...)
 	if code != 0 {
 		t.Fatalf("cleanup %v: exit %d: %s", args, code, errOut)
 	}

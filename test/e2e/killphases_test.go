@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"net/http"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,6 +30,11 @@ import (
 // renewal), except when SIGINT arrives during the Secret write, which the
 // run then completes: the CA has issued, and the certificate must not be
 // lost.
+//
+// Once the CA may have issued (finalization, Secret write), the run keeps
+// the certificate's key in a recovery record from just before finalize
+// until the Secret holds it. The next issue of the certificate collects
+// the certificate the CA issued for the killed run, without a new order.
 func TestKillAtLatePhases(t *testing.T) {
 	t.Parallel()
 	phases := []struct {
@@ -71,6 +77,14 @@ func TestKillAtLatePhases(t *testing.T) {
 					ph.ca(ca, hold)
 				}
 				run := startACME(t, kubeconfig, issueArgs(ns, cert, "proxied", "--domain", domain)...)
+				// The serial the CA issued, once the run has seen it.
+				issuedSerial := func() string {
+					m := regexp.MustCompile(`issued +https://\S+/certZ/([0-9a-f]+)`).FindStringSubmatch(run.errOut.String())
+					if m == nil {
+						return ""
+					}
+					return strings.TrimLeft(m[1], "0")
+				}
 				hold.waitHeld(t, time.Minute, ph.name)
 				if err := run.cmd.Process.Signal(sig); err != nil {
 					t.Fatal(err)
@@ -86,6 +100,9 @@ func TestKillAtLatePhases(t *testing.T) {
 						wrote = true
 					}
 					_, errOut, code := run.wait()
+					if ph.renewal && !wrote && (!strings.Contains(errOut, "its key is kept in") || !strings.Contains(errOut, "without a new order")) {
+						t.Errorf("the message does not say where the key is kept:\n%s", errOut)
+					}
 					switch {
 					case wrote && code != 0:
 						t.Errorf("interrupted during the Secret write: exit %d, want 0 (the write completes)", code)
@@ -100,8 +117,12 @@ func TestKillAtLatePhases(t *testing.T) {
 					if _, _, code := run.wait(); code == 0 {
 						t.Fatal("the killed issue exited 0")
 					}
+					hold.Release() // the API server is reachable again
 					waitLeaseFree(t, ns, cert)
-					out, _ := mustCleanup(t, ns, "--older-than", "0s")
+					out, errOut := mustCleanupVia(t, kubeconfig, ns, "--older-than", "0s")
+					if ph.renewal && !strings.Contains(errOut, "kubectl acme issue "+cert+" -n "+ns) {
+						t.Errorf("cleanup does not point at the kept key:\n%s", errOut)
+					}
 					if !strings.Contains(out, "lease/acme-certificate-"+cert+" deleted") {
 						t.Errorf("cleanup does not report deleting the dead run's expired lease:\n%s", out)
 					}
@@ -126,6 +147,41 @@ func TestKillAtLatePhases(t *testing.T) {
 					if _, err := kube.CoreV1().Secrets(ns).Get(t.Context(), cert, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 						t.Errorf("a Secret was written (err %v)", err)
 					}
+				}
+
+				recorded := recoveryRecords(ns)
+				if !ph.renewal || wrote {
+					if len(recorded) > 0 {
+						t.Errorf("recovery records left: %v", recorded)
+					}
+					return
+				}
+				if len(recorded) != 1 {
+					t.Fatalf("want one recovery record with the key, got %v", recorded)
+				}
+				// The next issue collects the certificate the CA issued. The
+				// record is the cluster's as the kubeconfig names it.
+				hold.Release()
+				serial, orders := issuedSerial(), ca.NewOrders()
+				_, errOut, _ := acmeCmd(t, kubeconfig, issueArgs(ns, cert, "proxied", "--domain", domain)...)
+				if !strings.Contains(errOut, "no new order needed") {
+					t.Errorf("the next issue does not say it collected the kept certificate:\n%s", errOut)
+				}
+				if n := ca.NewOrders() - orders; n != 0 {
+					t.Errorf("the next issue placed %d new orders, want none", n)
+				}
+				leaf := verifySecret(t, ns, cert, []string{domain})
+				if bytes.Equal(secretData(t, kube, ns, cert), before) {
+					t.Error("the Secret still holds the previous certificate")
+				}
+				if got := strings.ToLower(leaf.SerialNumber.Text(16)); serial != "" && got != serial {
+					t.Errorf("the Secret holds serial %s, want %s, which the CA issued to the killed run", got, serial)
+				}
+				if ph.api && serial == "" {
+					t.Error("the killed run did not report the serial the CA issued")
+				}
+				if left := recoveryRecords(ns); len(left) > 0 {
+					t.Errorf("recovery record left after it was collected: %v", left)
 				}
 			})
 		}

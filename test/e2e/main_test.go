@@ -127,6 +127,9 @@ func runMain(m *testing.M) int {
 		stopOnSignal(env)
 	}
 
+	// Recovery records (keys of orders in progress) go to the run's own
+	// directory, not the user's.
+	os.Setenv("KUBECTL_ACME_STATE_DIR", filepath.Join(tmp, "state"))
 	// kubectl finds plugins in PATH: the fresh kubectl-acme first, then
 	// the environment's kubectl and tools.
 	os.Setenv("PATH", tmpBin+string(os.PathListSeparator)+env.BinDir+string(os.PathListSeparator)+os.Getenv("PATH"))
@@ -136,7 +139,7 @@ func runMain(m *testing.M) int {
 	}
 	code := m.Run()
 	if code == 0 {
-		for _, check := range []func() error{checkSecretsStayedSecret, checkNoDataRace} {
+		for _, check := range []func() error{checkSecretsStayedSecret, checkNoDataRace, checkNoRecoveryRecords} {
 			if err := check(); err != nil {
 				fmt.Fprintln(os.Stderr, "e2e:", err)
 				code = 1
@@ -258,4 +261,24 @@ func TestEnvironment(t *testing.T) {
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "PodSecurity") {
 		t.Errorf("privileged pod in a restricted namespace: got %v, want a PodSecurity rejection", err)
 	}
+}
+
+// recoveryRecords lists the recovery records kubectl-acme keeps for
+// certificates in namespace ns ("" for all).
+func recoveryRecords(ns string) []string {
+	pattern := "*.pem"
+	if ns != "" {
+		pattern = ns + "_*.pem"
+	}
+	files, _ := filepath.Glob(filepath.Join(os.Getenv("KUBECTL_ACME_STATE_DIR"), "pending", pattern))
+	return files
+}
+
+// checkNoRecoveryRecords: every key kept before a finalize ended up in a
+// Secret, or a test collected it.
+func checkNoRecoveryRecords() error {
+	if left := recoveryRecords(""); len(left) > 0 {
+		return fmt.Errorf("recovery records left behind: %v", left)
+	}
+	return nil
 }
