@@ -180,7 +180,7 @@ func startAPIHTTPProxy(t *testing.T, kubeconfig string, g *gate) *apiHTTPProxy {
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}},
 	}
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !g.pass(r) {
+		if !g.passIncoming(r) {
 			return // the client gave up: the API server never sees the request
 		}
 		rp.ServeHTTP(w, r)

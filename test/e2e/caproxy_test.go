@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -110,7 +111,7 @@ func startCAProxyFor(t *testing.T, e *testenv.Env) *caProxy {
 		p.mu.Lock()
 		before := p.before
 		p.mu.Unlock()
-		if before != nil && !before.pass(r) {
+		if before != nil && !before.passIncoming(r) {
 			return // the client gave up: Pebble never sees the request
 		}
 		rp.ServeHTTP(w, r)
@@ -164,15 +165,17 @@ func (p *caProxy) holdAfter(g *gate) {
 // reports the first one held, so a test can act while a client waits for
 // an answer at a known step instead of guessing with sleeps.
 type gate struct {
-	match    func(r *http.Request) bool
-	held     chan struct{} // closed once a request is held
-	released chan struct{}
-	heldOnce sync.Once
-	relOnce  sync.Once
+	match     func(r *http.Request) bool
+	held      chan struct{} // closed once a request is held
+	released  chan struct{}
+	abandoned chan struct{} // closed once a held request's client went away
+	heldOnce  sync.Once
+	relOnce   sync.Once
+	abandOnce sync.Once
 }
 
 func newGate(match func(r *http.Request) bool) *gate {
-	return &gate{match: match, held: make(chan struct{}), released: make(chan struct{})}
+	return &gate{match: match, held: make(chan struct{}), released: make(chan struct{}), abandoned: make(chan struct{})}
 }
 
 // pass blocks a matching request until Release; it returns false if the
@@ -186,8 +189,38 @@ func (g *gate) pass(r *http.Request) bool {
 	case <-g.released:
 		return true
 	case <-r.Context().Done():
+		g.abandOnce.Do(func() { close(g.abandoned) })
 		return false
 	}
+}
+
+// waitAbandoned waits until the proxy has seen a held request's client go
+// away (the server notices a closed connection a moment after the kill),
+// so a Release after it cannot let that request through.
+func (g *gate) waitAbandoned(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.abandoned:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the proxy did not notice the killed client's held request end")
+	}
+}
+
+// passIncoming is pass for a request a proxy has received and not yet
+// forwarded. It reads the body first: only then does the server watch the
+// connection and end the request's context when the client dies; unread,
+// a dead client's request would still be forwarded on Release.
+func (g *gate) passIncoming(r *http.Request) bool {
+	if !g.match(r) {
+		return true
+	}
+	body, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return g.pass(r)
 }
 
 // Release lets held and later requests through.

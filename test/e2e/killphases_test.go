@@ -117,6 +117,8 @@ func TestKillAtLatePhases(t *testing.T) {
 					if _, _, code := run.wait(); code == 0 {
 						t.Fatal("the killed issue exited 0")
 					}
+					// The held request never reaches the server: its client is dead.
+					hold.waitAbandoned(t)
 					hold.Release() // the API server is reachable again
 					waitLeaseFree(t, ns, cert)
 					out, errOut := mustCleanupVia(t, kubeconfig, ns, "--older-than", "0s")
