@@ -286,8 +286,9 @@ func recoverIssued(ctx context.Context, o *Options, c *xacme.Client, cert *api.C
 		r.chainPEM = chain
 	}
 	leaf, why := r.check(cert)
+	inSecret := false
 	if why == "" && target != nil {
-		why = r.newerInSecret(target.Existing, cert, leaf)
+		inSecret, why = r.inSecret(target.Existing, cert, leaf)
 	}
 	if why != "" {
 		r.discard(why)
@@ -295,14 +296,21 @@ func recoverIssued(ctx context.Context, o *Options, c *xacme.Client, cert *api.C
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := writeIssued(wctx, o, cert, target, r, r.chainPEM); err != nil {
+	if inSecret {
+		// The killed run's write reached the API server after all.
+		r.done()
+	} else if err := writeIssued(wctx, o, cert, target, r, r.chainPEM); err != nil {
 		return true, err
 	}
 	now := metav1.Now()
 	started := metav1.NewTime(r.created)
 	cert.Status.LastOrder = &api.OrderStatus{State: acme.StateIssued, Started: started, Finished: &now, URL: r.order}
 	setIssued(wctx, c, cert, leaf)
-	r.note(fmt.Sprintf("certificate of order %s written to secret %s: no new order needed", r.order, cert.Spec.SecretName))
+	if inSecret {
+		r.note(fmt.Sprintf("certificate of order %s is in secret %s already (the earlier run's write went through): no new order needed", r.order, cert.Spec.SecretName))
+	} else {
+		r.note(fmt.Sprintf("certificate of order %s written to secret %s: no new order needed", r.order, cert.Spec.SecretName))
+	}
 	if err := saveCertificate(wctx, o.Store, cert); err != nil {
 		return true, fmt.Errorf("certificate stored in secret %s, but recording its status failed: %w", cert.Spec.SecretName, err)
 	}
@@ -377,28 +385,29 @@ func (r *recovery) check(cert *api.Certificate) (*x509.Certificate, string) {
 	return leaf, ""
 }
 
-// newerInSecret says why not to write leaf when the Secret already holds
-// it or a newer certificate (written by another run meanwhile).
-// (sec is the Secret as read before the order; nil when it does not exist.)
-func (r *recovery) newerInSecret(sec *corev1.Secret, cert *api.Certificate, leaf *x509.Certificate) string {
+// inSecret compares leaf with the certificate in sec, the Secret as read
+// before the order (nil when it does not exist): written says sec already
+// holds leaf; why says not to write leaf, as sec holds a newer certificate
+// (written by another run meanwhile).
+func (r *recovery) inSecret(sec *corev1.Secret, cert *api.Certificate, leaf *x509.Certificate) (written bool, why string) {
 	if sec == nil {
-		return ""
+		return false, ""
 	}
 	b, _ := pem.Decode(sec.Data[corev1.TLSCertKey])
 	if b == nil {
-		return ""
+		return false, ""
 	}
 	cur, err := x509.ParseCertificate(b.Bytes)
 	if err != nil {
-		return ""
+		return false, ""
 	}
-	if cur.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
-		return "secret " + cert.Spec.SecretName + " already holds its certificate"
+	if cur.SerialNumber.Cmp(leaf.SerialNumber) == 0 && bytes.Equal(sec.Data[corev1.TLSPrivateKeyKey], r.keyPEM) {
+		return true, ""
 	}
 	if cur.NotBefore.After(leaf.NotBefore) {
-		return "secret " + cert.Spec.SecretName + " holds a newer certificate"
+		return false, "secret " + cert.Spec.SecretName + " holds a newer certificate"
 	}
-	return ""
+	return false, ""
 }
 
 func (r *recovery) discard(why string) {
