@@ -6,8 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,36 +15,6 @@ import (
 
 	testenv "github.com/kubectl-acme/kubectl-acme/test/env"
 )
-
-// startOwnEnv starts an environment of the test's own, for faults that
-// would break the tests running beside it in the shared one.
-func startOwnEnv(t *testing.T) (*testenv.Env, kubernetes.Interface) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	own, err := testenv.Start(ctx, testenv.Options{Dir: filepath.Join(t.TempDir(), "env"), BinDir: env.BinDir, DieWithParent: true, Log: testLog{t}})
-	if err != nil {
-		t.Fatalf("start an environment: %v", err)
-	}
-	t.Cleanup(func() { _ = own.Stop() })
-	client, err := own.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, time.Minute, "the default ServiceAccount", func() bool {
-		_, err := client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
-		return err == nil
-	})
-	return own, client
-}
-
-// testLog writes an environment's progress lines to the test's log.
-type testLog struct{ t *testing.T }
-
-func (l testLog) Write(p []byte) (int, error) {
-	l.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // TestAPIServerRestart stops the real kube-apiserver mid-issue and starts
 // it again on the same port (etcd keeps the cluster's state): once while
@@ -58,7 +26,7 @@ func (l testLog) Write(p []byte) (int, error) {
 // the outage.
 func TestAPIServerRestart(t *testing.T) {
 	t.Parallel()
-	own, client := startOwnEnv(t)
+	own, client := startOwnEnv(t, testenv.Options{})
 	ca := startCAProxyFor(t, own)
 	const ns = "default"
 	mustACME(t, own.Kubeconfig, "create", "issuer", "pebble", "-n", ns, "--server", ca.Directory, "--ca-bundle", ca.CABundle,

@@ -262,18 +262,7 @@ func TestExternalAccountBinding(t *testing.T) {
 	t.Parallel()
 	const kid, hmac = "kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
 	sensitive("the EAB HMAC of TestExternalAccountBinding", hmac)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	eabEnv, err := testenv.Start(ctx, testenv.Options{
-		Dir:           filepath.Join(t.TempDir(), "env"),
-		BinDir:        env.BinDir,
-		EABKeys:       map[string]string{kid: hmac},
-		DieWithParent: true,
-	})
-	if err != nil {
-		t.Fatalf("start an EAB environment: %v", err)
-	}
-	t.Cleanup(func() { _ = eabEnv.Stop() })
+	eabEnv, _ := startOwnEnv(t, testenv.Options{EABKeys: map[string]string{kid: hmac}})
 	kubectlIn := func(args ...string) {
 		t.Helper()
 		if _, _, code := acmeCmdEnv(t, eabEnv, args...); code != 0 {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,22 +22,9 @@ import (
 // runs in an environment of its own, whose Pebble it kills.
 func TestCAStoppedMidOrder(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	own, err := testenv.Start(ctx, testenv.Options{Dir: filepath.Join(t.TempDir(), "env"), BinDir: env.BinDir, DieWithParent: true})
-	if err != nil {
-		t.Fatalf("start an environment: %v", err)
-	}
-	t.Cleanup(func() { _ = own.Stop() })
-	client, err := own.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := t.Context()
+	own, client := startOwnEnv(t, testenv.Options{})
 	const ns = "default"
-	waitFor(t, time.Minute, "the default ServiceAccount", func() bool {
-		_, err := client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil
-	})
 	mustACME(t, own.Kubeconfig, "create", "issuer", "pebble", "-n", ns, "--server", own.ACMEServer, "--ca-bundle", own.ACMECABundle,
 		"--email", "e2e@example.com", "--ingress-class", own.IngressClass, "--agree-tos")
 

@@ -435,18 +435,7 @@ func TestCAFaults(t *testing.T) {
 // must still succeed, every badNonce answered with a fresh nonce.
 func TestBadNonceStorm(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	e, err := testenv.Start(ctx, testenv.Options{
-		Dir:            filepath.Join(t.TempDir(), "env"),
-		BinDir:         env.BinDir,
-		ExtraPebbleEnv: map[string]string{"PEBBLE_WFE_NONCEREJECT": "50"},
-		DieWithParent:  true,
-	})
-	if err != nil {
-		t.Fatalf("start an environment with PEBBLE_WFE_NONCEREJECT=50: %v", err)
-	}
-	t.Cleanup(func() { _ = e.Stop() })
+	e, _ := startOwnEnv(t, testenv.Options{ExtraPebbleEnv: map[string]string{"PEBBLE_WFE_NONCEREJECT": "50"}})
 	logged, err := os.ReadFile(e.LogFile("pebble"))
 	if err != nil || !strings.Contains(string(logged), "Configured to reject 50% of good nonces") {
 		t.Fatalf("Pebble does not reject nonces (%v):\n%s", err, logged)

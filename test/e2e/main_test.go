@@ -282,3 +282,35 @@ func checkNoRecoveryRecords() error {
 	}
 	return nil
 }
+
+// startOwnEnv starts an environment of the test's own, configured by o,
+// for faults that would break the tests running beside it in the shared
+// one, or a CA configured otherwise.
+func startOwnEnv(t *testing.T, o testenv.Options) (*testenv.Env, kubernetes.Interface) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	o.Dir, o.BinDir, o.DieWithParent, o.Log = filepath.Join(t.TempDir(), "env"), env.BinDir, true, testLog{t}
+	own, err := testenv.Start(ctx, o)
+	if err != nil {
+		t.Fatalf("start an environment: %v", err)
+	}
+	t.Cleanup(func() { _ = own.Stop() })
+	client, err := own.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "the default ServiceAccount", func() bool {
+		_, err := client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
+	return own, client
+}
+
+// testLog writes an environment's progress lines to the test's log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
