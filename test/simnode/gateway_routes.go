@@ -424,8 +424,7 @@ func gwPathMatches(t gatewayv1.PathMatchType, rule, req string) bool {
 	case gatewayv1.PathMatchExact:
 		return req == rule
 	case gatewayv1.PathMatchPathPrefix:
-		p := strings.TrimRight(rule, "/")
-		return p == "" || req == p || strings.HasPrefix(req, p+"/")
+		return elementPrefix(rule, req)
 	}
 	return false
 }

@@ -209,10 +209,17 @@ func pathMatches(t networkingv1.PathType, rule, req string) bool {
 	case networkingv1.PathTypeExact:
 		return req == rule
 	case networkingv1.PathTypePrefix:
-		p := strings.TrimRight(rule, "/")
-		return p == "" || req == p || strings.HasPrefix(req, p+"/")
+		return elementPrefix(rule, req)
 	}
 	return strings.HasPrefix(req, rule)
+}
+
+// elementPrefix reports whether rule is a prefix of req by whole path
+// elements, a trailing slash in rule ignored: Ingress's Prefix and
+// HTTPRoute's PathPrefix.
+func elementPrefix(rule, req string) bool {
+	p := strings.TrimRight(rule, "/")
+	return p == "" || req == p || strings.HasPrefix(req, p+"/")
 }
 
 // describe renders the table for logs.
