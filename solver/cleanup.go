@@ -232,36 +232,51 @@ func OlderThan(l []Leftover, d time.Duration, now time.Time) []Leftover {
 }
 
 // DeleteLeftover deletes one solver object; one already gone is not an
-// error. Pods go without a grace period, as in Workload.cleanUp. dc deletes
-// HTTPRoutes.
+// error.
 func DeleteLeftover(ctx context.Context, c kubernetes.Interface, dc dynamic.Interface, o Leftover) error {
-	zero := int64(0)
-	bg := metav1.DeletePropagationBackground
-	opts := metav1.DeleteOptions{PropagationPolicy: &bg}
-	var err error
-	resource := o.Kind + "s"
-	switch o.Kind {
-	case KindIngressPaths:
+	if o.Kind == KindIngressPaths {
 		return removeChallengePaths(ctx, c, o)
-	case KindIngress:
-		resource = "ingresses.networking.k8s.io"
-		err = c.NetworkingV1().Ingresses(o.Namespace).Delete(ctx, o.Name, opts)
-	case KindHTTPRoute:
-		resource = "httproutes.gateway.networking.k8s.io"
-		if dc == nil {
-			return fmt.Errorf("httproute %s/%s: no client for HTTPRoutes", o.Namespace, o.Name)
-		}
-		err = dc.Resource(HTTPRoutes).Namespace(o.Namespace).Delete(ctx, o.Name, opts)
-	case KindService:
-		err = c.CoreV1().Services(o.Namespace).Delete(ctx, o.Name, opts)
-	case KindPod:
-		opts.GracePeriodSeconds = &zero
-		err = c.CoreV1().Pods(o.Namespace).Delete(ctx, o.Name, opts)
-	default:
-		return fmt.Errorf("unknown solver object kind %q", o.Kind)
 	}
-	if err != nil && !apierrors.IsNotFound(err) {
+	if err := deleteObject(ctx, c, dc, o.Kind, o.Namespace, o.Name); err != nil {
+		resource := o.Kind + "s"
+		switch o.Kind {
+		case KindIngress:
+			resource = "ingresses.networking.k8s.io"
+		case KindHTTPRoute:
+			resource = "httproutes.gateway.networking.k8s.io"
+		}
 		return store.Describe(err, "delete", resource, o.Namespace)
 	}
 	return nil
+}
+
+// deleteObject deletes the solver's pod, Service, Ingress or HTTPRoute
+// named name; one already gone (a 404, also for a kind the cluster does
+// not serve) is not an error. Pods go without a grace period: they only
+// serve public tokens, and a run should not leave a Terminating pod behind.
+func deleteObject(ctx context.Context, c kubernetes.Interface, dc dynamic.Interface, kind, ns, name string) error {
+	bg := metav1.DeletePropagationBackground
+	opts := metav1.DeleteOptions{PropagationPolicy: &bg}
+	var err error
+	switch kind {
+	case KindIngress:
+		err = c.NetworkingV1().Ingresses(ns).Delete(ctx, name, opts)
+	case KindHTTPRoute:
+		if dc == nil {
+			return fmt.Errorf("httproute %s/%s: no client for HTTPRoutes", ns, name)
+		}
+		err = dc.Resource(HTTPRoutes).Namespace(ns).Delete(ctx, name, opts)
+	case KindService:
+		err = c.CoreV1().Services(ns).Delete(ctx, name, opts)
+	case KindPod:
+		zero := int64(0)
+		opts.GracePeriodSeconds = &zero
+		err = c.CoreV1().Pods(ns).Delete(ctx, name, opts)
+	default:
+		return fmt.Errorf("unknown solver object kind %q", kind)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }

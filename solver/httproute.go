@@ -34,9 +34,6 @@ const maxRouteChallenges = 16
 // http01.gatewayHTTPRoute solver does.
 type HTTPRoute struct {
 	Workload
-	// Dynamic creates and deletes the HTTPRoutes, which client-go has no
-	// typed client for.
-	Dynamic dynamic.Interface
 }
 
 var _ acme.Solver = (*HTTPRoute)(nil)
@@ -171,19 +168,10 @@ func kindNotServed(err error) bool {
 	return true
 }
 
-// CleanUp deletes every object Present created.
+// CleanUp deletes every object Present created. An HTTPRoute whose kind
+// the cluster does not serve was never created: its delete's 404 is "gone".
 func (s *HTTPRoute) CleanUp(ctx context.Context) error {
-	return s.cleanUp(ctx, func(ctx context.Context, kind, name string) error {
-		if kind != KindHTTPRoute {
-			return fmt.Errorf("unknown solver object kind %q", kind)
-		}
-		bg := metav1.DeletePropagationBackground
-		err := s.Dynamic.Resource(HTTPRoutes).Namespace(s.Config.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
-		if kindNotServed(err) {
-			return nil // never created: Present failed on the same 404
-		}
-		return err
-	})
+	return s.cleanUp(ctx, func(context.Context) error { return nil })
 }
 
 // httpRoutes route each token's exact path on its identifier's hostname to

@@ -116,8 +116,8 @@ func TestHTTPRouteWithoutCRD(t *testing.T) {
 	if err := HTTPRoutesServed(ctx, dc, "ns"); !errors.Is(err, ErrHTTPRouteNotServed) {
 		t.Errorf("HTTPRoutesServed without the CRD: %v", err)
 	}
-	s := &HTTPRoute{Workload: Workload{Client: c, Config: Config{Namespace: "ns", Name: "acme-solver-web-x", Certificate: "web",
-		ParentRefs: []gatewayv1.ParentReference{{Name: "gw"}}}}, Dynamic: dc}
+	s := &HTTPRoute{Workload: Workload{Client: c, Dynamic: dc, Config: Config{Namespace: "ns", Name: "acme-solver-web-x", Certificate: "web",
+		ParentRefs: []gatewayv1.ParentReference{{Name: "gw"}}}}}
 	err := s.Present(ctx, []acme.Challenge{{Identifier: "a.example.com", Token: "tok", KeyAuthorization: "tok.k"}})
 	if !errors.Is(err, ErrHTTPRouteNotServed) || !strings.Contains(err.Error(), "install the Gateway API CRDs or use an http01.ingress solver") {
 		t.Fatalf("Present without the CRD: %v", err)

@@ -48,14 +48,5 @@ func (s *Ingress) Present(ctx context.Context, chals []acme.Challenge) error {
 // CleanUp deletes every object Present created and takes out the paths it
 // added to an existing Ingress.
 func (s *Ingress) CleanUp(ctx context.Context) error {
-	return s.cleanUp(ctx, func(ctx context.Context, kind, name string) error {
-		switch kind {
-		case KindIngressPaths:
-			return s.removePaths(ctx)
-		case KindIngress:
-			bg := metav1.DeletePropagationBackground
-			return s.Client.NetworkingV1().Ingresses(s.Config.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
-		}
-		return fmt.Errorf("unknown solver object kind %q", kind)
-	})
+	return s.cleanUp(ctx, s.removePaths)
 }

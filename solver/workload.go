@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
@@ -26,7 +27,10 @@ import (
 // object created. Ingress embeds it.
 type Workload struct {
 	Client kubernetes.Interface
-	Config Config
+	// Dynamic creates and deletes the objects client-go has no typed
+	// client for: HTTPRoutes.
+	Dynamic dynamic.Interface
+	Config  Config
 	// Checker verifies the challenge URLs before the CA is asked to.
 	Checker *SelfCheck
 	Observe acme.Observer
@@ -182,33 +186,24 @@ func podState(pod *corev1.Pod) (ready bool, why string, fatal bool) {
 
 // cleanUp deletes every object created, newest first, so the anchor pod
 // goes last and a run killed half-way still leaves the garbage collector
-// something to work from. Kinds other than the pod and Service are the
-// route's: deleteRoute removes those. Pods go with no grace period: they
-// only serve public tokens, and the command should not leave a Terminating
-// pod behind.
-func (w *Workload) cleanUp(ctx context.Context, deleteRoute func(ctx context.Context, kind, name string) error) error {
+// something to work from. removePaths takes out the paths added to an
+// existing Ingress (KindIngressPaths), which only the Ingress solver knows.
+func (w *Workload) cleanUp(ctx context.Context, removePaths func(context.Context) error) error {
 	w.mu.Lock()
 	created := w.created
 	w.created = nil
 	w.mu.Unlock()
 	ns := w.Config.Namespace
-	zero := int64(0)
-	bg := metav1.DeletePropagationBackground
 	var errs []error
 	for i := len(created) - 1; i >= 0; i-- {
 		o := created[i]
-		opts := metav1.DeleteOptions{PropagationPolicy: &bg}
 		var err error
-		switch o.kind {
-		case KindService:
-			err = w.Client.CoreV1().Services(ns).Delete(ctx, o.name, opts)
-		case KindPod:
-			opts.GracePeriodSeconds = &zero
-			err = w.Client.CoreV1().Pods(ns).Delete(ctx, o.name, opts)
-		default:
-			err = deleteRoute(ctx, o.kind, o.name)
+		if o.kind == KindIngressPaths {
+			err = removePaths(ctx)
+		} else {
+			err = deleteObject(ctx, w.Client, w.Dynamic, o.kind, ns, o.name)
 		}
-		if err != nil && !apierrors.IsNotFound(err) {
+		if err != nil {
 			errs = append(errs, fmt.Errorf("delete %s %s/%s: %w", o.kind, ns, o.name, err))
 		}
 	}

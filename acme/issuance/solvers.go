@@ -68,7 +68,7 @@ func (m *multiSolver) solverFor(sv api.ACMEChallengeSolver) acme.Solver {
 		cfg.RouteLabels = rt.Labels
 		cfg.ServiceType = rt.ServiceType
 		cfg.PodTemplate = rt.PodTemplate
-		return &solver.HTTPRoute{Workload: m.workload(cfg), Dynamic: m.o.Store.Dynamic}
+		return &solver.HTTPRoute{Workload: m.workload(cfg)}
 	}
 	if sv.HTTP01 != nil && sv.HTTP01.Ingress != nil {
 		in := sv.HTTP01.Ingress
@@ -92,6 +92,7 @@ func (m *multiSolver) solverFor(sv api.ACMEChallengeSolver) acme.Solver {
 func (m *multiSolver) workload(cfg solver.Config) solver.Workload {
 	return solver.Workload{
 		Client:  m.o.Store.Client,
+		Dynamic: m.o.Store.Dynamic,
 		Config:  cfg,
 		Checker: &solver.SelfCheck{ConnectTo: m.o.ConnectTo, Timeout: m.o.SelfCheckTimeout},
 		Observe: m.o.Observe,
