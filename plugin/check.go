@@ -147,6 +147,19 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 // names count, with its override annotations; otherwise all of them. The
 // issuer read is returned for the command to use; nil if it could not be.
 func accessScope(ctx context.Context, st *store.Store, ns, issuer string, cluster bool, cert *api.Certificate) (rbac.Scope, *api.Issuer) {
+	if issuer == "" {
+		return baseScope(st, ns, issuer, cluster), nil
+	}
+	iss, err := st.GetIssuer(ctx, ns, issuer, cluster)
+	if err != nil {
+		return baseScope(st, ns, issuer, cluster), nil
+	}
+	return issuerScope(st, ns, iss, cert), iss
+}
+
+// baseScope is the scope of issuing in ns through the named issuer, before
+// the issuer is read.
+func baseScope(st *store.Store, ns, issuer string, cluster bool) rbac.Scope {
 	s := rbac.Scope{Namespace: ns}
 	if cluster {
 		s.ClusterIssuer, s.ClusterNamespace = issuer, st.ClusterNamespace
@@ -154,25 +167,12 @@ func accessScope(ctx context.Context, st *store.Store, ns, issuer string, cluste
 			s.ClusterNamespace = store.DefaultClusterNamespace
 		}
 	}
-	if issuer == "" {
-		return s, nil
-	}
-	iss, err := st.GetIssuer(ctx, ns, issuer, cluster)
-	if err != nil {
-		return s, nil
-	}
-	return issuerScope(st, ns, iss, cert), iss
+	return s
 }
 
 // issuerScope is accessScope for an issuer already read.
 func issuerScope(st *store.Store, ns string, iss *api.Issuer, cert *api.Certificate) rbac.Scope {
-	s := rbac.Scope{Namespace: ns}
-	if iss.IsCluster() {
-		s.ClusterIssuer, s.ClusterNamespace = iss.Name, st.ClusterNamespace
-		if s.ClusterNamespace == "" {
-			s.ClusterNamespace = store.DefaultClusterNamespace
-		}
-	}
+	s := baseScope(st, ns, iss.Name, iss.IsCluster())
 	if iss.Spec.ACME == nil {
 		return s
 	}
