@@ -77,6 +77,22 @@ func createRoute(ctx context.Context, t *testing.T, ns string, hr *gatewayv1.HTT
 
 // routeParentCondition returns the status of one condition simnode wrote on
 // the route's first parent, once it is for the route's current generation.
+// waitRouteCondition polls the route's condition typ, as simnode wrote it,
+// until done accepts it or ctx ends; ok says done accepted it.
+func waitRouteCondition(ctx context.Context, t *testing.T, ns, name, typ string, done func(metav1.Condition) bool) (c metav1.Condition, ok bool) {
+	for {
+		c, found := routeParentCondition(ctx, t, ns, name, typ)
+		if found && done(c) {
+			return c, true
+		}
+		select {
+		case <-ctx.Done():
+			return c, false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 func routeParentCondition(ctx context.Context, t *testing.T, ns, name, typ string) (metav1.Condition, bool) {
 	u, err := dynamicClient(t).Resource(httpRoutesGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -214,25 +230,21 @@ func TestSimnodeGatewayFidelity(t *testing.T) {
 			createRoute(ctx, t, ns, hr)
 
 			if tt.accepted != "" {
-				for {
-					c, ok := routeParentCondition(ctx, t, ns, hr.Name, "Accepted")
-					if ok {
-						if c.Reason != tt.accepted {
-							t.Fatalf("route condition Accepted = %s %s (%s), want reason %s", c.Status, c.Reason, c.Message, tt.accepted)
-						}
-						break
-					}
-					select {
-					case <-ctx.Done():
-						t.Fatalf("simnode wrote no Accepted condition on the route")
-					case <-time.After(50 * time.Millisecond):
-					}
+				c, ok := waitRouteCondition(ctx, t, ns, hr.Name, "Accepted", func(metav1.Condition) bool { return true })
+				if !ok {
+					t.Fatalf("simnode wrote no Accepted condition on the route")
+				}
+				if c.Reason != tt.accepted {
+					t.Fatalf("route condition Accepted = %s %s (%s), want reason %s", c.Status, c.Reason, c.Message, tt.accepted)
 				}
 			}
 			if tt.wantCode == http.StatusOK {
 				waitSimServed(ctx, t, o.host, simPath, o.body)
 				simConcurrentGets(t, o.host, simPath, o.body, 3)
-				if c, ok := routeParentCondition(ctx, t, ns, hr.Name, "ResolvedRefs"); !ok || c.Status != metav1.ConditionTrue {
+				// simnode writes route status after it routes, as real
+				// controllers do: wait for it.
+				isTrue := func(c metav1.Condition) bool { return c.Status == metav1.ConditionTrue }
+				if c, ok := waitRouteCondition(ctx, t, ns, hr.Name, "ResolvedRefs", isTrue); !ok {
 					t.Errorf("served route's ResolvedRefs = %+v, want True", c)
 				}
 				return
