@@ -282,17 +282,16 @@ func TestSimnodeGatewayStatus(t *testing.T) {
 		!metaConditionTrue(gw.Status.Listeners[0].Conditions, "Programmed", gw.Generation) || gw.Status.Listeners[0].SupportedKinds[0].Kind != "HTTPRoute" {
 		t.Errorf("Gateway status %+v", gw.Status)
 	}
-	u, err := dc.Resource(gatewayv1.SchemeGroupVersion.WithResource("gatewayclasses")).Get(ctx, env.GatewayClass, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var class gatewayv1.GatewayClass
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &class); err != nil {
-		t.Fatal(err)
-	}
-	if !metaConditionTrue(class.Status.Conditions, "Accepted", class.Generation) {
-		t.Errorf("GatewayClass status %+v", class.Status)
-	}
+	// The class's status is written on its own, in no set order with
+	// the Gateway's.
+	waitFor(t, simTimeout, "the GatewayClass to be accepted", func() bool {
+		u, err := dc.Resource(gatewayv1.SchemeGroupVersion.WithResource("gatewayclasses")).Get(ctx, env.GatewayClass, metav1.GetOptions{})
+		var class gatewayv1.GatewayClass
+		if err != nil || runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &class) != nil {
+			return false
+		}
+		return metaConditionTrue(class.Status.Conditions, "Accepted", class.Generation)
+	})
 }
 
 func metaConditionTrue(cs []metav1.Condition, typ string, gen int64) bool {
