@@ -28,9 +28,10 @@ testenv: tools build testenv-bin ## Run a test environment in .testenv/ until Ct
 demo: tools build testenv-bin ## Issue a certificate against a local apiserver + Pebble and show the status (KEEP=1 leaves it running)
 	hack/demo.sh
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, the layers' import rules (hack/importcheck) and the generated docs
 	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "gofmt needed:"; echo "$$files"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run ./hack/importcheck
 
 test: test-unit test-e2e ## Unit tests, then end-to-end tests in a fresh environment
 

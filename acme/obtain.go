@@ -16,8 +16,6 @@ import (
 	"time"
 
 	xacme "golang.org/x/crypto/acme"
-
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
 )
 
 // Challenge is an HTTP-01 challenge to make reachable at
@@ -80,7 +78,7 @@ type Request struct {
 type Result struct {
 	Chain      [][]byte // DER, leaf first
 	OrderURL   string
-	Challenges []api.ChallengeStatus
+	Challenges []ChallengeOutcome
 }
 
 // ChainPEM returns the chain PEM-encoded, leaf first.
@@ -92,10 +90,19 @@ func (r *Result) ChainPEM() []byte {
 	return b.Bytes()
 }
 
+// ChallengeOutcome is one authorization's outcome, as Result and
+// ChallengeError report it.
+type ChallengeOutcome struct {
+	Identifier string
+	Type       string
+	State      string
+	Detail     string
+}
+
 // ChallengeError is an order whose authorizations failed; Challenges says
 // which and why.
 type ChallengeError struct {
-	Challenges []api.ChallengeStatus
+	Challenges []ChallengeOutcome
 }
 
 func (e *ChallengeError) Error() string {
@@ -143,7 +150,7 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 		}
 		id := z.Identifier.Value
 		if z.Status == xacme.StatusValid {
-			res.Challenges = append(res.Challenges, api.ChallengeStatus{Identifier: id, Type: "http-01", State: StateValid, Detail: "authorization reused"})
+			res.Challenges = append(res.Challenges, ChallengeOutcome{Identifier: id, Type: "http-01", State: StateValid, Detail: "authorization reused"})
 			observe(Event{Identifier: id, State: StateValid, Detail: "authorization reused"})
 			continue
 		}
@@ -163,7 +170,7 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 		pending = append(pending, Challenge{Identifier: id, IsIP: z.Identifier.Type == "ip", Token: chal.Token, KeyAuthorization: ka})
 		chalURLs = append(chalURLs, chal)
 		authzURLs = append(authzURLs, u)
-		res.Challenges = append(res.Challenges, api.ChallengeStatus{Identifier: id, Type: "http-01", State: StatePending})
+		res.Challenges = append(res.Challenges, ChallengeOutcome{Identifier: id, Type: "http-01", State: StatePending})
 	}
 
 	if len(pending) > 0 {

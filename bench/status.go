@@ -12,8 +12,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 // fastClient is a clientset without client-go's default 5 QPS limit, for
@@ -42,15 +42,15 @@ func statusNamespace(i int) string { return fmt.Sprintf("bench-status-%02d", i) 
 // syntheticCertificate is the i-th seeded Certificate: mostly issued ones,
 // with some failed, some expired and some with several names, the way
 // kubectl-acme itself stores them.
-func syntheticCertificate(ns string, i int, now time.Time) *api.Certificate {
+func syntheticCertificate(ns string, i int, now time.Time) *certmanager.Certificate {
 	name := fmt.Sprintf("site-%03d", i)
-	c := &api.Certificate{}
-	c.APIVersion, c.Kind = api.GroupVersion, api.KindCertificate
+	c := &certmanager.Certificate{}
+	c.APIVersion, c.Kind = certmanager.GroupVersion, certmanager.KindCertificate
 	c.Name, c.Namespace = name, ns
-	c.Spec = api.CertificateSpec{
+	c.Spec = certmanager.CertificateSpec{
 		SecretName: name + "-tls",
 		DNSNames:   []string{name + "." + ns + ".example.test"},
-		IssuerRef:  api.IssuerRef{Name: "pebble", Kind: api.KindIssuer, Group: api.Group},
+		IssuerRef:  certmanager.IssuerRef{Name: "pebble", Kind: certmanager.KindIssuer, Group: certmanager.Group},
 	}
 	for j := range i % 4 {
 		c.Spec.DNSNames = append(c.Spec.DNSNames, fmt.Sprintf("alt%d.%s.%s.example.test", j, name, ns))
@@ -58,16 +58,16 @@ func syntheticCertificate(ns string, i int, now time.Time) *api.Certificate {
 	issued := now.Add(-time.Duration(i%60) * 24 * time.Hour)
 	started := metav1.NewTime(issued.Add(-2 * time.Second))
 	finished := metav1.NewTime(issued)
-	c.Status = api.CertificateStatus{
+	c.Status = certmanager.CertificateStatus{
 		NotBefore:   &metav1.Time{Time: issued},
 		NotAfter:    &metav1.Time{Time: issued.Add(90 * 24 * time.Hour)},
 		RenewalTime: &metav1.Time{Time: issued.Add(60 * 24 * time.Hour)},
 		Revision:    1 + i%3,
 		Serial:      fmt.Sprintf("%016X", uint64(i)*0x9E3779B97F4A7C15),
-		LastOrder: &api.OrderStatus{
+		LastOrder: &certmanager.OrderStatus{
 			URL: fmt.Sprintf("https://127.0.0.1/my-order/%s-%d", ns, i), State: "issued",
 			Started: started, Finished: &finished,
-			Challenges: []api.ChallengeStatus{{Identifier: c.Spec.DNSNames[0], Type: "http-01", State: "valid"}},
+			Challenges: []certmanager.ChallengeStatus{{Identifier: c.Spec.DNSNames[0], Type: "http-01", State: "valid"}},
 		},
 	}
 	switch {

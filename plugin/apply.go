@@ -18,10 +18,10 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
-	"github.com/kubectl-acme/kubectl-acme/acme/manifest"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
+	"github.com/kubectl-acme/kubectl-acme/internal/manifest"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 	"github.com/kubectl-acme/kubectl-acme/solver"
 )
 
@@ -180,23 +180,23 @@ type applyPlan struct {
 	issuers []*manifest.Object
 	// storedIssuers are Issuers not in the input whose solvers a legacy
 	// Certificate extends; they are saved, not registered again.
-	storedIssuers []*api.Issuer
+	storedIssuers []*certmanager.Issuer
 	certs         []*manifest.Object
 	notes         []string
 }
 
 // issuerKey identifies an Issuer or ClusterIssuer.
 func issuerKey(kind, ns, name string) string {
-	if kind == api.KindClusterIssuer {
+	if kind == certmanager.KindClusterIssuer {
 		ns = ""
 	}
 	return kind + "/" + ns + "/" + name
 }
 
-func certIssuerKey(c *api.Certificate) string {
+func certIssuerKey(c *certmanager.Certificate) string {
 	kind := c.Spec.IssuerRef.Kind
 	if kind == "" {
-		kind = api.KindIssuer
+		kind = certmanager.KindIssuer
 	}
 	return issuerKey(kind, c.Namespace, c.Spec.IssuerRef.Name)
 }
@@ -207,7 +207,7 @@ func certIssuerKey(c *api.Certificate) string {
 // look up.
 func planApply(objs []*manifest.Object) (*applyPlan, map[string][]*manifest.Object, error) {
 	p := &applyPlan{}
-	inInput := map[string]*api.Issuer{}
+	inInput := map[string]*certmanager.Issuer{}
 	for _, o := range objs {
 		if o.Issuer != nil {
 			p.issuers = append(p.issuers, o)
@@ -239,12 +239,12 @@ func planApply(objs []*manifest.Object) (*applyPlan, map[string][]*manifest.Obje
 	return p, external, nil
 }
 
-func legacyNote(iss *api.Issuer, o *manifest.Object, n int) string {
+func legacyNote(iss *certmanager.Issuer, o *manifest.Object, n int) string {
 	return fmt.Sprintf("%s: added %d solver(s) from certificate/%s's spec.acme.config (cert-manager v0.11 moved per-domain solver settings to the issuer)",
 		kindName(iss), n, o.Name())
 }
 
-func kindName(iss *api.Issuer) string {
+func kindName(iss *certmanager.Issuer) string {
 	return strings.ToLower(iss.Kind) + "/" + iss.Name
 }
 
@@ -268,14 +268,14 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 
 	// Everything that can fail without the CA is checked before anything
 	// changes: issuers of the Certificates, solvers for every name.
-	issuers := map[string]*api.Issuer{}
+	issuers := map[string]*certmanager.Issuer{}
 	for _, obj := range plan.issuers {
 		issuers[issuerKey(obj.Kind, obj.Issuer.Namespace, obj.Issuer.Name)] = obj.Issuer
 	}
 	var problems []string
 	for key, certs := range external {
 		ref := certs[0].Certificate.Spec.IssuerRef
-		iss, err := st.GetIssuer(ctx, certs[0].Certificate.Namespace, ref.Name, ref.Kind == api.KindClusterIssuer)
+		iss, err := st.GetIssuer(ctx, certs[0].Certificate.Namespace, ref.Name, ref.Kind == certmanager.KindClusterIssuer)
 		if err != nil {
 			for _, c := range certs {
 				problems = append(problems, fmt.Sprintf("%s (%s, %s): %v", c, c.File, c.Location, err))
@@ -307,7 +307,7 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 		if iss == nil {
 			continue
 		}
-		if _, err := api.SolversFor(iss, c.Certificate); err != nil {
+		if _, err := certmanager.SolversFor(iss, c.Certificate); err != nil {
 			problems = append(problems, fmt.Sprintf("%s (%s, %s): %v", c, c.File, c.Location, err))
 		}
 	}
@@ -345,7 +345,7 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 		o.printf("%s configured (solvers of legacy certificates added)\n", kindName(iss))
 	}
 
-	certs := make([]*api.Certificate, len(plan.certs))
+	certs := make([]*certmanager.Certificate, len(plan.certs))
 	for i, c := range plan.certs {
 		certs[i] = c.Certificate
 	}
@@ -364,7 +364,7 @@ func (o *ApplyOptions) printf(format string, args ...any) {
 	fmt.Fprintf(o.Out, format, args...)
 }
 
-func (o *ApplyOptions) registerIssuer(ctx context.Context, st *store.Store, iss *api.Issuer) error {
+func (o *ApplyOptions) registerIssuer(ctx context.Context, st *store.Store, iss *certmanager.Issuer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	err := issuance.RegisterIssuer(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, iss, o.agree)
@@ -385,7 +385,7 @@ func (o *ApplyOptions) agree(tos string) bool {
 // issueAll issues the certificates, at most Concurrency at a time, from the
 // issuers already read (by issuerKey; others are read as needed), and
 // returns how many failed.
-func (o *ApplyOptions) issueAll(ctx context.Context, st *store.Store, certs []*api.Certificate, issuers map[string]*api.Issuer, badIssuers map[string]error) int {
+func (o *ApplyOptions) issueAll(ctx context.Context, st *store.Store, certs []*certmanager.Certificate, issuers map[string]*certmanager.Issuer, badIssuers map[string]error) int {
 	var prog *progress
 	if !o.Quiet {
 		prog = newProgress(o.ErrOut, len(certs) == 1 && isTerminal(o.ErrOut))
@@ -423,7 +423,7 @@ func (o *ApplyOptions) reportFailure(name string, err error) {
 
 // applyCertificate issues one certificate from iss (nil: read it) if it
 // needs it; it reports whether all went well.
-func (o *ApplyOptions) applyCertificate(ctx context.Context, st *store.Store, accounts *issuance.Accounts, iss *api.Issuer, want *api.Certificate, prog *progress, prefix bool) bool {
+func (o *ApplyOptions) applyCertificate(ctx context.Context, st *store.Store, accounts *issuance.Accounts, iss *certmanager.Issuer, want *certmanager.Certificate, prog *progress, prefix bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	cert, err := st.GetCertificate(ctx, want.Namespace, want.Name)
@@ -477,7 +477,7 @@ func (o *ApplyOptions) applyCertificate(ctx context.Context, st *store.Store, ac
 
 // saveMetadata stores changed labels or annotations of an unchanged
 // Certificate (labels take part in solver selection next time).
-func (o *ApplyOptions) saveMetadata(ctx context.Context, st *store.Store, cert, want *api.Certificate) error {
+func (o *ApplyOptions) saveMetadata(ctx context.Context, st *store.Store, cert, want *certmanager.Certificate) error {
 	if reflect.DeepEqual(cert.Labels, want.Labels) && reflect.DeepEqual(cert.Annotations, want.Annotations) {
 		return nil
 	}
@@ -487,7 +487,7 @@ func (o *ApplyOptions) saveMetadata(ctx context.Context, st *store.Store, cert, 
 
 // reissueReason says why a stored Certificate must be issued again to
 // match want, or "" when its certificate is current.
-func reissueReason(stored, want *api.Certificate, secretExists bool, now time.Time) string {
+func reissueReason(stored, want *certmanager.Certificate, secretExists bool, now time.Time) string {
 	st := &stored.Status
 	switch {
 	case !specEqual(stored.Spec, want.Spec):
@@ -509,8 +509,8 @@ func reissueReason(stored, want *api.Certificate, secretExists bool, now time.Ti
 }
 
 // specEqual compares specs as stored: empty and nil lists are equal.
-func specEqual(a, b api.CertificateSpec) bool {
-	norm := func(s api.CertificateSpec) api.CertificateSpec {
+func specEqual(a, b certmanager.CertificateSpec) bool {
+	norm := func(s certmanager.CertificateSpec) certmanager.CertificateSpec {
 		if len(s.DNSNames) == 0 {
 			s.DNSNames = nil
 		}
@@ -521,10 +521,10 @@ func specEqual(a, b api.CertificateSpec) bool {
 			s.AdditionalOutputFormats = nil
 		}
 		if s.IssuerRef.Kind == "" {
-			s.IssuerRef.Kind = api.KindIssuer
+			s.IssuerRef.Kind = certmanager.KindIssuer
 		}
 		if s.IssuerRef.Group == "" {
-			s.IssuerRef.Group = api.Group
+			s.IssuerRef.Group = certmanager.Group
 		}
 		return s
 	}
@@ -570,7 +570,7 @@ func (o *ApplyOptions) runClientDryRun(plan *applyPlan, external map[string][]*m
 
 // runServerDryRun checks, without changing anything, what the cluster
 // decides: Secrets the Issuers need, and each Certificate's Secret.
-func (o *ApplyOptions) runServerDryRun(ctx context.Context, st *store.Store, plan *applyPlan, issuers map[string]*api.Issuer) error {
+func (o *ApplyOptions) runServerDryRun(ctx context.Context, st *store.Store, plan *applyPlan, issuers map[string]*certmanager.Issuer) error {
 	var problems []string
 	fail := func(what string, err error) { problems = append(problems, fmt.Sprintf("%s: %v", what, err)) }
 	for _, obj := range plan.issuers {

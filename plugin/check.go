@@ -16,9 +16,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/rbac"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 // CheckOptions holds `kubectl acme check` input.
@@ -90,7 +90,7 @@ func (o *CheckOptions) Validate() error {
 		return errors.New("--cluster-issuer needs --issuer NAME")
 	}
 	if o.Issuer != "" {
-		if err := api.ValidateName("issuer", o.Issuer); err != nil {
+		if err := certmanager.ValidateName("issuer", o.Issuer); err != nil {
 			return err
 		}
 	}
@@ -146,7 +146,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 // instead of creating one. With cert, only the solvers picked for its
 // names count, with its override annotations; otherwise all of them. The
 // issuer read is returned for the command to use; nil if it could not be.
-func accessScope(ctx context.Context, st *store.Store, ns, issuer string, cluster bool, cert *api.Certificate) (rbac.Scope, *api.Issuer) {
+func accessScope(ctx context.Context, st *store.Store, ns, issuer string, cluster bool, cert *certmanager.Certificate) (rbac.Scope, *certmanager.Issuer) {
 	if issuer == "" {
 		return baseScope(st, ns, issuer, cluster), nil
 	}
@@ -171,7 +171,7 @@ func baseScope(st *store.Store, ns, issuer string, cluster bool) rbac.Scope {
 }
 
 // issuerScope is accessScope for an issuer already read.
-func issuerScope(st *store.Store, ns string, iss *api.Issuer, cert *api.Certificate) rbac.Scope {
+func issuerScope(st *store.Store, ns string, iss *certmanager.Issuer, cert *certmanager.Certificate) rbac.Scope {
 	s := baseScope(st, ns, iss.Name, iss.IsCluster())
 	if iss.Spec.ACME == nil {
 		return s
@@ -182,7 +182,7 @@ func issuerScope(st *store.Store, ns string, iss *api.Issuer, cert *api.Certific
 	solvers := iss.Spec.ACME.Solvers
 	var picked []int
 	if cert != nil {
-		if picks, err := api.SolversFor(iss, cert); err == nil {
+		if picks, err := certmanager.SolversFor(iss, cert); err == nil {
 			for _, i := range picks {
 				picked = append(picked, i)
 			}
@@ -197,7 +197,7 @@ func issuerScope(st *store.Store, ns string, iss *api.Issuer, cert *api.Certific
 	for _, i := range picked {
 		sv := solvers[i]
 		if cert != nil {
-			if o, err := api.IngressOverrides(sv, cert.Annotations); err == nil {
+			if o, err := certmanager.IngressOverrides(sv, cert.Annotations); err == nil {
 				sv = o
 			}
 		}

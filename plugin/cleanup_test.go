@@ -7,7 +7,7 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
+	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
 	"github.com/kubectl-acme/kubectl-acme/solver"
 )
 

@@ -13,8 +13,8 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 // Shell completion. `kubectl acme completion SHELL` and kubectl's plugin
@@ -129,9 +129,9 @@ func (f *Factory) completeCertificates(cmd *cobra.Command, args []string, toComp
 // completeIssuers offers the names of the namespace's Issuers, or of the
 // ClusterIssuers when --cluster-issuer is set, described by their server.
 func (f *Factory) completeIssuers(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-	kind, ns := api.KindIssuer, ""
+	kind, ns := certmanager.KindIssuer, ""
 	if cluster, _ := cmd.Flags().GetBool("cluster-issuer"); cluster {
-		kind, ns = api.KindClusterIssuer, f.ClusterNamespace
+		kind, ns = certmanager.KindClusterIssuer, f.ClusterNamespace
 	} else {
 		var err error
 		if ns, _, err = f.Namespace(); err != nil {

@@ -18,8 +18,8 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
 )
 
 // CreateIssuerOptions holds `kubectl acme create issuer` input.
@@ -136,7 +136,7 @@ func (o *CreateIssuerOptions) Complete(f *Factory, cmd *cobra.Command, args []st
 
 // Validate checks the options without touching the cluster or the CA.
 func (o *CreateIssuerOptions) Validate() error {
-	if err := api.ValidateName("issuer", o.Name); err != nil {
+	if err := certmanager.ValidateName("issuer", o.Name); err != nil {
 		return err
 	}
 	if o.Server == "" {
@@ -146,10 +146,10 @@ func (o *CreateIssuerOptions) Validate() error {
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return fmt.Errorf("--server %q: want an https:// ACME directory URL, or letsencrypt / letsencrypt-staging", o.Server)
 	}
-	if err := api.ValidateEmail(o.Email); err != nil {
+	if err := certmanager.ValidateEmail(o.Email); err != nil {
 		return fmt.Errorf("--email: %w", err)
 	}
-	if err := api.ValidateName("--private-key-secret", o.PrivateKeySecret); err != nil {
+	if err := certmanager.ValidateName("--private-key-secret", o.PrivateKeySecret); err != nil {
 		return err
 	}
 	if o.IngressClass != "" {
@@ -205,14 +205,14 @@ func (o *CreateIssuerOptions) eab() *xacme.ExternalAccountBinding {
 }
 
 // Issuer is the Issuer the options describe.
-func (o *CreateIssuerOptions) Issuer() *api.Issuer {
-	iss := &api.Issuer{}
-	iss.APIVersion, iss.Kind = api.GroupVersion, api.KindIssuer
+func (o *CreateIssuerOptions) Issuer() *certmanager.Issuer {
+	iss := &certmanager.Issuer{}
+	iss.APIVersion, iss.Kind = certmanager.GroupVersion, certmanager.KindIssuer
 	iss.Name, iss.Namespace = o.Name, o.namespace
 	if o.Cluster {
-		iss.Kind, iss.Namespace = api.KindClusterIssuer, ""
+		iss.Kind, iss.Namespace = certmanager.KindClusterIssuer, ""
 	}
-	ing := &api.ACMEChallengeSolverHTTP01Ingress{}
+	ing := &certmanager.ACMEChallengeSolverHTTP01Ingress{}
 	if o.IngressClass != "" {
 		class := o.IngressClass
 		if o.LegacyClass {
@@ -221,25 +221,25 @@ func (o *CreateIssuerOptions) Issuer() *api.Issuer {
 			ing.IngressClassName = &class
 		}
 	}
-	solver := api.ACMEChallengeSolver{HTTP01: &api.ACMEChallengeSolverHTTP01{Ingress: ing}}
+	solver := certmanager.ACMEChallengeSolver{HTTP01: &certmanager.ACMEChallengeSolverHTTP01{Ingress: ing}}
 	if o.Gateway != "" {
-		solver.HTTP01 = &api.ACMEChallengeSolverHTTP01{GatewayHTTPRoute: &api.ACMEChallengeSolverHTTP01GatewayHTTPRoute{
+		solver.HTTP01 = &certmanager.ACMEChallengeSolverHTTP01{GatewayHTTPRoute: &certmanager.ACMEChallengeSolverHTTP01GatewayHTTPRoute{
 			ParentRefs: []gatewayv1.ParentReference{gatewayRef(o.Gateway)},
 		}}
 	}
-	iss.Spec.ACME = &api.ACMEIssuer{
+	iss.Spec.ACME = &certmanager.ACMEIssuer{
 		Server:              o.Server,
 		Email:               o.Email,
-		PrivateKeySecretRef: api.SecretKeySelector{Name: o.PrivateKeySecret},
+		PrivateKeySecretRef: certmanager.SecretKeySelector{Name: o.PrivateKeySecret},
 		SkipTLSVerify:       o.SkipTLSVerify,
 		CABundle:            o.caBundle,
 		Profile:             o.Profile,
 		PreferredChain:      o.PreferredChain,
-		Solvers:             []api.ACMEChallengeSolver{solver},
+		Solvers:             []certmanager.ACMEChallengeSolver{solver},
 	}
 	if o.EABHMACSecret != "" {
 		name, key, _ := strings.Cut(o.EABHMACSecret, "/")
-		iss.Spec.ACME.ExternalAccountBinding = &api.ACMEExternalAccountBinding{KeyID: o.EABKeyID, Key: api.SecretKeySelector{Name: name, Key: key}}
+		iss.Spec.ACME.ExternalAccountBinding = &certmanager.ACMEExternalAccountBinding{KeyID: o.EABKeyID, Key: certmanager.SecretKeySelector{Name: name, Key: key}}
 	}
 	return iss
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
 )
 
 // DeleteCertificateOptions holds `kubectl acme delete certificate` input.
@@ -41,7 +41,7 @@ serving; --delete-secret deletes it too, if kubectl-acme wrote it for this certi
 				return err
 			}
 			o.namespace = ns
-			if err := api.ValidateName("certificate", o.Name); err != nil {
+			if err := certmanager.ValidateName("certificate", o.Name); err != nil {
 				return err
 			}
 			if o.Timeout <= 0 {

@@ -11,9 +11,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/manifest"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/manifest"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 // ExportOptions holds `kubectl acme export` input.
@@ -101,7 +101,7 @@ func (o *ExportOptions) Validate() error {
 		return errors.New("-A needs --all")
 	}
 	for _, n := range o.Names {
-		if err := api.ValidateName("certificate", n); err != nil {
+		if err := certmanager.ValidateName("certificate", n); err != nil {
 			return err
 		}
 	}
@@ -133,11 +133,11 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 }
 
 // collect reads the certificates asked for and the issuers they need.
-func (o *ExportOptions) collect(ctx context.Context, st *store.Store) ([]*api.Issuer, []*api.Certificate, error) {
-	var certs []*api.Certificate
-	var issuers []*api.Issuer
+func (o *ExportOptions) collect(ctx context.Context, st *store.Store) ([]*certmanager.Issuer, []*certmanager.Certificate, error) {
+	var certs []*certmanager.Certificate
+	var issuers []*certmanager.Issuer
 	seen := map[string]bool{}
-	addIssuer := func(iss *api.Issuer) {
+	addIssuer := func(iss *certmanager.Issuer) {
 		key := iss.Kind + "/" + iss.Namespace + "/" + iss.Name
 		if !seen[key] {
 			seen[key] = true
@@ -171,10 +171,10 @@ func (o *ExportOptions) collect(ctx context.Context, st *store.Store) ([]*api.Is
 	}
 	for _, c := range certs {
 		ref := c.Spec.IssuerRef
-		cluster := ref.Kind == api.KindClusterIssuer
-		key := api.KindIssuer + "/" + c.Namespace + "/" + ref.Name
+		cluster := ref.Kind == certmanager.KindClusterIssuer
+		key := certmanager.KindIssuer + "/" + c.Namespace + "/" + ref.Name
 		if cluster {
-			key = api.KindClusterIssuer + "//" + ref.Name
+			key = certmanager.KindClusterIssuer + "//" + ref.Name
 		}
 		if seen[key] {
 			continue

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
 )
 
 // GetIssuersOptions holds `kubectl acme get issuers` input.
@@ -75,7 +75,7 @@ func (o *GetIssuersOptions) Run(ctx context.Context) error {
 	sort.Slice(issuers, func(i, j int) bool {
 		a, b := issuers[i], issuers[j]
 		if a.Kind != b.Kind {
-			return a.Kind == api.KindClusterIssuer
+			return a.Kind == certmanager.KindClusterIssuer
 		}
 		if a.Namespace != b.Namespace {
 			return a.Namespace < b.Namespace
@@ -99,7 +99,7 @@ func (o *GetIssuersOptions) Run(ctx context.Context) error {
 
 // IssuerRows renders issuers as table rows. Names carry their kind when
 // ClusterIssuers are mixed in, as kubectl does for several kinds.
-func IssuerRows(issuers []*api.Issuer, allNamespaces, wide bool, now time.Time) ([]string, [][]string) {
+func IssuerRows(issuers []*certmanager.Issuer, allNamespaces, wide bool, now time.Time) ([]string, [][]string) {
 	header := []string{"NAME", "SERVER", "EMAIL", "ACCOUNT", "SOLVER", "AGE"}
 	if wide {
 		header = append(header, "PROFILE", "ACCOUNT URI")

@@ -13,10 +13,10 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
-	"github.com/kubectl-acme/kubectl-acme/acme/rbac"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
+	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 // IssueOptions holds `kubectl acme issue` input.
@@ -121,7 +121,7 @@ func (o *IssueOptions) Complete(f *Factory, args []string) error {
 
 // Validate checks flags without touching the cluster.
 func (o *IssueOptions) Validate() error {
-	if err := api.ValidateName("certificate", o.Name); err != nil {
+	if err := certmanager.ValidateName("certificate", o.Name); err != nil {
 		return err
 	}
 	if err := o.issueFlags.validate(); err != nil {
@@ -138,7 +138,7 @@ func (o *IssueOptions) Validate() error {
 	}
 	if o.newSpec() {
 		spec := o.spec()
-		if err := api.ValidateCertificateSpec(&spec); err != nil {
+		if err := certmanager.ValidateCertificateSpec(&spec); err != nil {
 			return err
 		}
 	}
@@ -151,22 +151,22 @@ func (o *IssueOptions) newSpec() bool {
 	return o.Issuer != "" || len(o.Domains) > 0 || len(o.IPs) > 0
 }
 
-func (o *IssueOptions) spec() api.CertificateSpec {
-	s := api.CertificateSpec{
+func (o *IssueOptions) spec() certmanager.CertificateSpec {
+	s := certmanager.CertificateSpec{
 		SecretName:  o.SecretName,
 		CommonName:  o.CommonName,
 		DNSNames:    append([]string(nil), o.Domains...),
 		IPAddresses: append([]string(nil), o.IPs...),
-		IssuerRef:   api.IssuerRef{Name: o.Issuer, Kind: api.KindIssuer, Group: api.Group},
+		IssuerRef:   certmanager.IssuerRef{Name: o.Issuer, Kind: certmanager.KindIssuer, Group: certmanager.Group},
 	}
 	if s.SecretName == "" {
 		s.SecretName = o.Name
 	}
 	if o.ClusterIssuer {
-		s.IssuerRef.Kind = api.KindClusterIssuer
+		s.IssuerRef.Kind = certmanager.KindClusterIssuer
 	}
 	if o.KeyAlgorithm != "" || o.KeySize != 0 || o.KeyEncoding != "" || o.ReuseKey {
-		s.PrivateKey = &api.CertificatePrivateKey{Algorithm: strings.ToUpper(o.KeyAlgorithm), Size: o.KeySize, Encoding: strings.ToUpper(o.KeyEncoding)}
+		s.PrivateKey = &certmanager.CertificatePrivateKey{Algorithm: strings.ToUpper(o.KeyAlgorithm), Size: o.KeySize, Encoding: strings.ToUpper(o.KeyEncoding)}
 		if o.ReuseKey {
 			s.PrivateKey.RotationPolicy = "Never"
 		}
@@ -196,11 +196,11 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 		if cert.Annotations == nil {
 			cert.Annotations = map[string]string{}
 		}
-		cert.Annotations[api.AnnotationProfile] = o.Profile
+		cert.Annotations[certmanager.AnnotationProfile] = o.Profile
 	}
 	// Fail fast, before anything is created, when permissions are missing.
 	ref := cert.Spec.IssuerRef
-	cluster := ref.Kind == api.KindClusterIssuer
+	cluster := ref.Kind == certmanager.KindClusterIssuer
 	var scope rbac.Scope
 	if iss != nil {
 		scope = issuerScope(st, o.namespace, iss, cert)
@@ -235,7 +235,7 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 // load reads the stored Certificate, or makes it from the flags, and, when
 // the flags name an Issuer of the namespace, that Issuer with it in one
 // request; iss is nil when it is still to be read.
-func (o *IssueOptions) load(ctx context.Context, st *store.Store) (cert *api.Certificate, iss *api.Issuer, err error) {
+func (o *IssueOptions) load(ctx context.Context, st *store.Store) (cert *certmanager.Certificate, iss *certmanager.Issuer, err error) {
 	listed := false
 	if o.newSpec() && !o.ClusterIssuer {
 		cert, iss, err = st.GetCertificateAndIssuer(ctx, o.namespace, o.Name, o.Issuer)
@@ -253,8 +253,8 @@ func (o *IssueOptions) load(ctx context.Context, st *store.Store) (cert *api.Cer
 		if !o.newSpec() {
 			return nil, nil, fmt.Errorf("certificate %q does not exist in namespace %q: give --issuer and --domain to create it", o.Name, o.namespace)
 		}
-		cert = &api.Certificate{}
-		cert.APIVersion, cert.Kind = api.GroupVersion, api.KindCertificate
+		cert = &certmanager.Certificate{}
+		cert.APIVersion, cert.Kind = certmanager.GroupVersion, certmanager.KindCertificate
 		cert.Name, cert.Namespace = o.Name, o.namespace
 		cert.Spec = o.spec()
 	case err != nil:

@@ -4,17 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"strings"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
-	"github.com/kubectl-acme/kubectl-acme/acme/manifest"
-	"github.com/kubectl-acme/kubectl-acme/acme/rbac"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
+	"github.com/kubectl-acme/kubectl-acme/internal/manifest"
+	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
 )
 
 // issueIngress is `kubectl acme issue --ingress NAME`: the certificates an
@@ -92,13 +92,13 @@ func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
 		return fmt.Errorf("ingress %q not found in namespace %q", ii.Name, ns)
 	}
 	if err != nil {
-		return store.Describe(err, "get", "ingresses.networking.k8s.io", ns)
+		return kube.Describe(err, "get", "ingresses.networking.k8s.io", ns)
 	}
-	var ref *api.IssuerRef
+	var ref *certmanager.IssuerRef
 	if o.Issuer != "" {
-		ref = &api.IssuerRef{Name: o.Issuer, Kind: api.KindIssuer, Group: api.Group}
+		ref = &certmanager.IssuerRef{Name: o.Issuer, Kind: certmanager.KindIssuer, Group: certmanager.Group}
 		if o.ClusterIssuer {
-			ref.Kind = api.KindClusterIssuer
+			ref.Kind = certmanager.KindClusterIssuer
 		}
 	}
 	certs, err := manifest.FromIngress(ing, ref)
@@ -110,24 +110,24 @@ func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
 			if c.Annotations == nil {
 				c.Annotations = map[string]string{}
 			}
-			c.Annotations[api.AnnotationProfile] = o.Profile
+			c.Annotations[certmanager.AnnotationProfile] = o.Profile
 		}
 	}
 
 	// Before anything is created: permissions, issuers, a solver per name.
 	r := certs[0].Spec.IssuerRef
-	cluster := r.Kind == api.KindClusterIssuer
+	cluster := r.Kind == certmanager.KindClusterIssuer
 	scope, _ := accessScope(ctx, st, ns, r.Name, cluster, certs[0])
 	if err := preflight(ctx, st.Client, scope, roleHint(ns, r.Name, cluster), rbac.Issue); err != nil {
 		return fmt.Errorf("ingress %q: %w", ii.Name, err)
 	}
 	var problems []string
-	issuers := map[string]*api.Issuer{}
+	issuers := map[string]*certmanager.Issuer{}
 	for _, c := range certs {
 		iss, err := issuance.IssuerOf(ctx, st, c)
 		if err == nil {
 			issuers[certIssuerKey(c)] = iss
-			_, err = api.SolversFor(iss, c)
+			_, err = certmanager.SolversFor(iss, c)
 		}
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("certificate %q: %v", c.Name, err))

@@ -10,9 +10,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 // issuerRef is the NAME [--cluster] pair the issuer commands share.
@@ -36,7 +36,7 @@ func (r *issuerRef) complete(f *Factory, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := api.ValidateName("issuer", r.Name); err != nil {
+	if err := certmanager.ValidateName("issuer", r.Name); err != nil {
 		return err
 	}
 	if r.Timeout <= 0 {
@@ -45,7 +45,7 @@ func (r *issuerRef) complete(f *Factory, args []string) error {
 	return nil
 }
 
-func (r *issuerRef) load(ctx context.Context) (*store.Store, *api.Issuer, error) {
+func (r *issuerRef) load(ctx context.Context) (*store.Store, *certmanager.Issuer, error) {
 	st, err := r.factory.Store()
 	if err != nil {
 		return nil, nil, err
@@ -111,7 +111,7 @@ func (o *UpdateIssuerOptions) Validate() error {
 	if !o.emailSet && !o.RotateAccountKey {
 		return errors.New("nothing to update: give --email and/or --rotate-account-key")
 	}
-	return api.ValidateEmail(o.Email)
+	return certmanager.ValidateEmail(o.Email)
 }
 
 // Run updates the account.

@@ -10,9 +10,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 // Exit codes of `kubectl acme renew`, for cron jobs.
@@ -100,7 +100,7 @@ func (o *RenewOptions) Validate() error {
 		return err
 	}
 	for _, n := range o.Names {
-		if err := api.ValidateName("certificate", n); err != nil {
+		if err := certmanager.ValidateName("certificate", n); err != nil {
 			return err
 		}
 	}
@@ -167,9 +167,9 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 // errSilent ends a command with a non-zero exit code and no message.
 var errSilent = errors.New("")
 
-func (o *RenewOptions) certificates(ctx context.Context, st *store.Store) ([]*api.Certificate, error) {
+func (o *RenewOptions) certificates(ctx context.Context, st *store.Store) ([]*certmanager.Certificate, error) {
 	if !o.All {
-		out := make([]*api.Certificate, 0, len(o.Names))
+		out := make([]*certmanager.Certificate, 0, len(o.Names))
 		for _, n := range o.Names {
 			c, err := st.GetCertificate(ctx, o.namespace, n)
 			if err != nil {

@@ -10,8 +10,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/issuance"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
 )
 
 // RevokeOptions holds `kubectl acme revoke` input.
@@ -68,7 +68,7 @@ func reasonList() string {
 
 // Validate checks the name and reason.
 func (o *RevokeOptions) Validate() error {
-	if err := api.ValidateName("certificate", o.Name); err != nil {
+	if err := certmanager.ValidateName("certificate", o.Name); err != nil {
 		return err
 	}
 	if _, ok := issuance.RevocationReasons[o.Reason]; !ok {

@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 // BuildInfo is stamped into the binary at release time.

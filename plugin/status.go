@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"io"
 	"sort"
 	"strings"
@@ -19,8 +20,8 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 // StatusOptions holds `kubectl acme status` input.
@@ -110,7 +111,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	for {
 		page, err := res.List(ctx, opts)
 		if err != nil {
-			return store.Describe(err, "list", "configmaps", ns)
+			return kube.Describe(err, "list", "configmaps", ns)
 		}
 		items = append(items, page.Items...)
 		if page.Continue == "" {
@@ -176,10 +177,10 @@ func RowFromMetadata(m *metav1.ObjectMeta) CertificateRow {
 	return r
 }
 
-func (r *CertificateRow) summary(now time.Time) api.Summary {
-	st := &api.CertificateStatus{LastFailure: r.LastFailure}
+func (r *CertificateRow) summary(now time.Time) certmanager.Summary {
+	st := &certmanager.CertificateStatus{LastFailure: r.LastFailure}
 	if r.Revoked != "" {
-		st.Revoked = &api.RevocationStatus{Reason: r.Revoked}
+		st.Revoked = &certmanager.RevocationStatus{Reason: r.Revoked}
 	}
 	if r.NotAfter != nil {
 		st.NotAfter = &metav1.Time{Time: *r.NotAfter}
@@ -187,7 +188,7 @@ func (r *CertificateRow) summary(now time.Time) api.Summary {
 	if r.RenewAfter != nil {
 		st.RenewalTime = &metav1.Time{Time: *r.RenewAfter}
 	}
-	return api.Summarize(st, now)
+	return certmanager.Summarize(st, now)
 }
 
 // CertificateTable renders rows sorted by namespace and name.
@@ -210,7 +211,7 @@ func CertificateTable(rows []CertificateRow, allNamespaces, wide bool, now time.
 		}
 		s := r.summary(now)
 		status := string(s.State)
-		if s.State == api.StateFailed || (wide && s.Reason != "") {
+		if s.State == certmanager.StateFailed || (wide && s.Reason != "") {
 			status += ": " + s.Reason
 		}
 		if !wide {
@@ -257,17 +258,17 @@ func (o *StatusOptions) runOne(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var iss *api.Issuer
+	var iss *certmanager.Issuer
 	ref := cert.Spec.IssuerRef
-	iss, issErr := st.GetIssuer(ctx, cert.Namespace, ref.Name, ref.Kind == api.KindClusterIssuer)
+	iss, issErr := st.GetIssuer(ctx, cert.Namespace, ref.Name, ref.Kind == certmanager.KindClusterIssuer)
 	return describeCertificate(o.Out, cert, iss, issErr, sec, o.now())
 }
 
 // describeCertificate prints the detailed view of one Certificate.
-func describeCertificate(w io.Writer, c *api.Certificate, iss *api.Issuer, issErr error, sec *corev1.Secret, now time.Time) error {
+func describeCertificate(w io.Writer, c *certmanager.Certificate, iss *certmanager.Issuer, issErr error, sec *corev1.Secret, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	p := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
-	s := api.Summarize(&c.Status, now)
+	s := certmanager.Summarize(&c.Status, now)
 	status := string(s.State)
 	if s.Reason != "" {
 		status += ": " + s.Reason

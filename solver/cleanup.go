@@ -3,6 +3,7 @@ package solver
 import (
 	"context"
 	"fmt"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"slices"
 	"sort"
 	"strings"
@@ -15,8 +16,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
-
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
 )
 
 // Selector selects every solver object kubectl-acme created, and nothing
@@ -71,7 +70,7 @@ func Leftovers(ctx context.Context, c kubernetes.Interface, dc dynamic.Interface
 	// of the user's (http01.ingress.name).
 	ings, err := c.NetworkingV1().Ingresses(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, store.Describe(err, "list", "ingresses.networking.k8s.io", ns)
+		return nil, kube.Describe(err, "list", "ingresses.networking.k8s.io", ns)
 	}
 	ours := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue, LabelComponent: "http01-solver"})
 	var patched []Leftover
@@ -86,14 +85,14 @@ func Leftovers(ctx context.Context, c kubernetes.Interface, dc dynamic.Interface
 	}
 	svcs, err := c.CoreV1().Services(ns).List(ctx, opts)
 	if err != nil {
-		return nil, store.Describe(err, "list", "services", ns)
+		return nil, kube.Describe(err, "list", "services", ns)
 	}
 	for _, o := range svcs.Items {
 		add(KindService, o.ObjectMeta)
 	}
 	pods, err := c.CoreV1().Pods(ns).List(ctx, opts)
 	if err != nil {
-		return nil, store.Describe(err, "list", "pods", ns)
+		return nil, kube.Describe(err, "list", "pods", ns)
 	}
 	for _, o := range pods.Items {
 		add(KindPod, o.ObjectMeta)
@@ -107,7 +106,7 @@ func Leftovers(ctx context.Context, c kubernetes.Interface, dc dynamic.Interface
 			// Nor for a user who may not list HTTPRoutes: creating them
 			// needs the same Role that lets them be cleaned up.
 		case err != nil:
-			return nil, store.Describe(err, "list", "httproutes.gateway.networking.k8s.io", ns)
+			return nil, kube.Describe(err, "list", "httproutes.gateway.networking.k8s.io", ns)
 		default:
 			for _, o := range routes.Items {
 				add(KindHTTPRoute, metav1.ObjectMeta{
@@ -160,7 +159,7 @@ func removeChallengePaths(ctx context.Context, c kubernetes.Interface, o Leftove
 			return nil
 		}
 		if err != nil {
-			return store.Describe(err, "get", "ingresses.networking.k8s.io", o.Namespace)
+			return kube.Describe(err, "get", "ingresses.networking.k8s.io", o.Namespace)
 		}
 		changed := false
 		var rules []networkingv1.IngressRule
@@ -189,7 +188,7 @@ func removeChallengePaths(ctx context.Context, c kubernetes.Interface, o Leftove
 			if apierrors.IsConflict(err) {
 				return err
 			}
-			return store.Describe(err, "update", "ingresses.networking.k8s.io", o.Namespace)
+			return kube.Describe(err, "update", "ingresses.networking.k8s.io", o.Namespace)
 		}
 		return nil
 	})
@@ -245,7 +244,7 @@ func DeleteLeftover(ctx context.Context, c kubernetes.Interface, dc dynamic.Inte
 		case KindHTTPRoute:
 			resource = "httproutes.gateway.networking.k8s.io"
 		}
-		return store.Describe(err, "delete", resource, o.Namespace)
+		return kube.Describe(err, "delete", resource, o.Namespace)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"maps"
 	"strconv"
 	"strings"
@@ -16,7 +17,6 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
 )
 
 // HTTPRoutes is the Gateway API resource the HTTPRoute solver creates.
@@ -67,7 +67,7 @@ func (s *HTTPRoute) Present(ctx context.Context, chals []acme.Challenge) error {
 			return fmt.Errorf("create httproute %s/%s: %w", ns, hr.Name, ErrHTTPRouteNotServed)
 		}
 		if ignoreExists(err) != nil {
-			return store.Describe(err, "create", "httproutes.gateway.networking.k8s.io", ns)
+			return kube.Describe(err, "create", "httproutes.gateway.networking.k8s.io", ns)
 		}
 	}
 	s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service, httproute %s/%s", ns, s.Config.Name))
@@ -150,7 +150,7 @@ func HTTPRoutesServed(ctx context.Context, dc dynamic.Interface, ns string) erro
 	case err == nil, apierrors.IsForbidden(err):
 		return nil
 	}
-	return store.Describe(err, "list", "httproutes.gateway.networking.k8s.io", ns)
+	return kube.Describe(err, "list", "httproutes.gateway.networking.k8s.io", ns)
 }
 
 // kindNotServed tells a 404 for the resource type from one for the

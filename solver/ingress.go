@@ -3,11 +3,11 @@ package solver
 import (
 	"context"
 	"fmt"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
 )
 
 // Ingress solves HTTP-01 challenges with a Pod and a Service, routed to by
@@ -38,7 +38,7 @@ func (s *Ingress) Present(ctx context.Context, chals []acme.Challenge) error {
 	} else {
 		s.track(KindIngress, cfg.Name)
 		if _, err := s.Client.NetworkingV1().Ingresses(ns).Create(ctx, cfg.ingress(chals, owner, created), metav1.CreateOptions{}); ignoreExists(err) != nil {
-			return store.Describe(err, "create", "ingresses.networking.k8s.io", ns)
+			return kube.Describe(err, "create", "ingresses.networking.k8s.io", ns)
 		}
 		s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service, ingress %s/%s", ns, cfg.Name))
 	}

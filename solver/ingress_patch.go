@@ -3,6 +3,7 @@ package solver
 import (
 	"context"
 	"fmt"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"sort"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -11,7 +12,6 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
 )
 
 // ingressEdit is what Present added to an existing Ingress (ExistingIngress
@@ -73,7 +73,7 @@ func (s *Ingress) addPaths(ctx context.Context, chals []acme.Challenge) error {
 			return fmt.Errorf("ingress %s/%s (http01.ingress.name of the issuer's solver) does not exist", ns, name)
 		}
 		if err != nil {
-			return store.Describe(err, "get", "ingresses.networking.k8s.io", ns)
+			return kube.Describe(err, "get", "ingresses.networking.k8s.io", ns)
 		}
 		e := ingressEdit{paths: map[string][]string{}, newRules: map[string]bool{}, newHTTP: map[string]bool{}}
 		for _, h := range hosts {
@@ -103,7 +103,7 @@ func (s *Ingress) addPaths(ctx context.Context, chals []acme.Challenge) error {
 			if apierrors.IsConflict(err) {
 				return err
 			}
-			return store.Describe(err, "update", "ingresses.networking.k8s.io", ns)
+			return kube.Describe(err, "update", "ingresses.networking.k8s.io", ns)
 		}
 		s.emit(acme.StatePresenting, fmt.Sprintf("added %d challenge path(s) to ingress %s/%s", len(chals), ns, name))
 		return nil
@@ -139,7 +139,7 @@ func (s *Ingress) removePaths(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			return store.Describe(err, "get", "ingresses.networking.k8s.io", ns)
+			return kube.Describe(err, "get", "ingresses.networking.k8s.io", ns)
 		}
 		changed := false
 		var rules []networkingv1.IngressRule
@@ -173,7 +173,7 @@ func (s *Ingress) removePaths(ctx context.Context) error {
 			if apierrors.IsConflict(err) {
 				return err
 			}
-			return store.Describe(err, "update", "ingresses.networking.k8s.io", ns)
+			return kube.Describe(err, "update", "ingresses.networking.k8s.io", ns)
 		}
 		return nil
 	})

@@ -18,7 +18,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
 )
 
 // Labels put on every solver object.
@@ -71,8 +71,8 @@ type Config struct {
 	ServiceType corev1.ServiceType
 	// PodTemplate and IngressTemplate are merged into the solver Pod and
 	// Ingress as cert-manager merges them (see template.go).
-	PodTemplate     *api.ACMEChallengeSolverHTTP01IngressPodTemplate
-	IngressTemplate *api.ACMEChallengeSolverHTTP01IngressTemplate
+	PodTemplate     *certmanager.ACMEChallengeSolverHTTP01IngressPodTemplate
+	IngressTemplate *certmanager.ACMEChallengeSolverHTTP01IngressTemplate
 	// ParentRefs are the Gateways the HTTPRoute solver's routes attach to,
 	// and RouteLabels labels added to those routes
 	// (cert-manager's http01.gatewayHTTPRoute).

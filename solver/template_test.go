@@ -13,21 +13,21 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
 )
 
 func TestPodTemplate(t *testing.T) {
-	tmpl := &api.ACMEChallengeSolverHTTP01IngressPodTemplate{}
+	tmpl := &certmanager.ACMEChallengeSolverHTTP01IngressPodTemplate{}
 	tmpl.Labels = map[string]string{"team": "web", LabelSolver: "hijack"}
 	tmpl.Annotations = map[string]string{"sidecar.istio.io/inject": "false"}
-	tmpl.Spec = api.ACMEChallengeSolverHTTP01IngressPodSpec{
+	tmpl.Spec = certmanager.ACMEChallengeSolverHTTP01IngressPodSpec{
 		NodeSelector:       map[string]string{"pool": "edge"},
 		Tolerations:        []corev1.Toleration{{Key: "edge", Operator: corev1.TolerationOpExists}},
 		PriorityClassName:  "high",
 		ServiceAccountName: "solver",
 		ImagePullSecrets:   []corev1.LocalObjectReference{{Name: "regcred"}},
-		SecurityContext:    &api.ACMEChallengeSolverHTTP01IngressPodSecurityContext{RunAsUser: ptr.To(int64(1000))},
-		Resources:          &api.ACMEChallengeSolverHTTP01IngressPodResources{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")}},
+		SecurityContext:    &certmanager.ACMEChallengeSolverHTTP01IngressPodSecurityContext{RunAsUser: ptr.To(int64(1000))},
+		Resources:          &certmanager.ACMEChallengeSolverHTTP01IngressPodResources{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")}},
 	}
 	cfg := Config{Namespace: "ns", Name: "s", Certificate: "web", PodTemplate: tmpl, ServiceType: corev1.ServiceTypeNodePort}
 	pod := cfg.pod(nil, "now")
@@ -60,7 +60,7 @@ func TestPodTemplate(t *testing.T) {
 }
 
 func TestIngressTemplate(t *testing.T) {
-	tmpl := &api.ACMEChallengeSolverHTTP01IngressTemplate{}
+	tmpl := &certmanager.ACMEChallengeSolverHTTP01IngressTemplate{}
 	tmpl.Labels = map[string]string{"team": "web"}
 	tmpl.Annotations = map[string]string{"nginx.ingress.kubernetes.io/ssl-redirect": "false", "kubernetes.io/ingress.class": "other"}
 	cfg := Config{Namespace: "ns", Name: "s", Certificate: "web", LegacyClass: "nginx", IngressTemplate: tmpl}

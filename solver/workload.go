@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,7 +19,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
 )
 
 // Workload is what every HTTP-01 solver shares, whatever routes the CA's
@@ -79,13 +79,13 @@ func (w *Workload) start(ctx context.Context, chals []acme.Challenge) (*metav1.O
 		}
 	}
 	if err != nil {
-		return nil, "", store.Describe(err, "create", "pods", ns)
+		return nil, "", kube.Describe(err, "create", "pods", ns)
 	}
 	owner := &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}
 
 	w.track(KindService, cfg.Name)
 	if _, err := w.Client.CoreV1().Services(ns).Create(ctx, cfg.service(owner, created), metav1.CreateOptions{}); ignoreExists(err) != nil {
-		return nil, "", store.Describe(err, "create", "services", ns)
+		return nil, "", kube.Describe(err, "create", "services", ns)
 	}
 	return owner, created, nil
 }
@@ -110,7 +110,7 @@ func (w *Workload) waitPodReady(ctx context.Context) error {
 		FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(),
 	})
 	if err != nil {
-		return store.Describe(err, "watch", "pods", ns)
+		return kube.Describe(err, "watch", "pods", ns)
 	}
 	defer wt.Stop()
 	last := ""

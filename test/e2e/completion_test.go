@@ -14,8 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 // completionPath is PATH with a directory holding only the repository's
@@ -87,7 +87,7 @@ func TestCompletion(t *testing.T) {
 	// the labelled ConfigMap, not an issuance.
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
 		Name:        store.CertificateConfigMapName("web"),
-		Labels:      map[string]string{store.LabelManagedBy: store.ManagedBy, store.LabelKind: api.KindCertificate, store.LabelName: "web"},
+		Labels:      map[string]string{store.LabelManagedBy: store.ManagedBy, store.LabelKind: certmanager.KindCertificate, store.LabelName: "web"},
 		Annotations: map[string]string{store.AnnotationDomains: "web.example.test,www.example.test"},
 	}}
 	if _, err := kube.CoreV1().ConfigMaps(ns).Create(t.Context(), cm, metav1.CreateOptions{}); err != nil {

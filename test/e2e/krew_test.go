@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/kubectl-acme/kubectl-acme/plugin"
 )
 
 // TestKrew installs the plugin the way users get it: Krew itself, built
@@ -143,14 +141,20 @@ func TestKrew(t *testing.T) {
 	if out := must(t, krewEnv, "kubectl", "plugin", "list"); !strings.Contains(out, installed) {
 		t.Errorf("kubectl plugin list does not show %s:\n%s", installed, out)
 	}
-	var info plugin.BuildInfo
+	// The shape of `version -o json`, as a user's script reads it.
+	type buildInfo struct {
+		Version string `json:"version"`
+		Commit  string `json:"commit"`
+		Date    string `json:"date"`
+	}
+	var info buildInfo
 	if err := json.Unmarshal([]byte(must(t, krewEnv, "kubectl", "acme", "version", "-o", "json")), &info); err != nil {
 		t.Fatal(err)
 	}
 	commit := strings.TrimSpace(must(t, nil, "git", "rev-parse", "HEAD"))
 	epoch := strings.TrimSpace(must(t, nil, "git", "log", "-1", "--format=%ct"))
 	date := strings.TrimSpace(must(t, nil, "date", "-u", "-d", "@"+epoch, "+%Y-%m-%dT%H:%M:%SZ"))
-	if info != (plugin.BuildInfo{Version: version, Commit: commit, Date: date}) {
+	if info != (buildInfo{Version: version, Commit: commit, Date: date}) {
 		t.Errorf("kubectl acme version: %+v, want version %s, commit %s, date %s", info, version, commit, date)
 	}
 

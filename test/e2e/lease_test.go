@@ -8,12 +8,12 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kubectl-acme/kubectl-acme/acme/api"
-	"github.com/kubectl-acme/kubectl-acme/acme/store"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 // storedCertificate reads the Certificate kubectl-acme stored.
-func storedCertificate(t *testing.T, ns, name string) *api.Certificate {
+func storedCertificate(t *testing.T, ns, name string) *certmanager.Certificate {
 	t.Helper()
 	cm, err := kube.CoreV1().ConfigMaps(ns).Get(t.Context(), "acme-certificate-"+name, metav1.GetOptions{})
 	if err != nil {

@@ -1,0 +1,298 @@
+// Package issuance ties the pieces together: it reads Issuers and
+// Certificates from the store, talks to the CA with package acme, solves
+// challenges with package solver and writes the results back.
+package issuance
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	xacme "golang.org/x/crypto/acme"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
+)
+
+// Options configures issuance.
+type Options struct {
+	Store *store.Store
+	// SolverImage overrides the solver pod's image.
+	SolverImage string
+	// ConnectTo sends self-check requests to this host:port.
+	ConnectTo string
+	// SelfCheckTimeout bounds the self-check; zero means a minute.
+	SelfCheckTimeout time.Duration
+	// Force allows overwriting a Secret kubectl-acme does not own.
+	Force bool
+	// Replaces is the ARI CertID of the certificate a renewal replaces.
+	Replaces string
+	// WaitForLease waits while another process issues the certificate,
+	// instead of failing with a *LeaseHeldError.
+	WaitForLease bool
+	// LeaseHolder names this process in the certificate's Lease;
+	// DefaultHolder() when empty.
+	LeaseHolder string
+	// EAB binds a new account to one at the CA, for CAs that require it.
+	EAB *xacme.ExternalAccountBinding
+	// Accounts, when set, shares account clients between the issues of
+	// one command (apply issues many certificates from one issuer).
+	Accounts  *Accounts
+	UserAgent string
+	Observe   acme.Observer
+}
+
+func clientFor(iss *certmanager.Issuer, o *Options) acme.ClientConfig {
+	return acme.ClientConfig{
+		DirectoryURL:  iss.Spec.ACME.Server,
+		CABundle:      iss.Spec.ACME.CABundle,
+		SkipTLSVerify: iss.Spec.ACME.SkipTLSVerify,
+		UserAgent:     o.UserAgent,
+	}
+}
+
+// RegisterIssuer makes sure iss has an account key and a registered ACME
+// account, then stores it. agree is asked before accepting the CA's terms.
+func RegisterIssuer(ctx context.Context, o Options, iss *certmanager.Issuer, agree func(tosURL string) bool) error {
+	if iss.Spec.ACME.DisableAccountKeyGeneration {
+		if _, err := o.Store.ExistingAccountKey(ctx, iss); err != nil {
+			return fmt.Errorf("disableAccountKeyGeneration is set, so the account key must exist: %w", err)
+		}
+	}
+	// Everything that can be wrong with the Issuer fails before its account
+	// key Secret is created.
+	eab := o.EAB
+	if eab == nil && iss.Spec.ACME.ExternalAccountBinding != nil {
+		var err error
+		if eab, err = o.Store.ExternalAccountBinding(ctx, iss); err != nil {
+			return err
+		}
+	}
+	c, err := acme.NewClient(clientFor(iss, &o), nil)
+	if err != nil {
+		return err
+	}
+	key, created, err := o.Store.AccountKey(ctx, iss)
+	if err != nil {
+		return err
+	}
+	c.Key = key
+	acct, err := acme.Register(ctx, c, iss.Spec.ACME.Email, eab, agree)
+	if err != nil {
+		if created {
+			err = fmt.Errorf("%w (the new account key Secret %s is kept, so a retry registers the same key)", err, iss.Spec.ACME.PrivateKeySecretRef.Name)
+		}
+		return err
+	}
+	if iss.Spec.ACME.Email != "" && !hasContact(acct.Contact, "mailto:"+iss.Spec.ACME.Email) {
+		acct.Contact = []string{"mailto:" + iss.Spec.ACME.Email}
+		if acct, err = c.UpdateReg(ctx, acct); err != nil {
+			return fmt.Errorf("update account contact: %w", err)
+		}
+	}
+	iss.Status.ACME = &certmanager.ACMEIssuerStatus{
+		URI:                 acct.URI,
+		LastRegisteredEmail: iss.Spec.ACME.Email,
+		AccountStatus:       acct.Status,
+	}
+	return o.Store.SaveIssuer(ctx, iss)
+}
+
+func hasContact(list []string, c string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// IssuerOf reads the Issuer or ClusterIssuer cert refers to.
+func IssuerOf(ctx context.Context, s *store.Store, cert *certmanager.Certificate) (*certmanager.Issuer, error) {
+	ref := cert.Spec.IssuerRef
+	return s.GetIssuer(ctx, cert.Namespace, ref.Name, ref.Kind == certmanager.KindClusterIssuer)
+}
+
+// Issue orders the Certificate's certificate from iss now, stores the
+// result in its Secret and records the outcome in the Certificate's status.
+// The returned Certificate carries the updated status, also on failure.
+//
+// Every Kubernetes request counts (there are about 15 per certificate):
+// the Certificate is written once, at the end, and the target Secret is
+// read once, before the order.
+func Issue(ctx context.Context, o Options, iss *certmanager.Issuer, cert *certmanager.Certificate) (*certmanager.Certificate, error) {
+	if err := certmanager.ValidateCertificateSpec(&cert.Spec); err != nil {
+		return cert, err
+	}
+	if iss.Spec.ACME == nil {
+		return cert, fmt.Errorf("issuer %q has no acme section", iss.Name)
+	}
+	unlock, ctx, err := lockCertificate(ctx, &o, cert)
+	if err != nil {
+		return cert, err
+	}
+	defer unlock()
+	target, err := o.Store.ReadTargetSecret(ctx, cert, o.Force)
+	if err != nil {
+		return cert, err
+	}
+	sv, err := newSolver(&o, iss, cert)
+	if err != nil {
+		return cert, err
+	}
+	c, err := o.Accounts.client(ctx, &o, iss)
+	if err != nil {
+		return cert, err
+	}
+	// A run killed after finalize left the key: collect its certificate.
+	if done, err := recoverIssued(ctx, &o, c, cert, target); done || err != nil {
+		return cert, err
+	}
+
+	keySpec := acme.KeySpec{}
+	rotation := ""
+	if pk := cert.Spec.PrivateKey; pk != nil {
+		keySpec = acme.KeySpec{Algorithm: pk.Algorithm, Size: pk.Size, Encoding: pk.Encoding}
+		rotation = pk.RotationPolicy
+	}
+	certKey, err := privateKey(target, cert, keySpec, rotation)
+	if err != nil {
+		return cert, err
+	}
+	keyPEM, err := acme.EncodeKey(certKey, keySpec.Encoding)
+	if err != nil {
+		return cert, err
+	}
+	rec := newRecovery(&o, iss, cert, keyPEM)
+
+	cert.Status.LastOrder = &certmanager.OrderStatus{State: acme.StatePending, Started: metav1.Now()}
+
+	dns, ips := cert.Spec.Identifiers()
+	res, obtainErr := acme.Obtain(ctx, c, acme.Request{
+		DNSNames:       dns,
+		IPAddresses:    ips,
+		CommonName:     cert.Spec.CommonName,
+		Key:            certKey,
+		Profile:        profileFor(cert, iss),
+		NotAfter:       notAfterFor(cert),
+		PreferredChain: iss.Spec.ACME.PreferredChain,
+		Replaces:       o.Replaces,
+		BeforeFinalize: rec.beforeFinalize,
+	}, sv, o.Observe)
+
+	// Record the outcome even when the command's context has ended.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	finished := metav1.Now()
+	cert.Status.LastOrder.Finished = &finished
+	if res != nil {
+		cert.Status.LastOrder.URL = res.OrderURL
+		cert.Status.LastOrder.Challenges = challengeStatuses(res.Challenges)
+	}
+	if obtainErr != nil {
+		cert.Status.LastOrder.State = acme.StateFailed
+		cert.Status.LastFailure = failureReason(obtainErr)
+		cert.Status.LastFailureTime = &finished
+		if err := saveCertificate(wctx, o.Store, cert); err != nil {
+			obtainErr = errors.Join(obtainErr, err)
+		}
+		return cert, rec.explain(obtainErr)
+	}
+
+	chainPEM := res.ChainPEM()
+	leaf, err := x509.ParseCertificate(res.Chain[0])
+	if err != nil {
+		return cert, rec.explain(fmt.Errorf("parse issued certificate: %w", err))
+	}
+	// The CA has issued: never lose the certificate and its key.
+	_ = rec.issued(chainPEM) // the record already has the key and the order
+	if writeErr := writeIssued(wctx, &o, cert, target, rec, chainPEM); writeErr != nil {
+		cert.Status.LastFailure = "write secret: " + writeErr.Error()
+		cert.Status.LastFailureTime = &finished
+		_ = saveCertificate(wctx, o.Store, cert)
+		return cert, writeErr
+	}
+	setIssued(wctx, c, cert, leaf)
+	cert.Status.LastOrder.State = acme.StateIssued
+	if err := saveCertificate(wctx, o.Store, cert); err != nil {
+		return cert, fmt.Errorf("certificate stored in secret %s, but recording its status failed: %w", cert.Spec.SecretName, err)
+	}
+	return cert, nil
+}
+
+// saveCertificate retries on conflict: status is ours to write.
+func saveCertificate(ctx context.Context, s *store.Store, cert *certmanager.Certificate) error {
+	return retry.OnError(retry.DefaultBackoff, isTransient, func() error { return s.SaveCertificate(ctx, cert) })
+}
+
+func isTransient(err error) bool {
+	var notOwned *store.ErrSecretNotOwned
+	if errors.As(err, &notOwned) {
+		return false
+	}
+	return apierrors.IsConflict(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) ||
+		utilnet.IsConnectionReset(err) || utilnet.IsConnectionRefused(err)
+}
+
+func privateKey(target *store.TargetSecret, cert *certmanager.Certificate, spec acme.KeySpec, rotation string) (crypto.Signer, error) {
+	if rotation == "Never" && target.Existing != nil {
+		if pemKey := target.Existing.Data[corev1.TLSPrivateKeyKey]; pemKey != nil {
+			k, err := acme.ParseKey(pemKey)
+			if err != nil {
+				return nil, fmt.Errorf("rotationPolicy Never: existing key in secret %s cannot be read: %v", cert.Spec.SecretName, err)
+			}
+			return k, nil
+		}
+	}
+	return acme.GenerateKey(spec)
+}
+
+// solverName is unique per order, so leftovers of a killed run never
+// collide with a new run, and short enough for every object kind.
+func solverName(cert string) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	base := "acme-solver-" + cert
+	if len(base) > 50 {
+		base = strings.TrimRight(base[:50], "-.")
+	}
+	return base + "-" + hex.EncodeToString(b)
+}
+
+// failureReason is the one-line reason shown by `status`.
+func failureReason(err error) string {
+	var ce *acme.ChallengeError
+	if errors.As(err, &ce) {
+		return ce.Error()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timed out: " + err.Error()
+	}
+	if errors.Is(err, context.Canceled) {
+		return "interrupted: " + err.Error()
+	}
+	return acme.ProblemString(err)
+}
+
+// challengeStatuses converts the protocol layer's outcomes to the stored
+// status shape.
+func challengeStatuses(in []acme.ChallengeOutcome) []certmanager.ChallengeStatus {
+	out := make([]certmanager.ChallengeStatus, 0, len(in))
+	for _, c := range in {
+		out = append(out, certmanager.ChallengeStatus{Identifier: c.Identifier, Type: c.Type, State: c.State, Detail: c.Detail})
+	}
+	return out
+}

@@ -1,0 +1,351 @@
+package issuance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
+	"os"
+	"os/user"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
+)
+
+// One issuer of a certificate at a time: Issue holds a
+// coordination.k8s.io Lease per Certificate while it works, renewing it
+// every LeaseRenewInterval. A holder that crashes stops renewing, and its
+// lease is free again LeaseDuration after the last renewal.
+const (
+	LeaseDuration      = 30 * time.Second
+	LeaseRenewInterval = 10 * time.Second
+	// leasePoll is how often a waiting process looks at a held lease.
+	leasePoll = time.Second
+)
+
+// ErrLeaseLost cancels an issuance whose lease another process took over
+// (after this one failed to renew it in time).
+var ErrLeaseLost = errors.New("another process took over the certificate's lease")
+
+// LeaseName is the Lease that guards a Certificate's issuance.
+func LeaseName(cert string) string { return "acme-certificate-" + cert }
+
+// DefaultHolder identifies this process in a Lease: "user@host pid N".
+func DefaultHolder() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	return fmt.Sprintf("%s@%s pid %d", name, host, os.Getpid())
+}
+
+// LeaseHeldError says another process is issuing the certificate now.
+type LeaseHeldError struct {
+	Namespace, Certificate, Lease string
+	Holder                        string
+	Acquired, Expires             time.Time
+}
+
+func (e *LeaseHeldError) Error() string {
+	since := ""
+	if !e.Acquired.IsZero() {
+		since = " since " + e.Acquired.UTC().Format(time.RFC3339)
+	}
+	// Callers name the certificate: "certificate "web": it is being ...".
+	return fmt.Sprintf("it is being issued by %s%s (lease %s/%s, held until %s unless renewed); try again later, or wait for it with --wait",
+		e.Holder, since, e.Namespace, e.Lease, e.Expires.UTC().Format(time.RFC3339))
+}
+
+// LeaseInfo is a lease's holder as last written.
+type LeaseInfo struct {
+	Holder            string
+	Acquired, Expires time.Time
+}
+
+func leaseInfo(l *coordinationv1.Lease) LeaseInfo {
+	var li LeaseInfo
+	if l.Spec.HolderIdentity != nil {
+		li.Holder = *l.Spec.HolderIdentity
+	}
+	if l.Spec.AcquireTime != nil {
+		li.Acquired = l.Spec.AcquireTime.Time
+	}
+	d := LeaseDuration
+	if l.Spec.LeaseDurationSeconds != nil {
+		d = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+	}
+	renewed := l.CreationTimestamp.Time
+	if l.Spec.RenewTime != nil {
+		renewed = l.Spec.RenewTime.Time
+	}
+	li.Expires = renewed.Add(d)
+	return li
+}
+
+// held reports whether someone holds l at now. It trusts the holder's
+// clock (renewTime), as leases between processes on different machines
+// must; a skew larger than a few seconds shortens or lengthens the wait.
+func (li LeaseInfo) held(now time.Time) bool {
+	return li.Holder != "" && now.Before(li.Expires)
+}
+
+// CertificateLease returns who is issuing cert in ns now, or nil when
+// nobody is (no lease, released, or expired).
+func CertificateLease(ctx context.Context, c kubernetes.Interface, ns, cert string, now time.Time) (*LeaseInfo, error) {
+	l, err := c.CoordinationV1().Leases(ns).Get(ctx, LeaseName(cert), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, kube.Describe(err, "get", "leases.coordination.k8s.io", ns)
+	}
+	li := leaseInfo(l)
+	if !li.held(now) {
+		return nil, nil
+	}
+	return &li, nil
+}
+
+// certLease is a lease this process holds.
+type certLease struct {
+	client           kubernetes.Interface
+	ns, name, holder string
+	now              func() time.Time
+
+	mu    sync.Mutex
+	lease *coordinationv1.Lease // as last written by us
+
+	stop   context.CancelFunc // stops renewing
+	done   chan struct{}      // closed when renewing stopped
+	finish context.CancelCauseFunc
+}
+
+// acquireLease takes cert's lease, or fails with *LeaseHeldError while
+// another process holds it; with wait, it waits until the lease is free
+// or ctx ends. The lease is renewed until release. The returned context is
+// ctx, cancelled with cause ErrLeaseLost should another process take the
+// lease over. contended reports whether a lease existed already, i.e.
+// whether another process may have changed the Certificate meanwhile.
+func acquireLease(ctx context.Context, c kubernetes.Interface, ns, cert, holder string, wait bool, observe acme.Observer) (_ *certLease, _ context.Context, contended bool, _ error) {
+	if holder == "" {
+		holder = DefaultHolder()
+	}
+	cl := &certLease{client: c, ns: ns, name: LeaseName(cert), holder: holder, now: time.Now}
+	leases := c.CoordinationV1().Leases(ns)
+	reported := ""
+	// Create first: the lease usually does not exist, and a create that
+	// finds it costs no more than the read it replaces.
+	exists := false
+	for {
+		now := cl.now()
+		if !exists {
+			l, err := leases.Create(ctx, cl.fresh(now), metav1.CreateOptions{})
+			if err == nil {
+				cl.lease = l
+				break
+			}
+			if !apierrors.IsAlreadyExists(err) {
+				return nil, ctx, contended, kube.Describe(err, "create", "leases.coordination.k8s.io", ns)
+			}
+			contended = true
+		}
+		old, err := leases.Get(ctx, cl.name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			exists = false // released meanwhile
+			continue
+		}
+		if err != nil {
+			return nil, ctx, contended, kube.Describe(err, "get", "leases.coordination.k8s.io", ns)
+		}
+		exists = true
+		li := leaseInfo(old)
+		if li.held(now) && li.Holder != holder {
+			if !wait {
+				return nil, ctx, contended, &LeaseHeldError{Namespace: ns, Certificate: cert, Lease: cl.name, Holder: li.Holder, Acquired: li.Acquired, Expires: li.Expires}
+			}
+			if observe != nil && reported != li.Holder {
+				reported = li.Holder
+				observe(acme.Event{State: acme.StatePending, Detail: fmt.Sprintf("waiting for %s, who is issuing this certificate (lease %s/%s)", li.Holder, ns, cl.name)})
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx, contended, fmt.Errorf("waiting for %s to finish issuing certificate %q: %w", li.Holder, cert, ctx.Err())
+			case <-time.After(leasePoll):
+			}
+			continue
+		}
+		taken := old.DeepCopy()
+		taken.Spec = cl.fresh(now).Spec
+		transitions := int32(0)
+		if old.Spec.LeaseTransitions != nil {
+			transitions = *old.Spec.LeaseTransitions
+		}
+		transitions++
+		taken.Spec.LeaseTransitions = &transitions
+		// The resourceVersion read makes a concurrent taker a conflict.
+		l, err := leases.Update(ctx, taken, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			continue
+		}
+		if err != nil {
+			return nil, ctx, contended, kube.Describe(err, "update", "leases.coordination.k8s.io", ns)
+		}
+		cl.lease = l
+		break
+	}
+	lctx, cancel := context.WithCancelCause(ctx)
+	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	cl.stop, cl.done, cl.finish = stop, make(chan struct{}), cancel
+	go cl.keepRenewed(rctx, func() { cancel(ErrLeaseLost) })
+	return cl, lctx, contended, nil
+}
+
+func (cl *certLease) fresh(now time.Time) *coordinationv1.Lease {
+	secs := int32(LeaseDuration / time.Second)
+	t := metav1.NewMicroTime(now)
+	holder := cl.holder
+	return &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      cl.name,
+			Namespace: cl.ns,
+			Labels:    map[string]string{store.LabelManagedBy: store.ManagedBy, store.LabelKind: "CertificateLease"},
+		},
+		Spec: coordinationv1.LeaseSpec{
+			HolderIdentity:       &holder,
+			LeaseDurationSeconds: &secs,
+			AcquireTime:          &t,
+			RenewTime:            &t,
+		},
+	}
+}
+
+// keepRenewed renews the lease until stopped. Transient errors (an API
+// server restart) are retried at the next tick; finding another holder
+// calls lost and stops.
+func (cl *certLease) keepRenewed(ctx context.Context, lost func()) {
+	defer close(cl.done)
+	t := time.NewTicker(LeaseRenewInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := cl.renew(ctx); errors.Is(err, ErrLeaseLost) {
+			lost()
+			return
+		}
+	}
+}
+
+func (cl *certLease) renew(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, LeaseRenewInterval)
+	defer cancel()
+	leases := cl.client.CoordinationV1().Leases(cl.ns)
+	cur, err := leases.Get(ctx, cl.name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return ErrLeaseLost
+	}
+	if err != nil {
+		return err
+	}
+	if leaseInfo(cur).Holder != cl.holder {
+		return ErrLeaseLost
+	}
+	now := metav1.NewMicroTime(cl.now())
+	cur.Spec.RenewTime = &now
+	// A taker between Get and Update makes this a conflict; the next
+	// tick then sees the new holder.
+	updated, err := leases.Update(ctx, cur, metav1.UpdateOptions{})
+	if err != nil {
+		return err
+	}
+	cl.mu.Lock()
+	cl.lease = updated
+	cl.mu.Unlock()
+	return nil
+}
+
+// release stops renewing and deletes the lease if it is still ours, so the
+// next issuer need not wait for it to expire. It runs even after ctx ended.
+func (cl *certLease) release(ctx context.Context) error {
+	cl.stop()
+	<-cl.done
+	defer cl.finish(nil)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	leases := cl.client.CoordinationV1().Leases(cl.ns)
+	cl.mu.Lock()
+	l := cl.lease
+	cl.mu.Unlock()
+	for range 3 {
+		uid, rv := l.UID, l.ResourceVersion
+		err := leases.Delete(ctx, cl.name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}})
+		if err == nil || apierrors.IsNotFound(err) {
+			return nil
+		}
+		if !apierrors.IsConflict(err) {
+			return kube.Describe(err, "delete", "leases.coordination.k8s.io", cl.ns)
+		}
+		cur, err := leases.Get(ctx, cl.name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return kube.Describe(err, "get", "leases.coordination.k8s.io", cl.ns)
+		}
+		if leaseInfo(cur).Holder != cl.holder {
+			return nil // someone else's now
+		}
+		l = cur
+	}
+	return fmt.Errorf("release lease %s/%s: it kept changing", cl.ns, cl.name)
+}
+
+// refreshStatus replaces cert's status with the stored one: a process that
+// waited for the lease saw the Certificate before the holder finished.
+func refreshStatus(ctx context.Context, s *store.Store, cert *certmanager.Certificate) error {
+	stored, err := s.GetCertificate(ctx, cert.Namespace, cert.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cert.Status = stored.Status
+	cert.ResourceVersion = stored.ResourceVersion
+	return nil
+}
+
+// lockCertificate takes cert's lease for Issue and, when another process
+// held it before, refreshes cert's status from the store, since that
+// process may have changed it. unlock releases the lease; an unreleased
+// lease expires by itself.
+func lockCertificate(ctx context.Context, o *Options, cert *certmanager.Certificate) (unlock func(), _ context.Context, _ error) {
+	cl, lctx, contended, err := acquireLease(ctx, o.Store.Client, cert.Namespace, cert.Name, o.LeaseHolder, o.WaitForLease, o.Observe)
+	if err != nil {
+		return nil, ctx, err
+	}
+	unlock = func() { _ = cl.release(lctx) }
+	if !contended {
+		return unlock, lctx, nil
+	}
+	if err := refreshStatus(lctx, o.Store, cert); err != nil {
+		unlock()
+		return nil, ctx, err
+	}
+	return unlock, lctx, nil
+}

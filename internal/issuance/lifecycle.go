@@ -1,0 +1,172 @@
+package issuance
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"time"
+
+	xacme "golang.org/x/crypto/acme"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+)
+
+// accountClient is an ACME client signing with iss's existing account key.
+func accountClient(ctx context.Context, o *Options, iss *certmanager.Issuer) (*xacme.Client, error) {
+	key, err := o.Store.ExistingAccountKey(ctx, iss)
+	if err != nil {
+		return nil, err
+	}
+	c, err := acme.NewClient(clientFor(iss, o), key)
+	if err != nil {
+		return nil, err
+	}
+	if st := iss.Status.ACME; st != nil && st.URI != "" {
+		// Skips the account lookup round trip on every request.
+		c.KID = xacme.KeyID(st.URI)
+	}
+	return c, nil
+}
+
+// renewalTime is when leaf should be renewed: the start of the CA's ARI
+// window when it offers one, otherwise the lifetime rule of certmanager.RenewalTime.
+// A renewBefore set by the user wins when it asks for an earlier renewal.
+func renewalTime(ctx context.Context, c *xacme.Client, leaf *x509.Certificate, renewBefore time.Duration) time.Time {
+	t := certmanager.RenewalTime(leaf.NotBefore, leaf.NotAfter, renewBefore)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ri, err := acme.GetRenewalInfo(ctx, c, leaf)
+	if err != nil {
+		return t
+	}
+	if renewBefore > 0 && t.Before(ri.Start) {
+		return t
+	}
+	return ri.Start
+}
+
+// RenewalCheck says whether a certificate is due and why.
+type RenewalCheck struct {
+	Due    bool
+	Reason string
+	// Replaces is the CertID to send in the renewal order (ARI CAs only).
+	Replaces string
+}
+
+// CheckRenewal decides whether cert is due now: inside the CA's ARI window
+// when the CA offers ARI, otherwise past its renewal time.
+func CheckRenewal(ctx context.Context, o Options, cert *certmanager.Certificate, now time.Time) (*RenewalCheck, *x509.Certificate, error) {
+	leaf, err := currentLeaf(ctx, o, cert)
+	if err != nil {
+		return nil, nil, err
+	}
+	if leaf == nil {
+		return &RenewalCheck{Due: true, Reason: "no certificate stored yet"}, nil, nil
+	}
+	if !now.Before(leaf.NotAfter) {
+		return &RenewalCheck{Due: true, Reason: "expired " + leaf.NotAfter.UTC().Format(time.RFC3339)}, leaf, nil
+	}
+	iss, err := IssuerOf(ctx, o.Store, cert)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := o.Accounts.client(ctx, &o, iss)
+	if err != nil {
+		return nil, nil, err
+	}
+	ri, err := acme.GetRenewalInfo(ctx, c, leaf)
+	switch {
+	case err == nil:
+		id, _ := acme.CertID(leaf)
+		window := fmt.Sprintf("ARI window %s to %s", ri.Start.UTC().Format(time.RFC3339), ri.End.UTC().Format(time.RFC3339))
+		return &RenewalCheck{Due: !now.Before(ri.Start), Reason: window, Replaces: id}, leaf, nil
+	case errors.Is(err, acme.ErrNoARI):
+		var rb time.Duration
+		if cert.Spec.RenewBefore != nil {
+			rb = cert.Spec.RenewBefore.Duration
+		}
+		at := certmanager.RenewalTime(leaf.NotBefore, leaf.NotAfter, rb)
+		return &RenewalCheck{Due: !now.Before(at), Reason: "renewal time " + at.UTC().Format(time.RFC3339)}, leaf, nil
+	default:
+		return nil, nil, err
+	}
+}
+
+// currentLeaf parses the leaf certificate in cert's Secret; nil if none.
+func currentLeaf(ctx context.Context, o Options, cert *certmanager.Certificate) (*x509.Certificate, error) {
+	sec, err := o.Store.GetSecret(ctx, cert)
+	if err != nil || sec == nil {
+		return nil, err
+	}
+	b, _ := pem.Decode(sec.Data[corev1.TLSCertKey])
+	if b == nil {
+		return nil, nil
+	}
+	return x509.ParseCertificate(b.Bytes)
+}
+
+// Revoke revokes the certificate in cert's Secret with the account key.
+func Revoke(ctx context.Context, o Options, cert *certmanager.Certificate, reason xacme.CRLReasonCode) error {
+	leaf, err := currentLeaf(ctx, o, cert)
+	if err != nil {
+		return err
+	}
+	if leaf == nil {
+		return fmt.Errorf("certificate %q has no certificate in secret %s to revoke", cert.Name, cert.Spec.SecretName)
+	}
+	iss, err := IssuerOf(ctx, o.Store, cert)
+	if err != nil {
+		return err
+	}
+	c, err := accountClient(ctx, &o, iss)
+	if err != nil {
+		return err
+	}
+	if err := c.RevokeCert(ctx, nil, leaf.Raw, reason); err != nil {
+		return fmt.Errorf("revoke: %w", err)
+	}
+	cert.Status.Revoked = &certmanager.RevocationStatus{Serial: cert.Status.Serial, Reason: ReasonName(reason), Time: metav1.Now()}
+	return saveCertificate(ctx, o.Store, cert)
+}
+
+// RevocationReasons maps RFC 5280 reason names to codes.
+var RevocationReasons = map[string]xacme.CRLReasonCode{
+	"unspecified":          xacme.CRLReasonUnspecified,
+	"keyCompromise":        xacme.CRLReasonKeyCompromise,
+	"affiliationChanged":   xacme.CRLReasonAffiliationChanged,
+	"superseded":           xacme.CRLReasonSuperseded,
+	"cessationOfOperation": xacme.CRLReasonCessationOfOperation,
+	"privilegeWithdrawn":   xacme.CRLReasonPrivilegeWithdrawn,
+}
+
+// ReasonName is the RFC 5280 name of a reason code.
+func ReasonName(code xacme.CRLReasonCode) string {
+	for n, c := range RevocationReasons {
+		if c == code {
+			return n
+		}
+	}
+	return fmt.Sprint(int(code))
+}
+
+// profileFor is the Certificate's own profile (annotation) or the Issuer's.
+func profileFor(cert *certmanager.Certificate, iss *certmanager.Issuer) string {
+	if p := cert.Annotations[certmanager.AnnotationProfile]; p != "" {
+		return p
+	}
+	return iss.Spec.ACME.Profile
+}
+
+// notAfterFor asks for spec.duration when set; CAs that cannot honour it
+// reject the order with a problem the user sees.
+func notAfterFor(cert *certmanager.Certificate) time.Time {
+	if d := cert.Spec.Duration; d != nil && d.Duration > 0 {
+		return time.Now().Add(d.Duration).Truncate(time.Second)
+	}
+	return time.Time{}
+}

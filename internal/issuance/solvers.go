@@ -1,0 +1,148 @@
+package issuance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/solver"
+)
+
+// newSolver builds the Solver for cert's order from the issuer's solvers:
+// each name goes to the solver cert-manager would pick for it (see
+// certmanager.SelectSolver), and each picked solver gets its own pod, service and
+// ingress or HTTPRoute. It fails before any order when a name has no
+// solver.
+func newSolver(o *Options, iss *certmanager.Issuer, cert *certmanager.Certificate) (acme.Solver, error) {
+	picks, err := certmanager.SolversFor(iss, cert)
+	if err != nil {
+		return nil, err
+	}
+	m := &multiSolver{byName: map[string]acme.Solver{}, iss: iss, cert: cert, o: o}
+	byIndex := map[int]acme.Solver{}
+	var order []int
+	for _, i := range picks {
+		if _, ok := byIndex[i]; !ok {
+			order = append(order, i)
+			byIndex[i] = nil
+		}
+	}
+	sort.Ints(order)
+	for _, i := range order {
+		// Annotations on the Certificate may override the picked solver's
+		// ingress, as in cert-manager (ingress-shim's edit-in-place).
+		sv, err := certmanager.IngressOverrides(iss.Spec.ACME.Solvers[i], cert.Annotations)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %q: %w", cert.Name, err)
+		}
+		byIndex[i] = m.solverFor(sv)
+		m.all = append(m.all, byIndex[i])
+	}
+	for name, i := range picks {
+		m.byName[name] = byIndex[i]
+	}
+	if len(m.all) == 1 {
+		return m.all[0], nil
+	}
+	return m, nil
+}
+
+// solverFor is the Ingress or HTTPRoute solver for one solver entry of an
+// issuer.
+func (m *multiSolver) solverFor(sv certmanager.ACMEChallengeSolver) acme.Solver {
+	cfg := solver.Config{
+		Namespace:   m.cert.Namespace,
+		Name:        solverName(m.cert.Name),
+		Certificate: m.cert.Name,
+		Image:       m.o.SolverImage,
+	}
+	if sv.IsGatewayHTTPRoute() {
+		rt := sv.HTTP01.GatewayHTTPRoute
+		cfg.ParentRefs = rt.ParentRefs
+		cfg.RouteLabels = rt.Labels
+		cfg.ServiceType = rt.ServiceType
+		cfg.PodTemplate = rt.PodTemplate
+		return &solver.HTTPRoute{Workload: m.workload(cfg)}
+	}
+	if sv.HTTP01 != nil && sv.HTTP01.Ingress != nil {
+		in := sv.HTTP01.Ingress
+		switch {
+		case in.Name != "":
+			cfg.ExistingIngress = in.Name
+		case in.IngressClassName != nil:
+			cfg.IngressClassName = *in.IngressClassName
+		case in.Class != nil:
+			cfg.LegacyClass = *in.Class
+		}
+		cfg.ServiceType = in.ServiceType
+		cfg.PodTemplate = in.PodTemplate
+		cfg.IngressTemplate = in.IngressTemplate
+	}
+	return &solver.Ingress{Workload: m.workload(cfg)}
+}
+
+// workload is what both kinds of solver share: the pod, Service and
+// self-check.
+func (m *multiSolver) workload(cfg solver.Config) solver.Workload {
+	return solver.Workload{
+		Client:  m.o.Store.Client,
+		Dynamic: m.o.Store.Dynamic,
+		Config:  cfg,
+		Checker: &solver.SelfCheck{ConnectTo: m.o.ConnectTo, Timeout: m.o.SelfCheckTimeout},
+		Observe: m.o.Observe,
+	}
+}
+
+// multiSolver hands each challenge to the solver picked for its name.
+type multiSolver struct {
+	byName map[string]acme.Solver
+	all    []acme.Solver
+	iss    *certmanager.Issuer
+	cert   *certmanager.Certificate
+	o      *Options
+}
+
+var _ acme.Solver = (*multiSolver)(nil)
+
+// Present presents each solver's challenges concurrently; all must pass.
+func (m *multiSolver) Present(ctx context.Context, chals []acme.Challenge) error {
+	groups := map[acme.Solver][]acme.Challenge{}
+	for _, ch := range chals {
+		s := m.byName[ch.Identifier]
+		if s == nil {
+			// The CA may spell a name in another case.
+			s = m.byName[strings.ToLower(ch.Identifier)]
+		}
+		if s == nil {
+			return &certmanager.NoSolverError{Issuer: m.iss.Name, Names: []string{ch.Identifier}}
+		}
+		groups[s] = append(groups[s], ch)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range m.all {
+		if cs := groups[s]; len(cs) > 0 {
+			g.Go(func() error { return s.Present(gctx, cs) })
+		}
+	}
+	return g.Wait()
+}
+
+// CleanUp cleans up every solver, reporting all failures.
+func (m *multiSolver) CleanUp(ctx context.Context) error {
+	errs := make([]error, len(m.all))
+	var g errgroup.Group
+	for i, s := range m.all {
+		g.Go(func() error {
+			errs[i] = s.CleanUp(ctx)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return errors.Join(errs...)
+}
