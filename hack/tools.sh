@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Builds the test environment's programs into bin/ from the pinned hack/tools
-# module, and installs busybox for simnode's pods. A stamp of the module's
-# inputs makes a second run a no-op: no rebuild, not even a relink.
+# module, and installs the Debian packages the node needs: busybox-static
+# (simnode's pods, and the solver image of the real node), containerd and runc
+# (the real node's container runtime). A stamp of the module's inputs makes a
+# second run a no-op: no rebuild, not even a relink.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$PWD/bin
 stamp=$bin/.tools-stamp
-programs=(kube-apiserver kube-controller-manager kubectl pebble pebble-challtestsrv etcd)
+programs=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl pebble pebble-challtestsrv etcd)
 packages=(
 	k8s.io/kubernetes/cmd/kube-apiserver
 	k8s.io/kubernetes/cmd/kube-controller-manager
+	k8s.io/kubernetes/cmd/kube-scheduler
+	k8s.io/kubernetes/cmd/kubelet
 	k8s.io/kubernetes/cmd/kubectl
 	github.com/letsencrypt/pebble/v2/cmd/pebble
 	github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv
@@ -30,7 +34,14 @@ if ! up_to_date; then
 	echo "hack/tools.sh: building ${programs[*]} into bin/ (from scratch this takes several minutes)" >&2
 	mkdir -p "$bin"
 	rm -f "$stamp"
-	(cd hack/tools && go build -o "$bin/" "${packages[@]}")
+	# One program at a time, so the log says which one a slow or failed
+	# build is; the build cache makes the shared packages compile once.
+	for i in "${!packages[@]}"; do
+		echo "hack/tools.sh: building ${programs[$i]} (${packages[$i]})" >&2
+		start=$SECONDS
+		(cd hack/tools && go build -o "$bin/${programs[$i]}" "${packages[$i]}")
+		echo "hack/tools.sh: built ${programs[$i]} in $((SECONDS - start))s" >&2
+	done
 	echo "$want" >"$stamp"
 fi
 
@@ -38,11 +49,18 @@ fi
 # go build leaves an up-to-date binary alone.
 (cd hack/krew && go build -o "$bin/kubectl-krew" sigs.k8s.io/krew/cmd/krew)
 
-# simnode runs solver pods' httpd with it; the static build needs no libraries.
-if [[ ! -x /bin/busybox ]]; then
-	echo "hack/tools.sh: installing busybox-static" >&2
+# Debian packages, by the program each provides: busybox-static for simnode's
+# pods and the real node's solver image (the static build needs no
+# libraries), containerd and runc for the real node (test/env realnode.go).
+declare -A debs=([/bin/busybox]=busybox-static [/usr/bin/containerd]=containerd [/usr/sbin/runc]=runc)
+missing=()
+for prog in "${!debs[@]}"; do
+	[[ -x $prog ]] || missing+=("${debs[$prog]}")
+done
+if ((${#missing[@]})); then
+	echo "hack/tools.sh: installing ${missing[*]}" >&2
 	sudo=()
 	[[ $(id -u) == 0 ]] || sudo=(sudo)
 	"${sudo[@]}" apt-get update -qq
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

@@ -52,6 +52,14 @@ const (
 	portName  = "http"
 	webRoot   = "/var/www"
 	nobodyUID = 65534
+	// terminationGrace is the solver pod's terminationGracePeriodSeconds.
+	// busybox httpd runs as the container's PID 1, which the kernel spares
+	// signals it sets no handler for, so SIGTERM does nothing and the
+	// kubelet waits out the whole grace period (30 s by default) before
+	// SIGKILL. The pod only serves static files: nothing to drain. 2 is
+	// the least the kubelet grants anyway (minimumGracePeriodInSeconds in
+	// kubernetes pkg/kubelet/kuberuntime/kuberuntime_manager.go).
+	terminationGrace = 2
 )
 
 // Config says how to build the solver's objects.
@@ -114,6 +122,7 @@ func (c *Config) pod(chals []acme.Challenge, created string) *corev1.Pod {
 	}
 	no, yes := false, true
 	uid := int64(nobodyUID)
+	grace := int64(terminationGrace)
 	mode := int32(0o444)
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("10m"),
@@ -136,10 +145,11 @@ func (c *Config) pod(chals []acme.Challenge, created string) *corev1.Pod {
 	pod := &corev1.Pod{
 		ObjectMeta: meta,
 		Spec: corev1.PodSpec{
-			AutomountServiceAccountToken: &no,
-			EnableServiceLinks:           &no,
-			RestartPolicy:                corev1.RestartPolicyAlways,
-			NodeSelector:                 map[string]string{"kubernetes.io/os": "linux"},
+			AutomountServiceAccountToken:  &no,
+			EnableServiceLinks:            &no,
+			TerminationGracePeriodSeconds: &grace,
+			RestartPolicy:                 corev1.RestartPolicyAlways,
+			NodeSelector:                  map[string]string{"kubernetes.io/os": "linux"},
 			SecurityContext: &corev1.PodSecurityContext{
 				RunAsNonRoot:   &yes,
 				RunAsUser:      &uid,

@@ -33,6 +33,10 @@ func TestPodIsRestrictedAndServesItsAnnotations(t *testing.T) {
 	if *pod.Spec.AutomountServiceAccountToken {
 		t.Error("the solver needs no service account token")
 	}
+	// httpd as PID 1 ignores SIGTERM: the pod goes only when the grace ends.
+	if g := pod.Spec.TerminationGracePeriodSeconds; g == nil || *g > 5 {
+		t.Errorf("terminationGracePeriodSeconds %v: a deleted solver pod would linger", g)
+	}
 	c := pod.Spec.Containers[0]
 	if got := strings.Join(c.Command, " "); got != "httpd -f -p 8089 -h /var/www" {
 		t.Errorf("command %q", got)

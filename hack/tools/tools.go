@@ -1,7 +1,8 @@
 //go:build tools
 
 // Package tools pins the test environment's programs (apiserver, controller
-// manager, kubectl, Pebble) so `go build` in this module builds exactly them.
+// manager, scheduler, kubelet, kubectl, Pebble) so `go build` in this module
+// builds exactly them.
 package tools
 
 import (
@@ -9,5 +10,7 @@ import (
 	_ "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv"
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
