@@ -24,7 +24,7 @@ func Register(ctx context.Context, c *xacme.Client, email string, eab *xacme.Ext
 		return acct, nil
 	}
 	if !errors.Is(err, xacme.ErrNoAccount) {
-		return nil, fmt.Errorf("look up ACME account: %w", err)
+		return nil, fmt.Errorf("look up ACME account: %w", Explain(err))
 	}
 	a := &xacme.Account{ExternalAccountBinding: eab}
 	if email != "" {
@@ -40,13 +40,16 @@ func Register(ctx context.Context, c *xacme.Client, email string, eab *xacme.Ext
 		return nil, ErrTermsNotAgreed
 	}
 	if errors.Is(err, xacme.ErrAccountAlreadyExists) {
-		return c.GetReg(ctx, "")
+		if acct, err = c.GetReg(ctx, ""); err != nil {
+			return nil, fmt.Errorf("look up ACME account: %w", Explain(err))
+		}
+		return acct, nil
 	}
 	if isProblem(err, "externalAccountRequired") {
-		return nil, fmt.Errorf("register ACME account: the CA requires External Account Binding: give the key ID and HMAC key your CA issued (--eab-kid, --eab-hmac-key): %w", err)
+		return nil, fmt.Errorf("register ACME account: the CA requires External Account Binding: give the key ID and HMAC key your CA issued (--eab-kid, --eab-hmac-key): %w", Explain(err))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("register ACME account: %w", err)
+		return nil, fmt.Errorf("register ACME account: %w", Explain(err))
 	}
 	return acct, nil
 }

@@ -61,15 +61,29 @@ func TestJWSVerifies(t *testing.T) {
 	}
 }
 
-func TestProblemStringKeepsContext(t *testing.T) {
+func TestProblemKeepsContextAndChain(t *testing.T) {
 	p := &xacme.Error{StatusCode: 429, ProblemType: "urn:ietf:params:acme:error:rateLimited", Detail: "too many",
 		Header: http.Header{"Retry-After": []string{"120"}}}
-	got := ProblemString(fmt.Errorf("create order: %w", p))
-	if !strings.HasPrefix(got, "create order: rateLimited: too many (retry after ") {
-		t.Errorf("got %q", got)
+	err := fmt.Errorf("issuer %q: %w", "le", fmt.Errorf("create order: %w", Explain(p)))
+	if got := err.Error(); !strings.HasPrefix(got, `issuer "le": create order: rateLimited: too many (retry after `) {
+		t.Errorf("message = %q", got)
 	}
-	if got := ProblemString(errors.New("plain")); got != "plain" {
-		t.Errorf("got %q", got)
+	var ae *xacme.Error
+	if !errors.As(err, &ae) || ae != p {
+		t.Error("errors.As does not find the *xacme.Error")
+	}
+	if d, ok := RateLimit(err); !ok || d != 120*time.Second {
+		t.Errorf("RateLimit = %v, %v; want 2m0s, true", d, ok)
+	}
+	if _, ok := RateLimit(errors.New("plain")); ok {
+		t.Error("RateLimit of a plain error")
+	}
+	plain := errors.New("plain")
+	if Explain(plain) != plain || Explain(nil) != nil {
+		t.Error("Explain changed an error without a problem")
+	}
+	if Explain(err) != err {
+		t.Error("Explain rewrapped a wrapped problem")
 	}
 }
 

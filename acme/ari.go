@@ -128,8 +128,9 @@ func getJSON(ctx context.Context, hc *http.Client, url string, v any, hdr *http.
 	return json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(v)
 }
 
-// problem reads an RFC 7807 problem document into an *acme.Error, so
-// callers can use errors.As and acme.RateLimit as with x/crypto's errors.
+// problem reads an RFC 7807 problem document into an *xacme.Error, as a
+// *Problem, so callers can use errors.As and RateLimit as with x/crypto's
+// errors.
 func problem(res *http.Response) error {
 	e := &xacme.Error{StatusCode: res.StatusCode, Header: res.Header}
 	var doc struct {
@@ -142,5 +143,5 @@ func problem(res *http.Response) error {
 	if e.Detail == "" {
 		e.Detail = res.Status
 	}
-	return e
+	return &Problem{Err: e}
 }

@@ -41,11 +41,12 @@ func newOrder(ctx context.Context, c *xacme.Client, ids []xacme.AuthzID, o Order
 		if !o.NotAfter.IsZero() {
 			opts = append(opts, xacme.WithOrderNotAfter(o.NotAfter))
 		}
-		return c.AuthorizeOrder(ctx, ids, opts...)
+		o, err := c.AuthorizeOrder(ctx, ids, opts...)
+		return o, Explain(err)
 	}
 	dir, err := c.Discover(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read directory: %w", Explain(err))
 	}
 	if o.Profile != "" {
 		if _, ok := dir.Profiles[xacme.ProfileName(o.Profile)]; !ok {
@@ -55,7 +56,7 @@ func newOrder(ctx context.Context, c *xacme.Client, ids []xacme.AuthzID, o Order
 	if c.KID == "" {
 		acct, err := c.GetReg(ctx, "")
 		if err != nil {
-			return nil, fmt.Errorf("look up account: %w", err)
+			return nil, fmt.Errorf("look up account: %w", Explain(err))
 		}
 		c.KID = xacme.KeyID(acct.URI)
 	}
@@ -81,14 +82,18 @@ func newOrder(ctx context.Context, c *xacme.Client, ids []xacme.AuthzID, o Order
 	}
 	res, err := signedPost(ctx, c, dir, dir.OrderURL, payload)
 	if err != nil {
-		return nil, fmt.Errorf("create order: %w", err)
+		return nil, Explain(err)
 	}
 	defer res.Body.Close()
 	loc := res.Header.Get("Location")
 	if loc == "" {
-		return nil, errors.New("create order: the CA sent no order URL")
+		return nil, errors.New("the CA sent no order URL")
 	}
-	return c.GetOrder(ctx, loc)
+	order, err := c.GetOrder(ctx, loc)
+	if err != nil {
+		return nil, fmt.Errorf("get order: %w", Explain(err))
+	}
+	return order, nil
 }
 
 // signedPost sends one JWS-signed POST with the account's key ID,

@@ -45,7 +45,15 @@ type Event struct {
 // Observer receives events; it must not block.
 type Observer func(Event)
 
-// Order states reported through Observer and kept in OrderStatus.
+// Order and challenge states, reported through Observer and kept in the
+// Certificate's status.lastOrder (state) and its challenges. They are
+// RFC 8555's lowercase words (pending, valid, invalid) plus the steps in
+// between, and "errored" for a failure on this side (the solver could not
+// present, a request to the CA failed), as cert-manager's
+// acme.cert-manager.io/v1 Order and Challenge states say "errored"; the
+// CA's own verdict is "invalid". A Certificate's one-word state in
+// `status` (Ready, Failed, ...) is certmanager.State, a separate,
+// capitalised vocabulary like a Pod's phase.
 const (
 	StatePending    = "pending"
 	StatePresenting = "presenting"
@@ -54,7 +62,7 @@ const (
 	StateInvalid    = "invalid"
 	StateFinalizing = "finalizing"
 	StateIssued     = "issued"
-	StateFailed     = "failed"
+	StateErrored    = "errored"
 )
 
 // Request is what to order.
@@ -108,7 +116,7 @@ type ChallengeError struct {
 func (e *ChallengeError) Error() string {
 	var parts []string
 	for _, c := range e.Challenges {
-		if c.State == StateInvalid || c.State == StateFailed {
+		if c.State == StateInvalid || c.State == StateErrored {
 			parts = append(parts, fmt.Sprintf("%s: %s", c.Identifier, c.Detail))
 		}
 	}
@@ -146,7 +154,7 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 	for _, u := range order.AuthzURLs {
 		z, err := c.GetAuthorization(ctx, u)
 		if err != nil {
-			return res, fmt.Errorf("get authorization: %w", err)
+			return res, fmt.Errorf("get authorization: %w", Explain(err))
 		}
 		id := z.Identifier.Value
 		if z.Status == xacme.StatusValid {
@@ -165,7 +173,7 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 		}
 		ka, err := c.HTTP01ChallengeResponse(chal.Token)
 		if err != nil {
-			return res, err
+			return res, fmt.Errorf("%s: key authorization: %w", id, err)
 		}
 		pending = append(pending, Challenge{Identifier: id, IsIP: z.Identifier.Type == "ip", Token: chal.Token, KeyAuthorization: ka})
 		chalURLs = append(chalURLs, chal)
@@ -185,7 +193,7 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 			observe(Event{Identifier: p.Identifier, State: StatePresenting})
 		}
 		if err := s.Present(ctx, pending); err != nil {
-			setStates(res, pending, StateFailed, err.Error())
+			setStates(res, pending, StateErrored, err.Error())
 			return res, err
 		}
 		if err := validate(ctx, c, res, pending, chalURLs, authzURLs, observe); err != nil {
@@ -210,12 +218,12 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 	chain, certURL, err := c.CreateCertFromOrder(ctx, order, csr, true)
 	if isProblem(err, "orderNotReady") {
 		if order, err = c.WaitOrder(ctx, order.URI); err != nil {
-			return res, fmt.Errorf("wait for order: %w", err)
+			return res, fmt.Errorf("wait for order: %w", Explain(err))
 		}
 		chain, certURL, err = c.CreateCertFromOrder(ctx, order, csr, true)
 	}
 	if err != nil {
-		return res, fmt.Errorf("finalize order: %w", err)
+		return res, fmt.Errorf("finalize order: %w", Explain(err))
 	}
 	if req.PreferredChain != "" {
 		if alt, err := preferredChain(ctx, c, certURL, chain, req.PreferredChain); err != nil {
@@ -243,7 +251,7 @@ func validate(ctx context.Context, c *xacme.Client, res *Result, pending []Chall
 			state, detail := StateValid, ""
 			observe(Event{Identifier: p.Identifier, State: StateValidating, Detail: "CA is checking"})
 			if _, err := c.Accept(ctx, chals[i]); err != nil {
-				state, detail = StateFailed, "accept challenge: "+err.Error()
+				state, detail = StateErrored, "accept challenge: "+Explain(err).Error()
 			} else if _, err := c.WaitAuthorization(ctx, authzURLs[i]); err != nil {
 				state, detail = StateInvalid, authzFailure(ctx, c, authzURLs[i], err)
 			}
@@ -277,38 +285,12 @@ func authzFailure(ctx context.Context, c *xacme.Client, url string, err error) s
 		if z, gerr := c.GetAuthorization(ctx, url); gerr == nil {
 			for _, ch := range z.Challenges {
 				if ch.Type == "http-01" && ch.Error != nil {
-					return ProblemString(ch.Error)
+					return Explain(ch.Error).Error()
 				}
 			}
 		}
 	}
-	return ProblemString(err)
-}
-
-// ProblemString renders err with any ACME problem in it as "type: detail",
-// dropping the urn:ietf:params:acme:error: prefix and the HTTP status, and
-// adds when to retry a rate limit. The context wrapped around the problem
-// is kept.
-func ProblemString(err error) string {
-	var e *xacme.Error
-	if !errors.As(err, &e) {
-		return err.Error()
-	}
-	return strings.Replace(err.Error(), e.Error(), problemText(e), 1)
-}
-
-func problemText(e *xacme.Error) string {
-	s := strings.TrimPrefix(e.ProblemType, "urn:ietf:params:acme:error:")
-	if e.Detail != "" {
-		s += ": " + e.Detail
-	}
-	for _, sp := range e.Subproblems {
-		s += "; " + sp.Identifier.Value + ": " + strings.TrimPrefix(sp.Type, "urn:ietf:params:acme:error:") + ": " + sp.Detail
-	}
-	if d, ok := xacme.RateLimit(e); ok && d > 0 {
-		s += fmt.Sprintf(" (retry after %s)", time.Now().Add(d).UTC().Format(time.RFC3339))
-	}
-	return s
+	return Explain(err).Error()
 }
 
 func setState(res *Result, id, state, detail string) {
@@ -353,12 +335,12 @@ func preferredChain(ctx context.Context, c *xacme.Client, certURL string, def []
 	}
 	alts, err := c.ListCertAlternates(ctx, certURL)
 	if err != nil {
-		return nil, fmt.Errorf("list alternate chains: %w", err)
+		return nil, fmt.Errorf("list alternate chains: %w", Explain(err))
 	}
 	for _, u := range alts {
 		chain, err := c.FetchCert(ctx, u, true)
 		if err != nil {
-			return nil, fmt.Errorf("fetch alternate chain: %w", err)
+			return nil, fmt.Errorf("fetch alternate chain: %w", Explain(err))
 		}
 		if chainIssuedBy(chain, want) {
 			return chain, nil
@@ -373,11 +355,4 @@ func chainIssuedBy(chain [][]byte, cn string) bool {
 	}
 	top, err := x509.ParseCertificate(chain[len(chain)-1])
 	return err == nil && (top.Issuer.CommonName == cn || top.Subject.CommonName == cn)
-}
-
-// isProblem reports whether err is the ACME problem of the given type
-// (without the urn:ietf:params:acme:error: prefix).
-func isProblem(err error, typ string) bool {
-	var e *xacme.Error
-	return errors.As(err, &e) && e.ProblemType == "urn:ietf:params:acme:error:"+typ
 }

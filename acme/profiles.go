@@ -2,6 +2,7 @@ package acme
 
 import (
 	"context"
+	"fmt"
 	"sort"
 
 	xacme "golang.org/x/crypto/acme"
@@ -17,7 +18,7 @@ type Profile struct {
 func Profiles(ctx context.Context, c *xacme.Client) ([]Profile, error) {
 	dir, err := c.Discover(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read directory: %w", Explain(err))
 	}
 	out := make([]Profile, 0, len(dir.Profiles))
 	for name, desc := range dir.Profiles {

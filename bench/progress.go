@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"github.com/kubectl-acme/kubectl-acme/acme"
+
 	"fmt"
 	"strings"
 	"time"
@@ -70,19 +72,19 @@ func ParsePhases(lines []Line, exit time.Duration) (map[string]float64, error) {
 		}
 		order := ev.id == "order"
 		switch {
-		case order && ev.state == "pending" && pending == unset:
+		case order && ev.state == acme.StatePending && pending == unset:
 			pending = l.At
-		case order && ev.state == "presenting" && strings.HasPrefix(ev.detail, "created "):
+		case order && ev.state == acme.StatePresenting && strings.HasPrefix(ev.detail, "created "):
 			created = l.At
-		case order && ev.state == "presenting" && strings.HasPrefix(ev.detail, "solver pod ready"):
+		case order && ev.state == acme.StatePresenting && strings.HasPrefix(ev.detail, "solver pod ready"):
 			ready = l.At
-		case !order && ev.state == "presenting" && ev.detail == "self-check passed":
+		case !order && ev.state == acme.StatePresenting && ev.detail == "self-check passed":
 			checked = max(checked, l.At) // the last name's check
-		case !order && ev.state == "valid":
+		case !order && ev.state == acme.StateValid:
 			valid = max(valid, l.At)
-		case !order && (ev.state == "invalid" || ev.state == "failed"):
+		case !order && (ev.state == acme.StateInvalid || ev.state == acme.StateErrored):
 			return nil, fmt.Errorf("%s %s: %s", ev.id, ev.state, ev.detail)
-		case order && ev.state == "issued":
+		case order && ev.state == acme.StateIssued:
 			issued = l.At
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
@@ -65,9 +66,9 @@ func syntheticCertificate(ns string, i int, now time.Time) *certmanager.Certific
 		Revision:    1 + i%3,
 		Serial:      fmt.Sprintf("%016X", uint64(i)*0x9E3779B97F4A7C15),
 		LastOrder: &certmanager.OrderStatus{
-			URL: fmt.Sprintf("https://127.0.0.1/my-order/%s-%d", ns, i), State: "issued",
+			URL: fmt.Sprintf("https://127.0.0.1/my-order/%s-%d", ns, i), State: acme.StateIssued,
 			Started: started, Finished: &finished,
-			Challenges: []certmanager.ChallengeStatus{{Identifier: c.Spec.DNSNames[0], Type: "http-01", State: "valid"}},
+			Challenges: []certmanager.ChallengeStatus{{Identifier: c.Spec.DNSNames[0], Type: "http-01", State: acme.StateValid}},
 		},
 	}
 	switch {
@@ -77,7 +78,7 @@ func syntheticCertificate(ns string, i int, now time.Time) *certmanager.Certific
 		failed := metav1.NewTime(now.Add(-time.Hour))
 		c.Status.LastFailure = "challenge failed: " + c.Spec.DNSNames[0] + ": unauthorized: 404 from the ingress"
 		c.Status.LastFailureTime = &failed
-		c.Status.LastOrder.State = "failed"
+		c.Status.LastOrder.State = acme.StateErrored
 	}
 	return c
 }

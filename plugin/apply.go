@@ -371,10 +371,7 @@ func (o *ApplyOptions) registerIssuer(ctx context.Context, st *store.Store, iss 
 	if errors.Is(err, acme.ErrTermsNotAgreed) && !o.interact && !o.AgreeTOS {
 		return fmt.Errorf("%w: read them and re-run with --agree-tos", err)
 	}
-	if err != nil {
-		return errors.New(acme.ProblemString(err))
-	}
-	return nil
+	return err
 }
 
 // agree asks on a terminal, or uses --agree-tos.

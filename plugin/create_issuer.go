@@ -258,7 +258,7 @@ func (o *CreateIssuerOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("%w: read them and re-run with --agree-tos", err)
 	}
 	if err != nil {
-		return fmt.Errorf("issuer %q: %s", o.Name, acme.ProblemString(err))
+		return fmt.Errorf("issuer %q: %w", o.Name, err)
 	}
 	kind := "issuer"
 	if o.Cluster {

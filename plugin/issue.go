@@ -269,7 +269,7 @@ func (o *IssueOptions) load(ctx context.Context, st *store.Store) (cert *certman
 // timeout says so, and ACME problems read as "type: detail".
 func issueError(ctx context.Context, err error, timeout time.Duration) error {
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-		return fmt.Errorf("timed out after %s; solver objects were removed: %s", timeout, acme.ProblemString(err))
+		return fmt.Errorf("timed out after %s; solver objects were removed: %w", timeout, err)
 	}
-	return errors.New(acme.ProblemString(err))
+	return err
 }

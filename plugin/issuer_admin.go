@@ -125,13 +125,13 @@ func (o *UpdateIssuerOptions) Run(ctx context.Context) error {
 	opts := issuance.Options{Store: st, UserAgent: o.factory.UserAgent}
 	if o.emailSet {
 		if err := issuance.UpdateContact(ctx, opts, iss, o.Email); err != nil {
-			return fmt.Errorf("%s %q: %s", o.kind(), o.Name, acme.ProblemString(err))
+			return fmt.Errorf("%s %q: %w", o.kind(), o.Name, err)
 		}
 		fmt.Fprintf(o.Out, "%s/%s contact set to %q\n", o.kind(), o.Name, o.Email)
 	}
 	if o.RotateAccountKey {
 		if err := issuance.RotateAccountKey(ctx, opts, iss); err != nil {
-			return fmt.Errorf("%s %q: %s", o.kind(), o.Name, acme.ProblemString(err))
+			return fmt.Errorf("%s %q: %w", o.kind(), o.Name, err)
 		}
 		fmt.Fprintf(o.Out, "%s/%s account key rotated (previous key kept as %s.previous in secret %s)\n",
 			o.kind(), o.Name, store.AccountKeyKey, iss.Spec.ACME.PrivateKeySecretRef.Name)
@@ -178,7 +178,7 @@ func (o *DeleteIssuerOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if err := issuance.DeleteIssuer(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, iss, o.DeactivateAccount); err != nil {
-		return fmt.Errorf("%s %q: %s", o.kind(), o.Name, acme.ProblemString(err))
+		return fmt.Errorf("%s %q: %w", o.kind(), o.Name, err)
 	}
 	note := ""
 	if o.DeactivateAccount {
@@ -238,7 +238,7 @@ func (o *GetProfilesOptions) Run(ctx context.Context) error {
 	}
 	profiles, err := acme.Profiles(ctx, c)
 	if err != nil {
-		return fmt.Errorf("%s %q: read directory: %s", o.kind(), o.Name, acme.ProblemString(err))
+		return fmt.Errorf("%s %q: %w", o.kind(), o.Name, err)
 	}
 	if o.Output != "" {
 		return printObject(o.Out, o.Output, profiles)

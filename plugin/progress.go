@@ -47,7 +47,7 @@ func (p *progress) Observe(e acme.Event) {
 		r := p.row(e.Identifier, now)
 		r.state, r.detail = e.State, e.Detail
 		switch e.State {
-		case acme.StateValid, acme.StateInvalid, acme.StateFailed:
+		case acme.StateValid, acme.StateInvalid, acme.StateErrored:
 			r.ended = now
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
@@ -149,7 +148,7 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			failed++
-			fmt.Fprintf(o.ErrOut, "error: certificate/%s: %s\n", id, acme.ProblemString(err))
+			fmt.Fprintf(o.ErrOut, "error: certificate/%s: %v\n", id, err)
 			continue
 		}
 		renewed++

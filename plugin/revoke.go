@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
 )
@@ -90,7 +89,7 @@ func (o *RevokeOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if err := issuance.Revoke(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, cert, issuance.RevocationReasons[o.Reason]); err != nil {
-		return fmt.Errorf("certificate %q: %s", o.Name, acme.ProblemString(err))
+		return fmt.Errorf("certificate %q: %w", o.Name, err)
 	}
 	fmt.Fprintf(o.Out, "certificate/%s revoked (serial %s, reason %s)\n", o.Name, cert.Status.Serial, o.Reason)
 	return nil

@@ -24,7 +24,7 @@ func UpdateContact(ctx context.Context, o Options, iss *certmanager.Issuer, emai
 	}
 	acct, err := c.GetReg(ctx, "")
 	if err != nil {
-		return fmt.Errorf("look up account: %w", err)
+		return fmt.Errorf("look up account: %w", acme.Explain(err))
 	}
 	uri := acct.URI
 	acct.Contact = nil
@@ -32,7 +32,7 @@ func UpdateContact(ctx context.Context, o Options, iss *certmanager.Issuer, emai
 		acct.Contact = []string{"mailto:" + email}
 	}
 	if acct, err = c.UpdateReg(ctx, acct); err != nil {
-		return fmt.Errorf("update account: %w", err)
+		return fmt.Errorf("update account: %w", acme.Explain(err))
 	}
 	iss.Spec.ACME.Email = email
 	// An update's answer carries no Location: keep the URI we looked up.
@@ -72,7 +72,7 @@ func RotateAccountKey(ctx context.Context, o Options, iss *certmanager.Issuer) e
 		}
 	}
 	if _, err := c.GetReg(ctx, ""); err != nil {
-		return fmt.Errorf("look up account with the current key: %w", err)
+		return fmt.Errorf("look up account with the current key: %w", acme.Explain(err))
 	}
 	newKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -86,7 +86,7 @@ func RotateAccountKey(ctx context.Context, o Options, iss *certmanager.Issuer) e
 		return err
 	}
 	if err := c.AccountKeyRollover(ctx, newKey); err != nil {
-		rerr := fmt.Errorf("key rollover refused by the CA; the old key stays current: %w", err)
+		rerr := fmt.Errorf("key rollover refused by the CA; the old key stays current: %w", acme.Explain(err))
 		if derr := o.Store.DropStagedAccountKey(context.WithoutCancel(ctx), iss); derr != nil {
 			rerr = errors.Join(rerr, derr)
 		}
@@ -107,7 +107,7 @@ func DeleteIssuer(ctx context.Context, o Options, iss *certmanager.Issuer, deact
 			return err
 		}
 		if err := c.DeactivateReg(ctx); err != nil {
-			return fmt.Errorf("deactivate account: %w", err)
+			return fmt.Errorf("deactivate account: %w", acme.Explain(err))
 		}
 	}
 	return o.Store.DeleteIssuer(ctx, iss)

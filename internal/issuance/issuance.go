@@ -99,7 +99,7 @@ func RegisterIssuer(ctx context.Context, o Options, iss *certmanager.Issuer, agr
 	if iss.Spec.ACME.Email != "" && !hasContact(acct.Contact, "mailto:"+iss.Spec.ACME.Email) {
 		acct.Contact = []string{"mailto:" + iss.Spec.ACME.Email}
 		if acct, err = c.UpdateReg(ctx, acct); err != nil {
-			return fmt.Errorf("update account contact: %w", err)
+			return fmt.Errorf("update account contact: %w", acme.Explain(err))
 		}
 	}
 	iss.Status.ACME = &certmanager.ACMEIssuerStatus{
@@ -202,7 +202,7 @@ func Issue(ctx context.Context, o Options, iss *certmanager.Issuer, cert *certma
 		cert.Status.LastOrder.Challenges = challengeStatuses(res.Challenges)
 	}
 	if obtainErr != nil {
-		cert.Status.LastOrder.State = acme.StateFailed
+		cert.Status.LastOrder.State = acme.StateErrored
 		cert.Status.LastFailure = failureReason(obtainErr)
 		cert.Status.LastFailureTime = &finished
 		if err := saveCertificate(wctx, o.Store, cert); err != nil {
@@ -284,7 +284,7 @@ func failureReason(err error) string {
 	if errors.Is(err, context.Canceled) {
 		return "interrupted: " + err.Error()
 	}
-	return acme.ProblemString(err)
+	return err.Error()
 }
 
 // challengeStatuses converts the protocol layer's outcomes to the stored

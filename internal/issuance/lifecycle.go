@@ -128,7 +128,7 @@ func Revoke(ctx context.Context, o Options, cert *certmanager.Certificate, reaso
 		return err
 	}
 	if err := c.RevokeCert(ctx, nil, leaf.Raw, reason); err != nil {
-		return fmt.Errorf("revoke: %w", err)
+		return fmt.Errorf("revoke: %w", acme.Explain(err))
 	}
 	cert.Status.Revoked = &certmanager.RevocationStatus{Serial: cert.Status.Serial, Reason: ReasonName(reason), Time: metav1.Now()}
 	return saveCertificate(ctx, o.Store, cert)

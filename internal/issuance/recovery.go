@@ -323,9 +323,10 @@ func (r *recovery) fetch(ctx context.Context, c *xacme.Client) (chain []byte, wh
 	ctx, cancel := context.WithTimeout(ctx, collectTimeout)
 	defer cancel()
 	order, err := c.GetOrder(ctx, r.order)
+	err = acme.Explain(err)
 	var ae *xacme.Error
 	if errors.As(err, &ae) && ae.StatusCode/100 == 4 {
-		return nil, "the CA no longer knows the order: " + acme.ProblemString(err), nil
+		return nil, "the CA no longer knows the order: " + err.Error(), nil
 	}
 	if err != nil {
 		return nil, "", err
@@ -337,7 +338,7 @@ func (r *recovery) fetch(ctx context.Context, c *xacme.Client) (chain []byte, wh
 			return nil, fmt.Sprintf("the order is %s: the CA issued nothing for it", oe.Status), nil
 		}
 		if err != nil {
-			return nil, "", err
+			return nil, "", acme.Explain(err)
 		}
 	}
 	if order.Status != xacme.StatusValid || order.CertURL == "" {
@@ -345,7 +346,7 @@ func (r *recovery) fetch(ctx context.Context, c *xacme.Client) (chain []byte, wh
 	}
 	der, err := c.FetchCert(ctx, order.CertURL, true)
 	if err != nil {
-		return nil, "", err
+		return nil, "", acme.Explain(err)
 	}
 	var b bytes.Buffer
 	for _, d := range der {
