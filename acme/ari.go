@@ -2,9 +2,11 @@ package acme
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,8 +29,53 @@ var ErrNoARI = errors.New("the CA does not offer renewal information (ARI)")
 type RenewalInfo struct {
 	Start, End     time.Time
 	ExplanationURL string
-	// RetryAfter is when to ask again, from the Retry-After header.
+	// RetryAfter is how long to wait before asking again: the Retry-After
+	// header (delay-seconds or an HTTP date), kept between a minute and a
+	// day, or DefaultARIRetry when the CA sent none (RFC 9773 §4.3).
 	RetryAfter time.Duration
+}
+
+// Bounds of the wait before a certificate's renewal information is fetched
+// again. RFC 9773 §4.3.2 asks clients to treat a Retry-After under a minute
+// as a minute and one over a day as a day; §4.3.3 to retry after about six
+// hours when the header is missing or invalid.
+const (
+	MinARIRetry     = time.Minute
+	MaxARIRetry     = 24 * time.Hour
+	DefaultARIRetry = 6 * time.Hour
+)
+
+// ParseRetryAfter reads a Retry-After header (RFC 9110 §10.2.3: a number
+// of seconds or an HTTP date) relative to now and keeps it within
+// [MinARIRetry, MaxARIRetry]; DefaultARIRetry if missing or malformed.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	var d time.Duration
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		d = time.Duration(s) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	} else {
+		return DefaultARIRetry
+	}
+	return min(max(d, MinARIRetry), MaxARIRetry)
+}
+
+// RenewAt is the point in the window at which to renew the certificate
+// with ARI identifier certID. RFC 9773 §4.2 asks for a uniformly random
+// time inside the window, so that a CA's clients do not all come at its
+// start. The point is drawn from a hash of the identifier and the window
+// rather than a random source: a client that runs from cron (or a
+// CronJob) and keeps no memory then picks the same point on every run,
+// spread across certificates as a random draw would be, and a new window
+// (the CA moved it) gives a new point.
+func (ri *RenewalInfo) RenewAt(certID string) time.Time {
+	span := ri.End.Sub(ri.Start)
+	if span <= 0 {
+		return ri.Start
+	}
+	h := sha256.Sum256([]byte(certID + "|" + ri.Start.UTC().Format(time.RFC3339) + "|" + ri.End.UTC().Format(time.RFC3339)))
+	frac := float64(binary.BigEndian.Uint64(h[:8])>>11) / (1 << 53) // uniform in [0, 1)
+	return ri.Start.Add(time.Duration(frac * float64(span)))
 }
 
 // CertID is a certificate's ARI identifier: the base64url authority key
@@ -89,10 +136,11 @@ func GetRenewalInfo(ctx context.Context, c *xacme.Client, leaf *x509.Certificate
 	if err := getJSON(ctx, c.HTTPClient, trimSlash(base)+"/"+id, &body, &h); err != nil {
 		return nil, fmt.Errorf("get renewal info: %w", err)
 	}
-	ri := &RenewalInfo{Start: body.SuggestedWindow.Start, End: body.SuggestedWindow.End, ExplanationURL: body.ExplanationURL}
-	if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil {
-		ri.RetryAfter = time.Duration(s) * time.Second
-	}
+	// Whole seconds: the window is stored at that precision (RFC 3339 in
+	// the Certificate's status), and RenewAt must pick the same point from
+	// the stored window as from a fresh one.
+	ri := &RenewalInfo{Start: body.SuggestedWindow.Start.Truncate(time.Second), End: body.SuggestedWindow.End.Truncate(time.Second), ExplanationURL: body.ExplanationURL}
+	ri.RetryAfter = ParseRetryAfter(h.Get("Retry-After"), time.Now())
 	if ri.Start.IsZero() || ri.End.Before(ri.Start) {
 		return nil, fmt.Errorf("get renewal info: the CA sent an invalid window %v..%v", ri.Start, ri.End)
 	}

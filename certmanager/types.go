@@ -194,6 +194,21 @@ type CertificateStatus struct {
 	LastOrder   *OrderStatus `json:"lastOrder,omitempty"`
 	// Revoked is set when the stored certificate was revoked.
 	Revoked *RevocationStatus `json:"revoked,omitempty"`
+	// RenewalInfo is the CA's last ARI answer for the stored certificate
+	// (kubectl-acme's, not cert-manager's): renewal checks reuse it until
+	// NextCheck instead of asking the CA on every run.
+	RenewalInfo *RenewalInfoStatus `json:"renewalInfo,omitempty"`
+}
+
+// RenewalInfoStatus is a CA's suggested renewal window (RFC 9773) for the
+// certificate with ARI identifier CertID.
+type RenewalInfoStatus struct {
+	CertID         string      `json:"certID"`
+	WindowStart    metav1.Time `json:"windowStart"`
+	WindowEnd      metav1.Time `json:"windowEnd"`
+	ExplanationURL string      `json:"explanationURL,omitempty"`
+	// NextCheck is when the CA said to ask again (Retry-After).
+	NextCheck metav1.Time `json:"nextCheck"`
 }
 
 // RevocationStatus records a revocation of the certificate with Serial.

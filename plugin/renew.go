@@ -46,10 +46,14 @@ func NewCmdRenew(f *Factory, streams genericiooptions.IOStreams) *cobra.Command 
 		Short: "Renew certificates that are due",
 		Long: `Renew the named certificates, or all of them, when they are due.
 
-A certificate is due inside the renewal window its CA suggests through ACME
-Renewal Information (ARI, RFC 9773) when the CA offers it; the renewal order then
-names the certificate it replaces. Otherwise it is due when less than a third of
-its lifetime remains, or as its renewBefore says. --force renews now.
+A certificate is due at a point inside the renewal window its CA suggests through
+ACME Renewal Information (ARI, RFC 9773) when the CA offers it: a point spread
+uniformly over the window, as RFC 9773 asks, and the same on every run (it is
+derived from the certificate and the window); the renewal order then names the
+certificate it replaces. The window is stored with the Certificate and asked for
+again only after the CA's Retry-After. Without ARI a certificate is due when less
+than a third of its lifetime remains. A renewBefore asking for earlier wins.
+kubectl acme status shows the chosen time as RENEW AFTER. --force renews now.
 
 The old certificate stays in its Secret until the new one is written.
 
@@ -131,6 +135,13 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 		}
 		if !check.Due && !o.Force {
 			fmt.Fprintf(o.Out, "certificate/%s not due (%s)\n", id, check.Reason)
+			if check.Updated && !o.DryRun {
+				// Keeps the CA's window until its Retry-After; a failure only
+				// means the next run asks the CA again.
+				if err := issuance.SaveRenewalCheck(ctx, opts, cert); err != nil {
+					fmt.Fprintf(o.ErrOut, "warning: certificate/%s: could not store the renewal window: %v\n", id, err)
+				}
+			}
 			continue
 		}
 		if o.DryRun {

@@ -303,6 +303,10 @@ func describeCertificate(w io.Writer, c *certmanager.Certificate, iss *certmanag
 	if c.Status.RenewalTime != nil {
 		p("Renew After", fmt.Sprintf("%s (%s)", c.Status.RenewalTime.UTC().Format(time.RFC3339), relative(c.Status.RenewalTime.Time, now)))
 	}
+	if ri := c.Status.RenewalInfo; ri != nil {
+		p("Renewal Window", fmt.Sprintf("%s to %s (the CA's, ARI; asked again after %s)", ri.WindowStart.UTC().Format(time.RFC3339),
+			ri.WindowEnd.UTC().Format(time.RFC3339), ri.NextCheck.UTC().Format(time.RFC3339)))
+	}
 	if c.Status.Serial != "" {
 		p("Serial", c.Status.Serial)
 	}

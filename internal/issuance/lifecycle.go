@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"time"
 
@@ -31,70 +30,6 @@ func accountClient(ctx context.Context, o *Options, iss *certmanager.Issuer) (*x
 		c.KID = xacme.KeyID(st.URI)
 	}
 	return c, nil
-}
-
-// renewalTime is when leaf should be renewed: the start of the CA's ARI
-// window when it offers one, otherwise the lifetime rule of certmanager.RenewalTime.
-// A renewBefore set by the user wins when it asks for an earlier renewal.
-func renewalTime(ctx context.Context, c *xacme.Client, leaf *x509.Certificate, renewBefore time.Duration) time.Time {
-	t := certmanager.RenewalTime(leaf.NotBefore, leaf.NotAfter, renewBefore)
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	ri, err := acme.GetRenewalInfo(ctx, c, leaf)
-	if err != nil {
-		return t
-	}
-	if renewBefore > 0 && t.Before(ri.Start) {
-		return t
-	}
-	return ri.Start
-}
-
-// RenewalCheck says whether a certificate is due and why.
-type RenewalCheck struct {
-	Due    bool
-	Reason string
-	// Replaces is the CertID to send in the renewal order (ARI CAs only).
-	Replaces string
-}
-
-// CheckRenewal decides whether cert is due now: inside the CA's ARI window
-// when the CA offers ARI, otherwise past its renewal time.
-func CheckRenewal(ctx context.Context, o Options, cert *certmanager.Certificate, now time.Time) (*RenewalCheck, *x509.Certificate, error) {
-	leaf, err := currentLeaf(ctx, o, cert)
-	if err != nil {
-		return nil, nil, err
-	}
-	if leaf == nil {
-		return &RenewalCheck{Due: true, Reason: "no certificate stored yet"}, nil, nil
-	}
-	if !now.Before(leaf.NotAfter) {
-		return &RenewalCheck{Due: true, Reason: "expired " + leaf.NotAfter.UTC().Format(time.RFC3339)}, leaf, nil
-	}
-	iss, err := IssuerOf(ctx, o.Store, cert)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err := o.Accounts.client(ctx, &o, iss)
-	if err != nil {
-		return nil, nil, err
-	}
-	ri, err := acme.GetRenewalInfo(ctx, c, leaf)
-	switch {
-	case err == nil:
-		id, _ := acme.CertID(leaf)
-		window := fmt.Sprintf("ARI window %s to %s", ri.Start.UTC().Format(time.RFC3339), ri.End.UTC().Format(time.RFC3339))
-		return &RenewalCheck{Due: !now.Before(ri.Start), Reason: window, Replaces: id}, leaf, nil
-	case errors.Is(err, acme.ErrNoARI):
-		var rb time.Duration
-		if cert.Spec.RenewBefore != nil {
-			rb = cert.Spec.RenewBefore.Duration
-		}
-		at := certmanager.RenewalTime(leaf.NotBefore, leaf.NotAfter, rb)
-		return &RenewalCheck{Due: !now.Before(at), Reason: "renewal time " + at.UTC().Format(time.RFC3339)}, leaf, nil
-	default:
-		return nil, nil, err
-	}
 }
 
 // currentLeaf parses the leaf certificate in cert's Secret; nil if none.

@@ -446,10 +446,9 @@ func writeIssued(ctx context.Context, o *Options, cert *certmanager.Certificate,
 
 // setIssued records leaf as cert's current certificate.
 func setIssued(ctx context.Context, c *xacme.Client, cert *certmanager.Certificate, leaf *x509.Certificate) {
-	renewBefore := cert.Spec.RenewBeforeFor(leaf.NotBefore, leaf.NotAfter)
 	cert.Status.NotBefore = &metav1.Time{Time: leaf.NotBefore}
 	cert.Status.NotAfter = &metav1.Time{Time: leaf.NotAfter}
-	cert.Status.RenewalTime = &metav1.Time{Time: renewalTime(ctx, c, leaf, renewBefore)}
+	cert.Status.RenewalTime = &metav1.Time{Time: renewalAfterIssue(ctx, c, cert, leaf, time.Now())}
 	cert.Status.Serial = strings.ToUpper(leaf.SerialNumber.Text(16))
 	cert.Status.Revision++
 	cert.Status.LastFailure = ""
