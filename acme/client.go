@@ -36,6 +36,9 @@ type ClientConfig struct {
 	CABundle      []byte // extra roots to trust for the CA's API, PEM
 	SkipTLSVerify bool
 	UserAgent     string
+	// Log, when set, is told of every request to the CA (see
+	// RequestLogger); kubectl-acme logs them at -v=6.
+	Log RequestLogger
 }
 
 // maxRetries bounds x/crypto/acme's retries of 5xx answers, which
@@ -72,10 +75,14 @@ func NewClient(cfg ClientConfig, key crypto.Signer) (*xacme.Client, error) {
 		MaxIdleConnsPerHost:   8,
 		ForceAttemptHTTP2:     true,
 	}
+	var rt http.RoundTripper = tr
+	if cfg.Log != nil {
+		rt = &loggingTransport{rt: tr, log: cfg.Log}
+	}
 	return &xacme.Client{
 		Key:          key,
 		DirectoryURL: cfg.DirectoryURL,
-		HTTPClient:   &http.Client{Transport: tr, Timeout: 60 * time.Second},
+		HTTPClient:   &http.Client{Transport: rt, Timeout: 60 * time.Second},
 		UserAgent:    cfg.UserAgent,
 		RetryBackoff: retryBackoff,
 	}, nil

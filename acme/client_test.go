@@ -1,8 +1,12 @@
 package acme
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestRetryBackoffIsBounded(t *testing.T) {
@@ -31,5 +35,28 @@ func TestRetryBackoffIsBounded(t *testing.T) {
 	}
 	if d := retryBackoff(maxBadNonceRetries+1, nil, res(http.StatusBadRequest)); d >= 0 {
 		t.Errorf("badNonce retry %d: %s, want none", maxBadNonceRetries+1, d)
+	}
+}
+
+func TestClientLogsEveryRequestWithoutBodies(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+		_, _ = w.Write([]byte("secret body"))
+	}))
+	defer srv.Close()
+	var lines []string
+	c, err := NewClient(ClientConfig{DirectoryURL: srv.URL + "/dir", Log: func(method, url, status string, d time.Duration) {
+		lines = append(lines, fmt.Sprintf("%s %s %s", method, url, status))
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.HTTPClient.Post(srv.URL+"/x", "text/plain", strings.NewReader("request body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if want := "POST " + srv.URL + "/x 418 I'm a teapot"; len(lines) != 1 || lines[0] != want {
+		t.Errorf("logged %q, want [%q]", lines, want)
 	}
 }

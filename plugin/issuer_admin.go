@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
@@ -228,15 +227,7 @@ func (o *GetProfilesOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The directory needs no account: any key will do.
-	c, err := acme.NewClient(acme.ClientConfig{
-		DirectoryURL: iss.Spec.ACME.Server, CABundle: iss.Spec.ACME.CABundle,
-		SkipTLSVerify: iss.Spec.ACME.SkipTLSVerify, UserAgent: o.factory.UserAgent,
-	}, nil)
-	if err != nil {
-		return err
-	}
-	profiles, err := acme.Profiles(ctx, c)
+	profiles, err := issuance.Profiles(ctx, issuance.Options{UserAgent: o.factory.UserAgent}, iss)
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", o.kind(), o.Name, err)
 	}

@@ -75,6 +75,7 @@ No CRDs, no controller and no cluster-admin are needed.`,
 	// create issuer's own --server and --cluster shadow these two kubeconfig
 	// flags in that command only (cert-manager's names win there).
 	cf.AddFlags(cmd.PersistentFlags())
+	addLogFlags(cmd.PersistentFlags(), streams.ErrOut)
 	cmd.PersistentFlags().StringVar(&f.ClusterNamespace, "cluster-resource-namespace", store.DefaultClusterNamespace,
 		"Namespace holding ClusterIssuers and their account keys")
 

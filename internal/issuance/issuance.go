@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
@@ -60,7 +61,30 @@ func clientFor(iss *certmanager.Issuer, o *Options) acme.ClientConfig {
 		CABundle:      iss.Spec.ACME.CABundle,
 		SkipTLSVerify: iss.Spec.ACME.SkipTLSVerify,
 		UserAgent:     o.UserAgent,
+		Log:           caRequestLog(),
 	}
+}
+
+// caRequestLog logs every request to the CA at -v=6, in the form client-go
+// logs the API server's (verb, URL, status, milliseconds), so one -v=6
+// run shows both.
+func caRequestLog() acme.RequestLogger {
+	if !klog.V(6).Enabled() {
+		return nil
+	}
+	return func(method, url, status string, elapsed time.Duration) {
+		klog.V(6).InfoS("ACME response", "verb", method, "url", url, "status", status, "milliseconds", elapsed.Milliseconds())
+	}
+}
+
+// Profiles lists the profiles iss's CA offers. The directory needs no
+// account, so no key is read.
+func Profiles(ctx context.Context, o Options, iss *certmanager.Issuer) ([]acme.Profile, error) {
+	c, err := acme.NewClient(clientFor(iss, &o), nil)
+	if err != nil {
+		return nil, err
+	}
+	return acme.Profiles(ctx, c)
 }
 
 // RegisterIssuer makes sure iss has an account key and a registered ACME
