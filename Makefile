@@ -45,9 +45,12 @@ test-e2e: tools build testenv-bin ## End-to-end tests; TESTENV_DIR=DIR reuses a 
 # VERSION defaults to HEAD's v* tag, else a pseudo-version v0.0.0-DATE-COMMIT.
 VERSION ?= $(shell hack/release.sh --version)
 
-.PHONY: release krew-manifest docs verify-docs
+.PHONY: release image krew-manifest docs verify-docs
 
-release: ## Reproducible archives for linux, darwin, windows x amd64, arm64 and SHA256SUMS in dist/ (VERSION=vX.Y.Z)
+image: ## Container image as an OCI layout tarball + digest in dist/image, built without Docker (IMAGE_PLATFORMS="linux/amd64 linux/arm64")
+	hack/image.sh --out dist/image $(if $(IMAGE_PLATFORMS),--platforms "$(IMAGE_PLATFORMS)")
+
+release: ## Reproducible archives for linux, darwin, windows x amd64, arm64, the container image (OCI layout) and SHA256SUMS in dist/ (VERSION=vX.Y.Z)
 	rm -rf dist
 	VERSION=$(VERSION) hack/release.sh --out dist
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds reproducible release archives of kubectl-acme: for each platform a
 # tar.gz holding the binary and LICENSE (and kubectl_complete-acme on Unix),
-# plus SHA256SUMS. Two runs on the same commit and Go toolchain give
+# the container image of the linux platforms (kubectl-acme-oci.tar and
+# .digest, hack/image.sh), plus SHA256SUMS. Two runs on the same commit and Go toolchain give
 # byte-identical archives: the build is -trimpath with no VCS stamping, the
 # date comes from the last commit, and tar/gzip store no times, owners or
 # names of their own.
@@ -68,6 +69,21 @@ trap 'rm -rf "$stage"' EXIT
 ldflags="-s -w -X main.version=$version -X main.commit=$commit -X main.date=$date"
 echo "hack/release.sh: kubectl-acme $version (commit $commit, $date) with $(go env GOVERSION) into $out" >&2
 
+# The container image first (hack/image.sh, its linux platforms), so the
+# archives' binaries can name it by digest: `kubectl acme schedule` runs
+# IMAGE_REPO:VERSION@DIGEST unless told --image.
+image_platforms=
+for platform in $platforms; do
+	[[ $platform == linux/* ]] && image_platforms+=" $platform"
+done
+images=()
+if [[ -n $image_platforms ]]; then
+	image=$(VERSION=$version COMMIT=$commit SOURCE_DATE_EPOCH=$epoch hack/image.sh --out "$out" --platforms "${image_platforms# }")
+	ldflags+=" -X main.image=$image"
+	images=(kubectl-acme-oci.tar)
+	echo "  kubectl-acme-oci.tar  $image" >&2
+fi
+
 archives=()
 for platform in $platforms; do
 	os=${platform%/*}
@@ -96,4 +112,4 @@ for platform in $platforms; do
 	echo "  $name.tar.gz  $(stat -c %s "$out/$name.tar.gz") bytes" >&2
 done
 
-(cd "$out" && sha256sum "${archives[@]}" >SHA256SUMS)
+(cd "$out" && sha256sum "${archives[@]}" "${images[@]}" >SHA256SUMS)

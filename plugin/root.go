@@ -24,6 +24,9 @@ type BuildInfo struct {
 	Version string `json:"version"`
 	Commit  string `json:"commit"`
 	Date    string `json:"date"`
+	// Image is the release's container image by digest (hack/release.sh
+	// stamps it); `schedule` needs --image without it.
+	Image string `json:"image,omitempty"`
 }
 
 // ExitError carries a specific exit code out of a command; main exits

@@ -19,13 +19,16 @@ var (
 	version = "dev"
 	commit  = "unknown"
 	date    = "unknown"
+	// image is the release's container image, REPO:VERSION@sha256:...,
+	// which `kubectl acme schedule` runs; empty in other builds.
+	image = ""
 )
 
 func main() {
 	ctx, stop := signalContext()
 	defer stop()
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
-	cmd := plugin.NewCmdACME(streams, plugin.BuildInfo{Version: version, Commit: commit, Date: date})
+	cmd := plugin.NewCmdACME(streams, plugin.BuildInfo{Version: version, Commit: commit, Date: date, Image: image})
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		if msg := err.Error(); msg != "" {
 			fmt.Fprintln(os.Stderr, "error:", msg)
