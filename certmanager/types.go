@@ -165,6 +165,25 @@ type CertificateSpec struct {
 // with; cert-manager's Certificate has no field for it.
 const AnnotationProfile = "acme.kubectl.io/profile"
 
+// AnnotationIngressPathType on an Issuer sets the pathType of the HTTP-01
+// challenge paths its Ingress solvers create (Exact, Prefix or
+// ImplementationSpecific), instead of the one decided from the ingress
+// class's controller. cert-manager has no per-issuer setting for it, only
+// the controller-wide feature gate ACMEHTTP01IngressPathTypeExact.
+const AnnotationIngressPathType = AnnotationPrefix + "http01-ingress-path-type"
+
+// AnnotationPrefix starts kubectl-acme's own annotations.
+const AnnotationPrefix = "acme.kubectl.io/"
+
+// IngressPathTypes are the values AnnotationIngressPathType takes: the
+// Ingress API's path types (networking.k8s.io/v1 HTTPIngressPath).
+var IngressPathTypes = []string{"Exact", "Prefix", "ImplementationSpecific"}
+
+// IngressPathType is the issuer's path type override, or "".
+func (i *Issuer) IngressPathType() string {
+	return i.Annotations[AnnotationIngressPathType]
+}
+
 // IssuerRef points at an Issuer or ClusterIssuer.
 type IssuerRef struct {
 	Name  string `json:"name"`

@@ -172,3 +172,14 @@ func validatePrivateKey(pk *CertificatePrivateKey) error {
 	}
 	return nil
 }
+
+// ValidateIngressPathType checks a path type override (an Issuer's
+// AnnotationIngressPathType, or a flag); what names it in the error.
+func ValidateIngressPathType(what, v string) error {
+	for _, t := range IngressPathTypes {
+		if v == t {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s %q: want one of %s (the Ingress API's path types, spelled as in pathType)", what, v, strings.Join(IngressPathTypes, ", "))
+}

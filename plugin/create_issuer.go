@@ -43,6 +43,8 @@ type CreateIssuerOptions struct {
 	EABKeyID         string
 	EABHMACKey       string
 	EABHMACSecret    string
+	// IngressPathType is stored as the Issuer's AnnotationIngressPathType.
+	IngressPathType string
 
 	namespace string
 	caBundle  []byte
@@ -97,6 +99,7 @@ must be agreed to, interactively or with --agree-tos.`,
 	fl.StringVar(&o.IngressClass, "ingress-class", o.IngressClass, "Ingress class of the HTTP-01 solver ingress (spec.ingressClassName); empty uses the cluster's default class")
 	fl.BoolVar(&o.LegacyClass, "legacy-class-annotation", o.LegacyClass, "Set the class with the kubernetes.io/ingress.class annotation instead of spec.ingressClassName (older ingress controllers)")
 	fl.StringVar(&o.Gateway, "gateway", o.Gateway, "Solve HTTP-01 through HTTPRoutes attached to this Gateway, [NAMESPACE/]NAME (Gateway API; without NAMESPACE, the certificate's namespace), instead of an Ingress")
+	addIngressPathTypeFlag(fl, &o.IngressPathType, "pathType of the challenge paths the issuer's solver adds to an Ingress: Exact, Prefix or ImplementationSpecific (default: decided at each issue by the ingress class's controller); stored as annotation "+certmanager.AnnotationIngressPathType)
 	fl.BoolVar(&o.AgreeTOS, "agree-tos", o.AgreeTOS, "Agree to the CA's terms of service without asking")
 	fl.StringVar(&o.CABundleFile, "ca-bundle", o.CABundleFile, "PEM file with CA certificates to trust for the ACME server's API")
 	fl.BoolVar(&o.SkipTLSVerify, "skip-tls-verify", o.SkipTLSVerify, "Do not verify the ACME server's TLS certificate (insecure; test CAs only)")
@@ -157,6 +160,14 @@ func (o *CreateIssuerOptions) Validate() error {
 			return err
 		}
 	}
+	if o.IngressPathType != "" {
+		if o.Gateway != "" {
+			return errors.New("--ingress-path-type is for Ingress solvers; an HTTPRoute (--gateway) matches the challenge path exactly")
+		}
+		if err := certmanager.ValidateIngressPathType("--ingress-path-type", o.IngressPathType); err != nil {
+			return err
+		}
+	}
 	if o.Gateway != "" {
 		if o.IngressClass != "" || o.LegacyClass {
 			return errors.New("--gateway routes through HTTPRoutes, not an Ingress: give it without --ingress-class and --legacy-class-annotation")
@@ -211,6 +222,9 @@ func (o *CreateIssuerOptions) Issuer() *certmanager.Issuer {
 	iss.Name, iss.Namespace = o.Name, o.namespace
 	if o.Cluster {
 		iss.Kind, iss.Namespace = certmanager.KindClusterIssuer, ""
+	}
+	if o.IngressPathType != "" {
+		iss.Annotations = map[string]string{certmanager.AnnotationIngressPathType: o.IngressPathType}
 	}
 	ing := &certmanager.ACMEChallengeSolverHTTP01Ingress{}
 	if o.IngressClass != "" {

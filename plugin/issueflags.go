@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
 	"github.com/kubectl-acme/kubectl-acme/solver"
@@ -21,10 +22,15 @@ type issueFlags struct {
 	SelfCheckTimeout time.Duration
 	Wait             bool
 	Quiet            bool
+	// IngressPathType overrides the challenge paths' pathType for this run.
+	IngressPathType string
+
+	// classes is shared by every certificate of the command.
+	classes *solver.IngressClasses
 }
 
 func defaultIssueFlags() issueFlags {
-	return issueFlags{Timeout: 10 * time.Minute, SelfCheckTimeout: 2 * time.Minute}
+	return issueFlags{Timeout: 10 * time.Minute, SelfCheckTimeout: 2 * time.Minute, classes: &solver.IngressClasses{}}
 }
 
 func (f *issueFlags) addFlags(fl *pflag.FlagSet) {
@@ -34,6 +40,13 @@ func (f *issueFlags) addFlags(fl *pflag.FlagSet) {
 	fl.DurationVar(&f.SelfCheckTimeout, "self-check-timeout", f.SelfCheckTimeout, "How long to retry the self-check before giving up")
 	fl.BoolVar(&f.Wait, "wait", f.Wait, "If someone else is issuing a certificate, wait for them to finish instead of failing")
 	fl.BoolVarP(&f.Quiet, "quiet", "q", f.Quiet, "Print no progress, only results and errors")
+	addIngressPathTypeFlag(fl, &f.IngressPathType, "pathType of the challenge paths in the solver's Ingress, over the issuer's setting: Exact, Prefix or ImplementationSpecific (default: decided by the ingress class's controller)")
+}
+
+// addIngressPathTypeFlag is --ingress-path-type, of issue, apply, renew
+// and create issuer.
+func addIngressPathTypeFlag(fl *pflag.FlagSet, p *string, usage string) {
+	fl.StringVar(p, "ingress-path-type", *p, usage)
 }
 
 func (f *issueFlags) validate() error {
@@ -42,6 +55,11 @@ func (f *issueFlags) validate() error {
 	}
 	if f.SelfCheckTimeout <= 0 {
 		return errors.New("--self-check-timeout must be positive")
+	}
+	if f.IngressPathType != "" {
+		if err := certmanager.ValidateIngressPathType("--ingress-path-type", f.IngressPathType); err != nil {
+			return err
+		}
 	}
 	if f.ConnectTo != "" {
 		if err := validateConnectTo(f.ConnectTo); err != nil {
@@ -62,6 +80,8 @@ func (f *issueFlags) options(st *store.Store, fac *Factory) issuance.Options {
 		ConnectTo:        f.ConnectTo,
 		SelfCheckTimeout: f.SelfCheckTimeout,
 		WaitForLease:     f.Wait,
+		IngressPathType:  f.IngressPathType,
+		IngressClasses:   f.classes,
 		UserAgent:        fac.UserAgent,
 	}
 }

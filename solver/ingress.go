@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
@@ -15,8 +16,12 @@ import (
 // (Config.ExistingIngress).
 type Ingress struct {
 	Workload
+	// Classes shares IngressClass reads between the solvers of one
+	// command; nil reads for this solver alone.
+	Classes *IngressClasses
 
-	edit *ingressEdit // what was added to Config.ExistingIngress; guarded by mu
+	edit    *ingressEdit          // what was added to Config.ExistingIngress; guarded by mu
+	decided networkingv1.PathType // the challenge paths' type, once decided; guarded by mu
 }
 
 var _ acme.Solver = (*Ingress)(nil)
@@ -36,8 +41,10 @@ func (s *Ingress) Present(ctx context.Context, chals []acme.Challenge) error {
 		}
 		s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service %s/%s", ns, cfg.Name))
 	} else {
+		ing := cfg.ingress(chals, owner, created)
+		setPathType(ing, s.pathType(ctx, ingressClassOf(ing)))
 		s.track(KindIngress, cfg.Name)
-		if _, err := s.Client.NetworkingV1().Ingresses(ns).Create(ctx, cfg.ingress(chals, owner, created), metav1.CreateOptions{}); ignoreExists(err) != nil {
+		if _, err := s.Client.NetworkingV1().Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{}); ignoreExists(err) != nil {
 			return kube.Describe(err, "create", "ingresses.networking.k8s.io", ns)
 		}
 		s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service, ingress %s/%s", ns, cfg.Name))

@@ -26,10 +26,9 @@ type ingressEdit struct {
 	newHTTP map[string]bool
 }
 
-// challengePaths are the Exact paths for chals, by host; an IP identifier
-// gets the host-less rule (see Config.ingress).
-func (c *Config) challengePaths(chals []acme.Challenge) map[string][]networkingv1.HTTPIngressPath {
-	exact := networkingv1.PathTypeExact
+// challengePaths are the paths for chals, of type t, by host; an IP
+// identifier gets the host-less rule (see Config.ingress).
+func (c *Config) challengePaths(chals []acme.Challenge, t networkingv1.PathType) map[string][]networkingv1.HTTPIngressPath {
 	backend := networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
 		Name: c.Name, Port: networkingv1.ServiceBackendPort{Number: httpPort},
 	}}
@@ -40,7 +39,7 @@ func (c *Config) challengePaths(chals []acme.Challenge) map[string][]networkingv
 			host = ""
 		}
 		byHost[host] = append(byHost[host], networkingv1.HTTPIngressPath{
-			Path: ChallengePath + ch.Token, PathType: &exact, Backend: backend,
+			Path: ChallengePath + ch.Token, PathType: &t, Backend: backend,
 		})
 	}
 	return byHost
@@ -52,12 +51,6 @@ func (s *Ingress) addPaths(ctx context.Context, chals []acme.Challenge) error {
 	cfg := &s.Config
 	ns, name := cfg.Namespace, cfg.ExistingIngress
 	ings := s.Client.NetworkingV1().Ingresses(ns)
-	byHost := cfg.challengePaths(chals)
-	hosts := make([]string, 0, len(byHost))
-	for h := range byHost {
-		hosts = append(hosts, h)
-	}
-	sort.Strings(hosts)
 
 	// Tracked first: if the update's outcome is unknown (a timeout), the
 	// removal in CleanUp is harmless when nothing was added.
@@ -75,6 +68,14 @@ func (s *Ingress) addPaths(ctx context.Context, chals []acme.Challenge) error {
 		if err != nil {
 			return kube.Describe(err, "get", "ingresses.networking.k8s.io", ns)
 		}
+		// The user's Ingress names the class, so the controller that
+		// must route (and may admit) the paths.
+		byHost := cfg.challengePaths(chals, s.pathType(ctx, ingressClassOf(ing)))
+		hosts := make([]string, 0, len(byHost))
+		for h := range byHost {
+			hosts = append(hosts, h)
+		}
+		sort.Strings(hosts)
 		e := ingressEdit{paths: map[string][]string{}, newRules: map[string]bool{}, newHTTP: map[string]bool{}}
 		for _, h := range hosts {
 			paths := byHost[h]

@@ -75,6 +75,9 @@ type Config struct {
 	// ExistingIngress names an Ingress to add the challenge paths to,
 	// instead of creating one (cert-manager's http01.ingress.name).
 	ExistingIngress string
+	// PathType of the challenge paths; empty decides it from the ingress
+	// class's controller (see PathTypeFor).
+	PathType networkingv1.PathType
 	// ServiceType of the solver Service; ClusterIP if empty.
 	ServiceType corev1.ServiceType
 	// PodTemplate and IngressTemplate are merged into the solver Pod and
@@ -202,11 +205,12 @@ func (c *Config) service(owner *metav1.OwnerReference, created string) *corev1.S
 	}
 }
 
-// ingress routes each token's exact path to the solver Service. An IP
-// identifier gets a rule without host: the CA connects to the IP itself and
-// sends it as Host, which no Ingress host may be.
+// ingress routes each token's path to the solver Service, with path type
+// Exact until setPathType says otherwise. An IP identifier gets a rule
+// without host: the CA connects to the IP itself and sends it as Host,
+// which no Ingress host may be.
 func (c *Config) ingress(chals []acme.Challenge, owner *metav1.OwnerReference, created string) *networkingv1.Ingress {
-	byHost := c.challengePaths(chals)
+	byHost := c.challengePaths(chals, networkingv1.PathTypeExact)
 	hosts := make([]string, 0, len(byHost))
 	for h := range byHost {
 		hosts = append(hosts, h)
@@ -227,4 +231,18 @@ func (c *Config) ingress(chals []acme.Challenge, owner *metav1.OwnerReference, c
 	}
 	c.applyIngressTemplate(ing)
 	return ing
+}
+
+// setPathType sets the type of every path of ing, which holds only
+// challenge paths.
+func setPathType(ing *networkingv1.Ingress, t networkingv1.PathType) {
+	for _, r := range ing.Spec.Rules {
+		if r.HTTP == nil {
+			continue
+		}
+		for i := range r.HTTP.Paths {
+			pt := t
+			r.HTTP.Paths[i].PathType = &pt
+		}
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
+	"github.com/kubectl-acme/kubectl-acme/solver"
 )
 
 // Options configures issuance.
@@ -48,6 +49,13 @@ type Options struct {
 	LeaseHolder string
 	// EAB binds a new account to one at the CA, for CAs that require it.
 	EAB *xacme.ExternalAccountBinding
+	// IngressPathType, when set, is the pathType of the challenge paths
+	// (Exact, Prefix, ImplementationSpecific), over the issuer's
+	// annotation and the choice by ingress class.
+	IngressPathType string
+	// IngressClasses, when set, shares IngressClass reads between the
+	// issues of one command.
+	IngressClasses *solver.IngressClasses
 	// Accounts, when set, shares account clients between the issues of
 	// one command (apply issues many certificates from one issuer).
 	Accounts  *Accounts

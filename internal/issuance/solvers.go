@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"golang.org/x/sync/errgroup"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
@@ -23,6 +24,11 @@ func newSolver(o *Options, iss *certmanager.Issuer, cert *certmanager.Certificat
 	picks, err := certmanager.SolversFor(iss, cert)
 	if err != nil {
 		return nil, err
+	}
+	if pt := iss.IngressPathType(); pt != "" && o.IngressPathType == "" {
+		if err := certmanager.ValidateIngressPathType("issuer "+iss.Name+": annotation "+certmanager.AnnotationIngressPathType, pt); err != nil {
+			return nil, err
+		}
 	}
 	m := &multiSolver{byName: map[string]acme.Solver{}, iss: iss, cert: cert, o: o}
 	byIndex := map[int]acme.Solver{}
@@ -84,7 +90,14 @@ func (m *multiSolver) solverFor(sv certmanager.ACMEChallengeSolver) acme.Solver 
 		cfg.PodTemplate = in.PodTemplate
 		cfg.IngressTemplate = in.IngressTemplate
 	}
-	return &solver.Ingress{Workload: m.workload(cfg)}
+	// The command's flag, then the issuer's annotation; else the solver
+	// decides by the ingress class's controller.
+	pt := m.o.IngressPathType
+	if pt == "" {
+		pt = m.iss.IngressPathType()
+	}
+	cfg.PathType = networkingv1.PathType(pt)
+	return &solver.Ingress{Workload: m.workload(cfg), Classes: m.o.IngressClasses}
 }
 
 // workload is what both kinds of solver share: the pod, Service and

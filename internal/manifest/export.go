@@ -69,6 +69,13 @@ func Export(issuers []*certmanager.Issuer, certs []*certmanager.Certificate, clu
 		ref := certmanager.IssuerRef{Name: iss.Name, Kind: kind}
 		acme.EnableDurationFeature = duration[refKey(iss.Namespace, ref)]
 		meta := ExportedMeta{Name: iss.Name, Namespace: iss.Namespace}
+		if pt := iss.IngressPathType(); pt != "" {
+			// Kept, so the manifest applied back to kubectl-acme keeps it;
+			// cert-manager ignores it.
+			meta.Annotations = map[string]string{certmanager.AnnotationIngressPathType: pt}
+			notes = append(notes, fmt.Sprintf("%s/%s: its HTTP-01 Ingress paths use pathType %s (annotation %s); cert-manager has no per-issuer path type: it uses Exact unless its controller runs with --feature-gates=ACMEHTTP01IngressPathTypeExact=false, which gives ImplementationSpecific to every issuer",
+				strings.ToLower(kind), iss.Name, pt, certmanager.AnnotationIngressPathType))
+		}
 		if iss.IsCluster() {
 			meta.Namespace = ""
 			notes = append(notes, fmt.Sprintf("clusterissuer/%s: its Secrets (account key %s) are in namespace %q; cert-manager reads a ClusterIssuer's Secrets from its cluster resource namespace (default cert-manager): copy them there, or run cert-manager with --cluster-resource-namespace=%s",

@@ -202,6 +202,10 @@ func newIssuer(kind string, m *metav1.ObjectMeta) *certmanager.Issuer {
 		// Cluster-scoped: a namespace in the manifest means nothing.
 		iss.Namespace = ""
 	}
+	// The one setting of kubectl-acme's own an Issuer carries.
+	if v, ok := m.Annotations[certmanager.AnnotationIngressPathType]; ok {
+		iss.Annotations = map[string]string{certmanager.AnnotationIngressPathType: v}
+	}
 	return iss
 }
 

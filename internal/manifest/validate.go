@@ -27,6 +27,11 @@ func (c *doc) checkIssuer(iss *certmanager.Issuer) bool {
 	if err := certmanager.ValidateName(what, iss.Name); err != nil {
 		c.fail("metadata.name", err.Error())
 	}
+	if v, ok := iss.Annotations[certmanager.AnnotationIngressPathType]; ok {
+		if err := certmanager.ValidateIngressPathType("value", v); err != nil {
+			c.fail("metadata.annotations["+certmanager.AnnotationIngressPathType+"]", err.Error())
+		}
+	}
 	a := iss.Spec.ACME
 	const p = "spec.acme"
 	if a.Server == "" {

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/kubectl-acme/kubectl-acme/internal/kube"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -147,6 +148,16 @@ func (s *Store) SaveIssuer(ctx context.Context, iss *certmanager.Issuer) error {
 	stored.ObjectMeta = metav1.ObjectMeta{Name: iss.Name, Namespace: iss.Namespace}
 	if iss.IsCluster() {
 		stored.Namespace = ""
+	}
+	// kubectl-acme's own settings, which cert-manager's Issuer has no
+	// field for, are kept; other metadata is not the Issuer's to store.
+	for k, v := range iss.Annotations {
+		if strings.HasPrefix(k, certmanager.AnnotationPrefix) {
+			if stored.Annotations == nil {
+				stored.Annotations = map[string]string{}
+			}
+			stored.Annotations[k] = v
+		}
 	}
 	data, err := yaml.Marshal(&stored)
 	if err != nil {
