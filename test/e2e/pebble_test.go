@@ -202,12 +202,14 @@ func deploySolver(ctx context.Context, t *testing.T, ns, domain string, tokens m
 		t.Fatalf("create service: %v", err)
 	}
 
-	exact := networkingv1.PathTypeExact
+	// ImplementationSpecific: class nginx has ingress-nginx's admission
+	// rule, which denies an Exact path with a dot.
+	implSpecific := networkingv1.PathTypeImplementationSpecific
 	var paths []networkingv1.HTTPIngressPath
 	for token := range tokens {
 		paths = append(paths, networkingv1.HTTPIngressPath{
 			Path:     "/.well-known/acme-challenge/" + token,
-			PathType: &exact,
+			PathType: &implSpecific,
 			Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
 				Name: svc.Name, Port: networkingv1.ServiceBackendPort{Name: "http"},
 			}},

@@ -40,7 +40,9 @@ const (
 )
 
 // simObjects is a hand-written http-01 solver: httpd serves a ConfigMap
-// mounted at /var/www, behind a Service and an Ingress with an Exact path.
+// mounted at /var/www, behind a Service and an Ingress with an
+// ImplementationSpecific path (class nginx has ingress-nginx's admission
+// rule, which denies an Exact path with a dot).
 type simObjects struct {
 	host, body string
 	cm         *corev1.ConfigMap
@@ -53,7 +55,7 @@ func newSimObjects(ns string) *simObjects {
 	host := ns + ".example"
 	body := "key-authorization-" + ns
 	labels := map[string]string{"app": "solver"}
-	exact := networkingv1.PathTypeExact
+	implSpecific := networkingv1.PathTypeImplementationSpecific
 	return &simObjects{
 		host: host,
 		body: body,
@@ -103,7 +105,7 @@ func newSimObjects(ns string) *simObjects {
 					Host: host,
 					IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
 						Paths: []networkingv1.HTTPIngressPath{{
-							Path: simPath, PathType: &exact,
+							Path: simPath, PathType: &implSpecific,
 							Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
 								Name: "solver", Port: networkingv1.ServiceBackendPort{Number: 80},
 							}},
@@ -196,7 +198,9 @@ func TestSimnodeFidelity(t *testing.T) {
 			settle: simSettleIngressResynced, wantCode: http.StatusNotFound,
 		},
 		{
-			name:   "Exact path differs from the request path",
+			// ingress-nginx's ImplementationSpecific is a prefix
+			// location: a longer path does not match the request.
+			name:   "ImplementationSpecific path longer than the request path",
 			mutate: func(o *simObjects) { o.ing.Spec.Rules[0].HTTP.Paths[0].Path = simPath + "/" },
 			settle: simSettleIngressResynced, wantCode: http.StatusNotFound,
 		},

@@ -186,6 +186,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 			return e.retryOnce(cpctx, "kube-controller-manager", func() error { return e.startControllerManager(cpctx, o) })
 		})
 		cp.Go(func() error { return e.createIngressClass(cpctx) })
+		cp.Go(func() error { return e.createNginxAdmission(cpctx) })
 		if o.GatewayAPI {
 			cp.Go(func() error { return e.installGatewayAPI(cpctx) })
 		}
