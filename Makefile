@@ -19,8 +19,10 @@ build: ## Build bin/kubectl-acme
 	$(GO) build -o bin/kubectl-acme ./cmd/kubectl-acme
 
 # Always handed to go build, which relinks only when something changed.
+# pause is the real node's sandbox program, static for its image.
 testenv-bin:
 	$(GO) build -o bin/testenv ./test/cmd/testenv
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags=-buildid= -o bin/pause ./test/cmd/pause
 
 testenv: tools build testenv-bin ## Run a test environment in .testenv/ until Ctrl-C
 	bin/testenv run .testenv

@@ -78,6 +78,17 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: build %v: %v\n", pkgs, err)
 		return 1
 	}
+	if attach == "" {
+		// The real node's sandbox program, static for its image.
+		pause := exec.Command("go", "build", "-trimpath", "-ldflags=-buildid=", "-o", filepath.Join(tmpBin, "pause"), "./test/cmd/pause")
+		pause.Dir = repo
+		pause.Env = append(os.Environ(), "CGO_ENABLED=0")
+		pause.Stdout, pause.Stderr = os.Stderr, os.Stderr
+		if err := pause.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: build pause: %v\n", err)
+			return 1
+		}
+	}
 	// Under -race, the plugin is built with -race too.
 	if err := buildRace(repo, tmpBin); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: build kubectl-acme -race: %v\n", err)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -148,15 +149,27 @@ const (
 	simSettleIngressResynced                  // the ingress controller saw a later Ingress
 )
 
+// simFidelityCase is one mistake in a hand-written solver and what it leads to.
+type simFidelityCase struct {
+	name string
+	// mutate introduces one mistake; nil is the correct solver.
+	mutate   func(o *simObjects)
+	settle   simSettle
+	waitFor  string // container waiting reason, for simSettlePodWaiting
+	wantCode int    // the status the mistake leads to; 200: still served
+}
+
 func TestSimnodeFidelity(t *testing.T) {
-	tests := []struct {
-		name string
-		// mutate introduces one mistake; nil is the correct solver.
-		mutate   func(o *simObjects)
-		settle   simSettle
-		waitFor  string // container waiting reason, for simSettlePodWaiting
-		wantCode int    // the status the mistake leads to; 200: still served
-	}{
+	for _, tt := range simFidelityCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			runSimFidelityCase(t, tt)
+		})
+	}
+}
+
+func simFidelityCases() []simFidelityCase {
+	return []simFidelityCase{
 		{name: "correct solver is served"},
 		{
 			name:   "service selector matches no pod",
@@ -286,46 +299,53 @@ func TestSimnodeFidelity(t *testing.T) {
 			settle: simSettleProbeFailed, wantCode: http.StatusServiceUnavailable,
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ns := newNamespace(t)
-			o := newSimObjects(ns)
-			if tt.mutate != nil {
-				tt.mutate(o)
-			}
-			ctx, cancel := context.WithTimeout(t.Context(), simTimeout)
-			defer cancel()
-			o.create(ctx, t, ns)
+}
 
-			if tt.mutate == nil || tt.wantCode == http.StatusOK {
-				waitSimServed(ctx, t, o.host, simPath, o.body)
-				// Pebble validates with several concurrent requests.
-				simConcurrentGets(t, o.host, simPath, o.body, 3)
-				return
-			}
-			switch tt.settle {
-			case simSettlePodReady:
-				simWaitPod(ctx, t, ns, o.pod.Name, "Ready", simPodReady)
-			case simSettlePodWaiting:
-				simWaitPod(ctx, t, ns, o.pod.Name, "waiting "+tt.waitFor, func(p *corev1.Pod) bool {
-					for _, cs := range p.Status.ContainerStatuses {
-						if cs.State.Waiting != nil && cs.State.Waiting.Reason == tt.waitFor {
-							return true
-						}
-					}
-					return false
-				})
-			case simSettleFailedMount:
-				simWaitEvent(ctx, t, ns, o.pod.Name, "FailedMount")
-			case simSettleProbeFailed:
-				simWaitEvent(ctx, t, ns, o.pod.Name, "Unhealthy")
-			case simSettleIngressResynced:
-				simIngressBarrier(ctx, t, ns)
-			}
-			simAssertNotServed(t, o.host, simPath, o.body, tt.wantCode)
-		})
+func runSimFidelityCase(t *testing.T, tt simFidelityCase) {
+	ns := newNamespace(t)
+	o := newSimObjects(ns)
+	if tt.mutate != nil {
+		tt.mutate(o)
 	}
+	ctx, cancel := context.WithTimeout(t.Context(), simTimeout)
+	defer cancel()
+	o.create(ctx, t, ns)
+
+	if tt.mutate == nil || tt.wantCode == http.StatusOK {
+		waitSimServed(ctx, t, o.host, simPath, o.body)
+		// Pebble validates with several concurrent requests.
+		simConcurrentGets(t, o.host, simPath, o.body, 3)
+		return
+	}
+	codes := []int{tt.wantCode}
+	switch tt.settle {
+	case simSettlePodReady:
+		simWaitPod(ctx, t, ns, o.pod.Name, "Ready", simPodReady)
+	case simSettlePodWaiting:
+		simWaitPod(ctx, t, ns, o.pod.Name, "waiting "+tt.waitFor, func(p *corev1.Pod) bool {
+			for _, cs := range p.Status.ContainerStatuses {
+				if cs.State.Waiting != nil && cs.State.Waiting.Reason == tt.waitFor {
+					return true
+				}
+			}
+			return false
+		})
+		if tt.waitFor == "CrashLoopBackOff" {
+			// Between back-offs the container runs for a moment, and
+			// without a readiness probe a real kubelet reports the pod
+			// Ready meanwhile (kubernetes pkg/kubelet/status
+			// generate.go): the ingress then has an endpoint that
+			// refuses, 502, as ingress-nginx answers.
+			codes = append(codes, http.StatusBadGateway)
+		}
+	case simSettleFailedMount:
+		simWaitEvent(ctx, t, ns, o.pod.Name, "FailedMount")
+	case simSettleProbeFailed:
+		simWaitEvent(ctx, t, ns, o.pod.Name, "Unhealthy")
+	case simSettleIngressResynced:
+		simIngressBarrier(ctx, t, ns)
+	}
+	simAssertNotServed(t, o.host, simPath, o.body, codes...)
 }
 
 func simBackend(o *simObjects) *networkingv1.IngressServiceBackend {
@@ -608,8 +628,9 @@ func waitSimServed(ctx context.Context, t *testing.T, host, path, want string) {
 // controller learns of pod readiness a little after the API server, as
 // ingress-nginx does), then checks for a moment that it keeps failing so.
 // It must never be served meanwhile.
-func simAssertNotServed(t *testing.T, host, path, body string, code int) {
+func simAssertNotServed(t *testing.T, host, path, body string, codes ...int) {
 	t.Helper()
+	code := codes[0]
 	var settled time.Time
 	deadline := time.Now().Add(simTimeout / 4)
 	for {
@@ -619,6 +640,9 @@ func simAssertNotServed(t *testing.T, host, path, body string, code int) {
 		}
 		if got == http.StatusOK && gotBody == body {
 			t.Fatalf("GET %s%s was served although the solver is broken", host, path)
+		}
+		if slices.Contains(codes, got) {
+			got = code // as good as the first
 		}
 		switch {
 		case got != code && !settled.IsZero():

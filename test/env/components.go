@@ -213,9 +213,13 @@ func (e *Env) startControllerManager(ctx context.Context, o Options) error {
 		"--use-service-account-credentials=false",
 		// Its default is under /usr/libexec, which it would create.
 		"--flex-volume-plugin-dir=" + filepath.Join(e.Dir, kcmDir, "flexvolume"),
+	}
+	if !o.RealNode {
 		// The simulated node sends no kubelet heartbeats the way these
 		// controllers expect; they would taint it and evict solver pods.
-		"--controllers=*,-node-lifecycle-controller,-taint-eviction-controller",
+		// A real kubelet needs them: the node lifecycle controller lifts
+		// the not-ready taint the kubelet registers its node with.
+		args = append(args, "--controllers=*,-node-lifecycle-controller,-taint-eviction-controller")
 	}
 	client, err := e.Client()
 	if err != nil {
@@ -261,6 +265,7 @@ func (e *Env) startSimnode(ctx context.Context, o Options) error {
 		"--workdir=" + filepath.Join(e.Dir, nodeDir),
 		"--busybox=" + o.Busybox,
 		"--gateway-class=" + e.GatewayClass,
+		"--pod-network-dir=" + e.PodNetworkDir(),
 	}
 	return e.launchBinary(ctx, o, "simnode", o.TestenvBinary, args, nil, 30*time.Second, func(ctx context.Context) error {
 		var d net.Dialer

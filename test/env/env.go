@@ -36,8 +36,17 @@ type Options struct {
 	TestenvBinary string
 	// Busybox runs the solver pods' httpd; default /bin/busybox.
 	Busybox string
-	// NodeName is the simulated node's name; default "simnode".
+	// NodeName is the node's name; default "simnode", or "realnode" with
+	// RealNode.
 	NodeName string
+	// RealNode runs the solver pods on a real node (realnode.go):
+	// kube-scheduler, the kubelet, containerd and runc, with simnode left
+	// as the ingress and Gateway controller. TESTENV_NODE=real in the
+	// environment sets it too, TESTENV_NODE=sim leaves it off.
+	RealNode bool
+	// PauseBinary is the real node's pod sandbox program (test/cmd/pause,
+	// static); default pause next to TestenvBinary.
+	PauseBinary string
 	// ExtraPebbleEnv is added to Pebble's environment, for example
 	// PEBBLE_ALTERNATE_ROOTS or PEBBLE_CHAIN_LENGTH.
 	ExtraPebbleEnv map[string]string
@@ -84,6 +93,8 @@ type Env struct {
 	IngressHTTP  string `json:"ingressHTTP"`
 	IngressClass string `json:"ingressClass"`
 	NodeName     string `json:"nodeName"`
+	// RealNode is set when a real kubelet runs the pods (Options.RealNode).
+	RealNode bool `json:"realNode,omitempty"`
 	// GatewayNamespace/GatewayName is a Gateway of GatewayClass, whose
 	// controller is simnode: it routes the HTTPRoutes attached to the
 	// Gateway on IngressHTTP too. Its one listener, "http" on port 80,
@@ -140,6 +151,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		Kubeconfig:   filepath.Join(o.Dir, kubeconfigFn),
 		IngressClass: o.IngressClass,
 		NodeName:     o.NodeName,
+		RealNode:     o.RealNode,
 		ports:        map[int]bool{},
 		log:          o.Log,
 	}
@@ -193,6 +205,11 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		if err := cp.Wait(); err != nil {
 			return err
 		}
+		if o.RealNode {
+			if err := e.startRealNode(gctx, o); err != nil {
+				return err
+			}
+		}
 		return e.retryOnce(gctx, "simnode", func() error { return e.startSimnode(gctx, o) })
 	})
 	g.Go(func() error {
@@ -237,19 +254,37 @@ func (o *Options) complete() error {
 	if o.Busybox == "" {
 		o.Busybox = "/bin/busybox"
 	}
+	switch node := os.Getenv("TESTENV_NODE"); node {
+	case "real":
+		o.RealNode = true
+	case "", "sim":
+	default:
+		return fmt.Errorf("testenv: TESTENV_NODE=%q: want sim or real", node)
+	}
 	if o.NodeName == "" {
 		o.NodeName = "simnode"
+		if o.RealNode {
+			o.NodeName = "realnode"
+		}
+	}
+	if o.PauseBinary == "" {
+		o.PauseBinary = filepath.Join(filepath.Dir(o.TestenvBinary), "pause")
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
 	bins := []string{o.TestenvBinary, o.Busybox}
-	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "pebble", "pebble-challtestsrv"} {
+	names := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "pebble", "pebble-challtestsrv"}
+	if o.RealNode {
+		names = append(names, "kube-scheduler", "kubelet")
+		bins = append(bins, o.PauseBinary, containerdBin, ctrBin, runcBin)
+	}
+	for _, name := range names {
 		bins = append(bins, filepath.Join(o.BinDir, name))
 	}
 	for _, bin := range bins {
 		if _, err := os.Stat(bin); err != nil {
-			return fmt.Errorf("testenv: missing program (run hack/tools.sh and make bin/testenv): %w", err)
+			return fmt.Errorf("testenv: missing program (run hack/tools.sh and make testenv-bin): %w", err)
 		}
 	}
 	return nil
@@ -265,7 +300,11 @@ func (e *Env) prepareDir() error {
 			}
 		}
 	}
-	for _, name := range []string{envFile, envJSONFile, pidsFile, kubeconfigFn, logsDir, etcdDir, pkiDir, pebbleDir, nodeDir, kcmDir} {
+	// A real node's mounts must go before its files do.
+	if err := cleanupRealNode(e.Dir); err != nil {
+		return err
+	}
+	for _, name := range []string{envFile, envJSONFile, pidsFile, kubeconfigFn, logsDir, etcdDir, pkiDir, pebbleDir, nodeDir, kcmDir, realNodeDir} {
 		if err := os.RemoveAll(filepath.Join(e.Dir, name)); err != nil {
 			return fmt.Errorf("testenv: clear %s: %w", e.Dir, err)
 		}
@@ -342,6 +381,9 @@ func (e *Env) Stop() error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("testenv: stop %s: %w", e.Dir, err)
 	}
+	if err := cleanupRealNode(e.Dir); err != nil {
+		return err
+	}
 	// Only cosmetic: lets `down` leave no <defunct> entries behind in ps.
 	deadline := time.Now().Add(3 * time.Second)
 	for _, p := range procs {
@@ -360,6 +402,12 @@ func stopRank(name string) int {
 	switch name {
 	case "simnode":
 		return 1
+	case "kubelet":
+		return 2
+	case "kube-scheduler":
+		return 3
+	case "containerd":
+		return 4
 	case "pebble":
 		return 2
 	case "pebble-challtestsrv":

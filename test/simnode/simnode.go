@@ -70,6 +70,11 @@ type Config struct {
 	// controllerName is GatewayControllerName. The Gateway API CRDs must
 	// be installed.
 	GatewayClass string
+	// PodNetworkDir, when set, is the CNI data directory of a real node
+	// (test/cni): a real kubelet and kube-scheduler run the pods, and
+	// simnode is only the ingress and Gateway controller, reaching pods
+	// through the pod network (podnet.go) instead of its own kubelet.
+	PodNetworkDir string
 }
 
 const hostIP = "127.0.0.1"
@@ -176,15 +181,25 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, a := range applets {
 		k.isApp[a] = true
 	}
-	kubeletSrv, kubeletLn, kubeletPort, err := k.kubeletServer()
-	if err != nil {
-		return err
+	realNode := cfg.PodNetworkDir != ""
+	var pn *podNetwork
+	dial := k.dialIP
+	var kubeletSrv *http.Server
+	var kubeletLn net.Listener
+	var kubeletPort int
+	if realNode {
+		pn = newPodNetwork(cfg.PodNetworkDir, nss, log.With("component", "podnet"))
+		dial = pn.dial
+	} else {
+		if kubeletSrv, kubeletLn, kubeletPort, err = k.kubeletServer(); err != nil {
+			return err
+		}
+		defer kubeletLn.Close()
+		if _, err := registerNode(ctx, cs, cfg.NodeName, hostIP, kubeletPort); err != nil {
+			return err
+		}
+		log.Info("node registered", "workDir", workDir, "kubeletPort", kubeletPort)
 	}
-	defer kubeletLn.Close()
-	if _, err := registerNode(ctx, cs, cfg.NodeName, hostIP, kubeletPort); err != nil {
-		return err
-	}
-	log.Info("node registered", "workDir", workDir, "kubeletPort", kubeletPort)
 	sched := &scheduler{
 		cs:    cs,
 		node:  cfg.NodeName,
@@ -200,6 +215,10 @@ func Run(ctx context.Context, cfg Config) error {
 		if !ok {
 			return
 		}
+		if realNode {
+			pn.podUpdated(pod)
+			return
+		}
 		if pod.Spec.NodeName == cfg.NodeName {
 			k.podUpdated(ctx, pod)
 			return
@@ -213,7 +232,10 @@ func Run(ctx context.Context, cfg Config) error {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
 			}
-			if pod, ok := obj.(*corev1.Pod); ok {
+			if pod, ok := obj.(*corev1.Pod); !ok {
+			} else if realNode {
+				pn.podDeleted(pod)
+			} else {
 				k.podDeleted(pod)
 			}
 		},
@@ -256,7 +278,7 @@ func Run(ctx context.Context, cfg Config) error {
 			classes: classInf.Lister(),
 			svcs:    svcInf.Lister(),
 			pods:    podInf.Lister(),
-			dial:    k.dialIP,
+			dial:    dial,
 			log:     log.With("component", "ingress"),
 			status:  workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
 		}
@@ -316,9 +338,13 @@ func Run(ctx context.Context, cfg Config) error {
 			f()
 		}()
 	}
-	goBG(func() { heartbeat(ctx, cs, cfg.NodeName, hostIP, kubeletPort, log.With("component", "node")) })
-	goBG(func() { serveKubelet(ctx, kubeletSrv, kubeletLn) })
-	goBG(func() { sched.run(ctx) })
+	if realNode {
+		goBG(func() { pn.run(ctx) })
+	} else {
+		goBG(func() { heartbeat(ctx, cs, cfg.NodeName, hostIP, kubeletPort, log.With("component", "node")) })
+		goBG(func() { serveKubelet(ctx, kubeletSrv, kubeletLn) })
+		goBG(func() { sched.run(ctx) })
+	}
 	var srv *http.Server
 	if ic != nil {
 		// Listening only now makes "the port answers" mean "ready": the

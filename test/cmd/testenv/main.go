@@ -18,11 +18,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubectl-acme/kubectl-acme/test/cni"
 	testenv "github.com/kubectl-acme/kubectl-acme/test/env"
 	"github.com/kubectl-acme/kubectl-acme/test/simnode"
 )
 
 func main() {
+	// containerd runs the real node's CNI plugin by these names, which
+	// are links to this program (test/env realnode.go).
+	if name := filepath.Base(os.Args[0]); name == cni.Type || name == "loopback" {
+		os.Exit(cni.Main(os.Stdin, os.Stdout))
+	}
 	ctx, stop := signalContext()
 	defer stop()
 	if err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
@@ -70,8 +76,9 @@ func (f *envFlags) bind(cmd *cobra.Command) {
 	fs.StringVar(&f.opts.BinDir, "bin-dir", f.opts.BinDir, "directory with etcd, kube-apiserver, pebble, ... (default: this program's directory)")
 	fs.StringVar(&f.opts.IngressClass, "ingress-class", "nginx", "ingress class the simulated ingress controller serves")
 	fs.StringVar(&f.opts.Busybox, "busybox", "/bin/busybox", "busybox binary for the solver pods' httpd")
-	fs.StringVar(&f.opts.NodeName, "node-name", "simnode", "name of the simulated node")
+	fs.StringVar(&f.opts.NodeName, "node-name", "", "name of the node (default simnode, or realnode with --real-node)")
 	fs.BoolVar(&f.opts.GatewayAPI, "gateway-api", true, "install the Gateway API CRDs and a Gateway simnode serves (about 3 s more)")
+	fs.BoolVar(&f.opts.RealNode, "real-node", false, "run the pods on a real node: kube-scheduler, kubelet, containerd, runc (TESTENV_NODE=real sets it too)")
 }
 
 // complete fills what flags left empty. This same program runs simnode, and
@@ -186,6 +193,7 @@ func newSimnodeCmd() *cobra.Command {
 	fs.StringVar(&cfg.IngressClass, "class", "nginx", "ingress class to serve")
 	fs.StringVar(&cfg.WorkDir, "workdir", "", "directory for pods' files")
 	fs.StringVar(&cfg.BusyboxPath, "busybox", "/bin/busybox", "busybox binary")
+	fs.StringVar(&cfg.PodNetworkDir, "pod-network-dir", "", "CNI data directory of a real node whose pods to reach (test/cni); empty: simnode runs the pods itself")
 	fs.StringVar(&cfg.GatewayClass, "gateway-class", "", "GatewayClass whose Gateways' HTTPRoutes to serve too (controllerName "+string(simnode.GatewayControllerName)+"); empty: none")
 	for _, name := range []string{"kubeconfig", "workdir"} {
 		_ = cmd.MarkFlagRequired(name) // the flags exist; cannot fail
