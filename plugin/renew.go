@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
+	"github.com/kubectl-acme/kubectl-acme/internal/schedule"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
@@ -31,6 +32,8 @@ type RenewOptions struct {
 	AllNamespaces bool
 	DryRun        bool
 	Force         bool
+	// Scheduled: run as kubectl acme schedule's CronJob does.
+	Scheduled bool
 	issueFlags
 
 	namespace string
@@ -58,7 +61,10 @@ kubectl acme status shows the chosen time as RENEW AFTER. --force renews now.
 The old certificate stays in its Secret until the new one is written.
 
 Exit codes, for cron jobs: 0 nothing was due, 10 at least one certificate was
-renewed and none failed, 1 at least one renewal failed.`,
+renewed and none failed, 1 at least one renewal failed. With --scheduled (the
+CronJob of kubectl acme schedule runs it so) a renewal exits 0 too, so the Job
+completes, and each failure also leaves a Warning Event, reason RenewalFailed,
+on the Certificate's ConfigMap.`,
 		Example: `  # Renew every certificate in the namespace that is due
   kubectl acme renew --all
 
@@ -85,6 +91,7 @@ renewed and none failed, 1 at least one renewal failed.`,
 	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all, every namespace")
 	fl.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Only say which certificates are due")
 	fl.BoolVar(&o.Force, "force", o.Force, "Renew even if not due")
+	fl.BoolVar(&o.Scheduled, "scheduled", o.Scheduled, "Run as kubectl acme schedule's CronJob: exit 0 after renewals too (the Job completes) and leave a Warning Event on the Certificate's ConfigMap for each failure")
 	o.issueFlags.addFlags(fl)
 	return cmd
 }
@@ -131,6 +138,7 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 		if err != nil {
 			failed++
 			fmt.Fprintf(o.ErrOut, "%s: %v\n", id, err)
+			o.recordFailure(ctx, st, cert, err)
 			continue
 		}
 		if !check.Due && !o.Force {
@@ -160,6 +168,7 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 		if err != nil {
 			failed++
 			fmt.Fprintf(o.ErrOut, "error: certificate/%s: %v\n", id, err)
+			o.recordFailure(ctx, st, cert, err)
 			continue
 		}
 		renewed++
@@ -168,10 +177,21 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 	switch {
 	case failed > 0:
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%d of %d renewals failed", failed, failed+renewed)}
-	case renewed > 0:
+	case renewed > 0 && !o.Scheduled:
 		return &ExitError{Code: ExitRenewed, Err: errSilent}
 	}
 	return nil
+}
+
+// recordFailure leaves the Event of a failed scheduled renewal; one that
+// cannot be recorded is reported beside the failure, which counts anyway.
+func (o *RenewOptions) recordFailure(ctx context.Context, st *store.Store, cert *certmanager.Certificate, failure error) {
+	if !o.Scheduled || o.DryRun {
+		return
+	}
+	if err := schedule.RecordFailure(ctx, st.Client, cert, failure); err != nil {
+		fmt.Fprintf(o.ErrOut, "warning: certificate/%s/%s: could not record the failure as an Event: %v\n", cert.Namespace, cert.Name, err)
+	}
 }
 
 // errSilent ends a command with a non-zero exit code and no message.

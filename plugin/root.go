@@ -99,6 +99,8 @@ No CRDs, no controller and no cluster-admin are needed.`,
 		NewCmdStatus(f, streams),
 		NewCmdCleanup(f, streams),
 		NewCmdCheck(f, streams),
+		NewCmdSchedule(f, streams, build),
+		NewCmdUnschedule(f, streams),
 		NewCmdVersion(streams, build),
 	)
 	registerRootCompletion(cmd, f)

@@ -57,6 +57,9 @@ const (
 	Status       Command = "status"
 	CreateIssuer Command = "create issuer"
 	Cleanup      Command = "cleanup"
+	// Scheduled is what `renew --scheduled` (the CronJob of `kubectl acme
+	// schedule`) adds to Renew: a Warning Event for each failed renewal.
+	Scheduled Command = "scheduled renew"
 )
 
 // Everyday are the commands a namespace's user runs: `check` reviews them.
@@ -89,6 +92,7 @@ var needs = map[Command][]need{
 		{coordination, "leases", []string{"get", "create", "update", "delete"}},
 	},
 	Renew:        {{"", "configmaps", []string{"list"}}},
+	Scheduled:    {{"", "events", []string{"create"}}},
 	Status:       {{"", "configmaps", []string{"get", "list"}}, {"", "secrets", []string{"get"}}},
 	CreateIssuer: {{"", "configmaps", []string{"get", "create", "update"}}, {"", "secrets", []string{"get", "create"}}},
 	Cleanup: {
@@ -175,7 +179,7 @@ func Needs(scope Scope, cmds ...Command) []Permission {
 var verbOrder = map[string]int{"get": 0, "list": 1, "watch": 2, "create": 3, "update": 4, "patch": 5, "delete": 6}
 
 // resourceOrder lists stored state first, then the solver's objects.
-var resourceOrder = map[string]int{"configmaps": 0, "secrets": 1, "pods": 2, "services": 3, "ingresses": 4, "httproutes": 5, "leases": 6}
+var resourceOrder = map[string]int{"configmaps": 0, "secrets": 1, "pods": 2, "services": 3, "ingresses": 4, "httproutes": 5, "leases": 6, "events": 7}
 
 // Sort orders permissions by namespace, resource and verb.
 func Sort(ps []Permission) {

@@ -1,0 +1,308 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
+	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
+	"github.com/kubectl-acme/kubectl-acme/internal/schedule"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
+)
+
+// ScheduleOptions holds `kubectl acme schedule` input.
+type ScheduleOptions struct {
+	Image         string
+	Schedule      string
+	DryRun        string
+	Output        string
+	AllNamespaces bool
+	Timeout       time.Duration
+
+	namespace string
+	build     BuildInfo
+	factory   *Factory
+	genericiooptions.IOStreams
+}
+
+// NewCmdSchedule builds `kubectl acme schedule`.
+func NewCmdSchedule(f *Factory, streams genericiooptions.IOStreams, build BuildInfo) *cobra.Command {
+	o := &ScheduleOptions{IOStreams: streams, build: build, DryRun: "none", Timeout: time.Minute}
+	cmd := &cobra.Command{
+		Use:   "schedule [-n NAMESPACE] [--image REPO@sha256:DIGEST] [--schedule CRON] [--dry-run=client -o yaml]",
+		Short: "Renew the namespace's certificates from a CronJob in the cluster",
+		Long: `Install, in one namespace, a CronJob that runs kubectl acme renew --all from the
+kubectl-acme container image, so certificates are renewed without anyone at a
+terminal and with no controller installed:
+
+  ServiceAccount kubectl-acme-renew
+  Role kubectl-acme-renew with exactly the permissions renew --all needs in the
+    namespace (as kubectl acme check -o yaml computes them, for the issuers the
+    namespace's certificates use), plus create events; and, for a ClusterIssuer,
+    Role kubectl-acme-renew-NAMESPACE in the cluster resource namespace to read
+    it and its account key
+  RoleBindings of these Roles to the ServiceAccount
+  CronJob kubectl-acme-renew: twice a day at a time derived from the namespace
+    (--schedule to change), concurrencyPolicy Forbid, the last 3 successful and
+    3 failed Jobs kept, a pod that passes Pod Security "restricted"
+
+The image is pinned by digest: the release's own image by default, or --image
+for your registry's copy. A Job completes when the run renewed certificates or
+found none due, and fails when a renewal failed, leaving a Warning Event on the
+Certificate's ConfigMap (kubectl get events). kubectl acme status shows the last
+run.
+
+Running schedule again updates these objects in place (after adding
+certificates with another issuer, for instance; kubectl acme check says when the
+Role no longer matches). kubectl acme unschedule removes them. Objects of these
+names that schedule did not create are never changed.`,
+		Example: `  # Renew my-app's certificates from the cluster
+  kubectl acme schedule -n my-app
+
+  # The objects it would create, for review or GitOps
+  kubectl acme schedule -n my-app --dry-run=client -o yaml
+
+  # From a registry copy of the image, every six hours
+  kubectl acme schedule -n my-app --image registry.example.com/kubectl-acme@sha256:... --schedule "17 */6 * * *"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ns, _, err := f.Namespace()
+			if err != nil {
+				return err
+			}
+			o.namespace, o.factory = ns, f
+			o.Complete()
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Image, "image", o.Image, "Container image to run, by digest (REPO@sha256:...); default: this release's image")
+	fl.StringVar(&o.Schedule, "schedule", o.Schedule, "Cron schedule of the renewal (default: twice a day, at a minute and hour derived from the namespace)")
+	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client" only prints what would be created (with -o yaml or json)`)
+	fl.Lookup("dry-run").NoOptDefVal = "client"
+	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: yaml or json (the objects)")
+	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "Refused: a schedule covers one namespace")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long")
+	return cmd
+}
+
+// Complete fills in the defaults that depend on the namespace and build.
+func (o *ScheduleOptions) Complete() {
+	if o.Image == "" {
+		o.Image = o.build.Image
+	}
+	if o.Schedule == "" {
+		o.Schedule = schedule.DefaultSchedule(o.namespace)
+	}
+}
+
+// Validate checks the flags.
+func (o *ScheduleOptions) Validate() error {
+	switch {
+	case o.AllNamespaces:
+		return errors.New("a schedule covers one namespace: run kubectl acme schedule -n NAMESPACE in each (its ServiceAccount can then do nothing outside it)")
+	case o.Image == "":
+		return errors.New("this build of kubectl-acme does not know its release image: give --image REPO@sha256:DIGEST (make image builds one; push it to your registry)")
+	case !schedule.PinnedByDigest(o.Image):
+		return fmt.Errorf("--image %s: give the image by digest, REPO@sha256:DIGEST, so every run uses the same image", o.Image)
+	case o.DryRun != "none" && o.DryRun != "client":
+		return fmt.Errorf("--dry-run=%s: only none or client are supported", o.DryRun)
+	case o.Timeout <= 0:
+		return errors.New("--timeout must be positive")
+	}
+	if len(strings.Fields(o.Schedule)) != 5 && (len(o.Schedule) == 0 || o.Schedule[0] != '@') {
+		return fmt.Errorf("--schedule %q: want a cron expression of five fields, like \"17 3,15 * * *\"", o.Schedule)
+	}
+	return validateOutput(o.Output, "", "yaml", "json")
+}
+
+// Run builds the objects and prints or applies them.
+func (o *ScheduleOptions) Run(ctx context.Context) error {
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	perms, err := ScheduledPermissions(ctx, st, o.namespace)
+	if err != nil {
+		return err
+	}
+	args := []string{"renew", "--all", "--scheduled", "--namespace", o.namespace}
+	if cns := clusterNamespace(st); cns != store.DefaultClusterNamespace {
+		args = append(args, "--cluster-resource-namespace", cns)
+	}
+	objs := schedule.Objects(schedule.Config{Namespace: o.namespace, Image: o.Image, Schedule: o.Schedule, Permissions: perms, Args: args})
+	if o.DryRun == "client" {
+		if o.Output == "" {
+			var rs []schedule.Result
+			for _, obj := range objs {
+				m := obj.(metav1.Object)
+				rs = append(rs, schedule.Result{Kind: obj.GetObjectKind().GroupVersionKind().Kind, Namespace: m.GetNamespace(), Name: m.GetName(), Action: "created (dry run)"})
+			}
+			printResults(o.Out, rs)
+			return nil
+		}
+		return printObjects(o.Out, o.Output, objs)
+	}
+	results, err := schedule.Apply(ctx, st.Client, o.namespace, clusterNamespace(st), objs)
+	printResults(o.Out, results)
+	if err != nil {
+		return err
+	}
+	if o.Output != "" {
+		return printObjects(o.Out, o.Output, objs)
+	}
+	fmt.Fprintf(o.ErrOut, "renewing namespace %q on schedule %q with %s\n", o.namespace, o.Schedule, o.Image)
+	return nil
+}
+
+// ScheduledPermissions is what the schedule's `renew --all --scheduled`
+// needs in ns: renewing each of the namespace's certificates through its
+// issuer (its solvers, a ClusterIssuer's account key), or, before there is
+// any, renewing through an Issuer of the namespace; plus creating Events.
+func ScheduledPermissions(ctx context.Context, st *store.Store, ns string) ([]rbac.Permission, error) {
+	certs, err := st.ListCertificates(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	scopes := []rbac.Scope{baseScope(st, ns, "", false)}
+	for _, cert := range certs {
+		iss, err := issuance.IssuerOf(ctx, st, cert)
+		if err != nil {
+			ref := cert.Spec.IssuerRef
+			scopes = append(scopes, baseScope(st, ns, ref.Name, ref.Kind == certmanager.KindClusterIssuer))
+			continue
+		}
+		scopes = append(scopes, issuerScope(st, ns, iss, cert))
+	}
+	if len(certs) > 0 {
+		scopes = scopes[1:]
+	}
+	seen := map[rbac.Permission]bool{}
+	var out []rbac.Permission
+	for _, s := range scopes {
+		for _, p := range rbac.Needs(s, rbac.Issue, rbac.Renew, rbac.Scheduled) {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	rbac.Sort(out)
+	return out, nil
+}
+
+func clusterNamespace(st *store.Store) string {
+	if st.ClusterNamespace != "" {
+		return st.ClusterNamespace
+	}
+	return store.DefaultClusterNamespace
+}
+
+// resourceNames are kubectl's names of the schedule's kinds.
+var resourceNames = map[string]string{"ServiceAccount": "serviceaccount", "Role": "role.rbac.authorization.k8s.io",
+	"RoleBinding": "rolebinding.rbac.authorization.k8s.io", "CronJob": "cronjob.batch"}
+
+func printResults(w io.Writer, rs []schedule.Result) {
+	for _, r := range rs {
+		fmt.Fprintf(w, "%s/%s %s (namespace %s)\n", resourceNames[r.Kind], r.Name, r.Action, r.Namespace)
+	}
+}
+
+// printObjects writes objects as YAML documents or a JSON List.
+func printObjects(w io.Writer, format string, objs []runtime.Object) error {
+	if format == "json" {
+		return printObject(w, "json", list(objs))
+	}
+	for i, obj := range objs {
+		if i > 0 {
+			if _, err := io.WriteString(w, "---\n"); err != nil {
+				return err
+			}
+		}
+		b, err := yaml.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		// Fresh objects have no status or creation time: leave them out.
+		for _, drop := range []string{"  creationTimestamp: null\n", "      creationTimestamp: null\n", "          creationTimestamp: null\n", "status: {}\n"} {
+			b = bytes.ReplaceAll(b, []byte(drop), nil)
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UnscheduleOptions holds `kubectl acme unschedule` input.
+type UnscheduleOptions struct {
+	Timeout time.Duration
+
+	namespace string
+	factory   *Factory
+	genericiooptions.IOStreams
+}
+
+// NewCmdUnschedule builds `kubectl acme unschedule`.
+func NewCmdUnschedule(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &UnscheduleOptions{IOStreams: streams, Timeout: time.Minute}
+	cmd := &cobra.Command{
+		Use:   "unschedule [-n NAMESPACE]",
+		Short: "Remove what kubectl acme schedule created in the namespace",
+		Long: `Delete the CronJob, RoleBindings, Roles and ServiceAccount that kubectl acme
+schedule created for the namespace (found by their labels; the Roles in the
+cluster resource namespace too), and with the CronJob its Jobs and their pods.
+Objects it did not create are left alone; certificates and their Secrets stay.`,
+		Example: `  kubectl acme unschedule -n my-app`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ns, _, err := f.Namespace()
+			if err != nil {
+				return err
+			}
+			o.namespace, o.factory = ns, f
+			if o.Timeout <= 0 {
+				return errors.New("--timeout must be positive")
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long")
+	return cmd
+}
+
+// Run deletes the schedule's objects.
+func (o *UnscheduleOptions) Run(ctx context.Context) error {
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	results, err := schedule.Delete(ctx, st.Client, o.namespace, clusterNamespace(st))
+	printResults(o.Out, results)
+	if err != nil {
+		return err
+	}
+	if len(results) == 0 {
+		fmt.Fprintf(o.Out, "no schedule in namespace %q\n", o.namespace)
+	}
+	return nil
+}
