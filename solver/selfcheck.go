@@ -25,6 +25,10 @@ type SelfCheck struct {
 	// Timeout bounds how long to retry a failing check; routes can take a
 	// moment to be programmed into the ingress controller.
 	Timeout time.Duration
+	// Propagation is how long a missing route (404) or endpoint (502,
+	// 503) is reported as only "waiting for the route" before its status
+	// is explained; zero means DefaultPropagation.
+	Propagation time.Duration
 
 	once   sync.Once
 	client *http.Client
@@ -58,11 +62,35 @@ func (c *SelfCheck) httpClient() *http.Client {
 	return c.client
 }
 
+// DefaultPropagation is how long a new route usually takes to be served:
+// ingress-nginx syncs its configuration at most every 1/0.3 s (its
+// --sync-rate-limit, default 0.3, pkg/flags/flags.go) and then has to
+// reload or post the new endpoints, so a route 3-4 s old can still be
+// missing; other controllers program theirs in a similar time. Within it,
+// a 404 or 503 is normal and not yet worth explaining.
+const DefaultPropagation = 5 * time.Second
+
 // CheckError says why a challenge URL did not serve its key authorization.
 type CheckError struct {
 	URL    string
 	Reason string // dns, connect, status, body, redirect
 	Detail string
+	// Status is the HTTP status for Reason "status".
+	Status int
+}
+
+// propagating reports whether err is what a route not yet programmed
+// looks like: no route yet (404) or no endpoint behind it yet (502, 503).
+func propagating(err error) bool {
+	var ce *CheckError
+	if !errors.As(err, &ce) || ce.Reason != "status" {
+		return false
+	}
+	switch ce.Status {
+	case http.StatusNotFound, http.StatusBadGateway, http.StatusServiceUnavailable:
+		return true
+	}
+	return false
 }
 
 func (e *CheckError) Error() string {
@@ -107,7 +135,7 @@ func (c *SelfCheck) Check(ctx context.Context, ch acme.Challenge) error {
 		if res.StatusCode == http.StatusServiceUnavailable || res.StatusCode == http.StatusBadGateway {
 			hint = " (the route exists but the solver pod is not reachable through its service)"
 		}
-		return &CheckError{URL: url, Reason: "status", Detail: fmt.Sprintf("HTTP %d%s%s", res.StatusCode, redirected, hint)}
+		return &CheckError{URL: url, Reason: "status", Status: res.StatusCode, Detail: fmt.Sprintf("HTTP %d%s%s", res.StatusCode, redirected, hint)}
 	}
 	got := strings.TrimSpace(string(body))
 	if got != ch.KeyAuthorization {
@@ -156,8 +184,18 @@ func (c *SelfCheck) CheckAll(ctx context.Context, chals []acme.Challenge, observ
 	return errors.Join(errs...)
 }
 
+// retry checks ch until it passes or ctx ends. Each new failure is
+// reported once, except that for the first Propagation a missing route or
+// endpoint is reported only as "waiting for the route": explaining a 503
+// that every controller gives for a moment would read as an alarm.
 func (c *SelfCheck) retry(ctx context.Context, ch acme.Challenge, observe acme.Observer) error {
 	delay := 50 * time.Millisecond
+	propagation := c.Propagation
+	if propagation == 0 {
+		propagation = DefaultPropagation
+	}
+	start := time.Now()
+	waiting := false
 	var last error
 	for {
 		err := c.Check(ctx, ch)
@@ -173,7 +211,15 @@ func (c *SelfCheck) retry(ctx context.Context, ch acme.Challenge, observe acme.O
 			}
 			return giveUp(ctx, last)
 		}
-		if last == nil || last.Error() != err.Error() {
+		switch {
+		case propagating(err) && time.Since(start) < propagation:
+			if !waiting && observe != nil {
+				observe(acme.Event{Identifier: ch.Identifier, State: acme.StatePresenting, Detail: "self-check: waiting for the route to " + ChallengeURL(ch)})
+			}
+			waiting = true
+			// Explained once the wait is over, even if unchanged.
+			err = &waitedError{err}
+		case last == nil || last.Error() != err.Error():
 			if observe != nil {
 				observe(acme.Event{Identifier: ch.Identifier, State: acme.StatePresenting, Detail: err.Error() + " (retrying)"})
 			}
@@ -188,8 +234,20 @@ func (c *SelfCheck) retry(ctx context.Context, ch acme.Challenge, observe acme.O
 	}
 }
 
+// waitedError is a failure seen while waiting for the route: it reads
+// differently from the same failure after the wait, so that one is
+// reported.
+type waitedError struct{ error }
+
+func (w *waitedError) Error() string { return "while waiting: " + w.error.Error() }
+func (w *waitedError) Unwrap() error { return w.error }
+
 // giveUp keeps both the last check's explanation and why checking stopped,
 // so callers can tell a timeout or Ctrl-C from a route that never worked.
 func giveUp(ctx context.Context, last error) error {
+	var w *waitedError
+	if errors.As(last, &w) {
+		last = w.error
+	}
 	return fmt.Errorf("%w (%w)", last, ctx.Err())
 }

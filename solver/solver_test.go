@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,5 +197,59 @@ func TestSelfCheckExplains(t *testing.T) {
 		if !ok || ce.Reason != tt.reason || !strings.Contains(ce.Detail, tt.detail) {
 			t.Errorf("%s: %v", tt.token, err)
 		}
+	}
+}
+
+// TestSelfCheckWaitsBeforeExplaining: a 503 while the route propagates is
+// reported as waiting, not explained; the same 503 after Propagation is.
+func TestSelfCheckWaitsBeforeExplaining(t *testing.T) {
+	var ready atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "no endpoints", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "ka")
+	}))
+	defer srv.Close()
+	ch := acme.Challenge{Identifier: "a.example.com", Token: "tok", KeyAuthorization: "ka"}
+	record := func() (acme.Observer, func() []string) {
+		var mu sync.Mutex
+		var got []string
+		return func(ev acme.Event) {
+				mu.Lock()
+				got = append(got, ev.Detail)
+				mu.Unlock()
+			}, func() []string {
+				mu.Lock()
+				defer mu.Unlock()
+				return append([]string(nil), got...)
+			}
+	}
+
+	// Served after 300 ms, within the propagation time: no explanation.
+	c := &SelfCheck{ConnectTo: strings.TrimPrefix(srv.URL, "http://"), Timeout: 5 * time.Second, Propagation: 2 * time.Second}
+	time.AfterFunc(300*time.Millisecond, func() { ready.Store(true) })
+	observe, events := record()
+	if err := c.CheckAll(context.Background(), []acme.Challenge{ch}, observe); err != nil {
+		t.Fatal(err)
+	}
+	got := events()
+	if len(got) != 2 || !strings.Contains(got[0], "waiting for the route") || got[1] != "self-check passed" {
+		t.Errorf("events %q, want waiting then passed", got)
+	}
+
+	// Still 503 after the propagation time: explained once, then the
+	// final error explains it too.
+	ready.Store(false)
+	c = &SelfCheck{ConnectTo: strings.TrimPrefix(srv.URL, "http://"), Timeout: 1500 * time.Millisecond, Propagation: 300 * time.Millisecond}
+	observe, events = record()
+	err := c.CheckAll(context.Background(), []acme.Challenge{ch}, observe)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 503 (the route exists but the solver pod is not reachable") || strings.Contains(err.Error(), "while waiting") {
+		t.Errorf("error %v, want the 503 explained", err)
+	}
+	got = events()
+	if len(got) != 2 || !strings.Contains(got[0], "waiting for the route") || !strings.Contains(got[1], "HTTP 503 (the route exists") {
+		t.Errorf("events %q, want waiting, then the 503 explained once", got)
 	}
 }

@@ -173,6 +173,10 @@ func TestPathTypeIssueNginx(t *testing.T) {
 	}
 	wantAll(t, "issue", out, "certificate/web issued")
 	wantAll(t, "progress", errOut, "pathType ImplementationSpecific: ingress-nginx")
+	// A route a moment old is not an alarm (issue 12, item 8).
+	if strings.Contains(errOut, "(retrying)") {
+		t.Errorf("a normal route propagation was explained as a failure:\n%s", errOut)
+	}
 	verifySecret(t, ns, "web", []string{name, "www." + name})
 	pw.only(t, networkingv1.PathTypeImplementationSpecific)
 	assertNoSolverObjects(t, ns)
