@@ -184,7 +184,11 @@ func Run(ctx context.Context, cfg Config) (_ *Results, err error) {
 		{"lego", func(ctx context.Context) error { return b.lego(ctx, legoBin, proxyCA) }},
 		{"kubectl-acme", func(ctx context.Context) error { return b.plugin(ctx, proxyCA) }},
 	}
-	b.res.Notes = append(b.res.Notes, "load average before: "+loadavg())
+	node := "solver pods ran on simnode's simulated node (TESTENV_NODE=real runs them on a real kubelet, containerd and runc)"
+	if b.env.RealNode {
+		node = "solver pods ran on the real node: kube-scheduler, kubelet, containerd, runc (TESTENV_NODE=real); pod start is theirs"
+	}
+	b.res.Notes = append(b.res.Notes, node, "load average before: "+loadavg())
 	defer func() { b.res.Notes = append(b.res.Notes, "load average after: "+loadavg()) }()
 	for _, s := range steps {
 		begin := time.Now()

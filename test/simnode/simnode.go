@@ -12,6 +12,12 @@
 // pod is dialed from inside its network namespace, so a pod's listener is
 // reachable nowhere else and two pods can use one port.
 //
+// With Config.PodNetworkDir, a real node (test/env realnode.go) runs the
+// pods instead, and simnode is only the ingress and Gateway controller,
+// reaching pods through that node's pod network (podnet.go). The kubelet
+// imitation stays for the default simulated node: it starts in a fraction
+// of the real node's time, and TestSimnodeFidelity keeps it as faithful.
+//
 // The ingress controller serves the Ingresses of one class the way
 // ingress-nginx does and proxies to the ready pods its backend Service
 // selects. It resolves Services itself: the API server refuses loopback
