@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/metadata"
 
@@ -124,15 +125,24 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		if o.AllNamespaces {
 			where = "in any namespace"
 		}
-		_, err := fmt.Fprintf(o.ErrOut, "No certificates found %s.\n", where)
+		if _, err := fmt.Fprintf(o.ErrOut, "No certificates found %s.\n", where); err != nil {
+			return err
+		}
+	} else {
+		rows := make([]CertificateRow, 0, len(items))
+		for i := range items {
+			rows = append(rows, RowFromMetadata(&items[i].ObjectMeta))
+		}
+		header, table := CertificateTable(rows, o.AllNamespaces, o.Output == "wide", o.now())
+		if err := printTable(o.Out, header, table); err != nil {
+			return err
+		}
+	}
+	st, err := o.factory.Store()
+	if err != nil {
 		return err
 	}
-	rows := make([]CertificateRow, 0, len(items))
-	for i := range items {
-		rows = append(rows, RowFromMetadata(&items[i].ObjectMeta))
-	}
-	header, table := CertificateTable(rows, o.AllNamespaces, o.Output == "wide", o.now())
-	return printTable(o.Out, header, table)
+	return printSchedules(ctx, o.Out, st.Client, ns, o.now())
 }
 
 func (o *StatusOptions) printFull(ctx context.Context, ns string) error {
@@ -211,6 +221,11 @@ func CertificateTable(rows []CertificateRow, allNamespaces, wide bool, now time.
 		}
 		s := r.summary(now)
 		status := string(s.State)
+		if s.State == certmanager.StateFailed && r.NotAfter != nil && now.Before(*r.NotAfter) {
+			// The stored certificate still serves: say how long is left to
+			// fix the renewal.
+			status += " (renewal failing, expires in " + duration.HumanDuration(r.NotAfter.Sub(now)) + ")"
+		}
 		if s.State == certmanager.StateFailed || (wide && s.Reason != "") {
 			status += ": " + s.Reason
 		}

@@ -134,6 +134,12 @@ func TestScheduleInstallsAndUnscheduleRemoves(t *testing.T) {
 		return pods != nil && len(pods.Items) == 1
 	})
 
+	// status shows the schedule and its last run.
+	if out := mustACME(t, env.Kubeconfig, "status", "-n", ns); !strings.Contains(out, "RENEWAL SCHEDULE") ||
+		!strings.Contains(out, "7 1,13 * * *") || !strings.Contains(out, "job/now") {
+		t.Errorf("status does not show the schedule's run:\n%s", out)
+	}
+
 	out = mustACME(t, env.Kubeconfig, "unschedule", "-n", ns)
 	for _, want := range []string{"cronjob.batch", "rolebinding.rbac.authorization.k8s.io", "role.rbac.authorization.k8s.io", "serviceaccount"} {
 		if !strings.Contains(out, want+"/kubectl-acme-renew deleted") {
