@@ -4,6 +4,7 @@
 package acme
 
 import (
+	"context"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	xacme "golang.org/x/crypto/acme"
@@ -92,8 +94,11 @@ func NewClient(cfg ClientConfig, key crypto.Signer) (*xacme.Client, error) {
 // minute, and otherwise backs off exponentially with jitter. A rate limit
 // (429) is never retried blindly: retrying spends more of the limit, and
 // the caller reports the CA's Retry-After instead.
-func retryBackoff(n int, _ *http.Request, res *http.Response) time.Duration {
+func retryBackoff(n int, req *http.Request, res *http.Response) time.Duration {
 	if res != nil {
+		if res.StatusCode >= 500 && req != nil && notRetried(req) {
+			return -1
+		}
 		switch res.StatusCode {
 		case http.StatusTooManyRequests:
 			return -1
@@ -117,4 +122,26 @@ func retryBackoff(n int, _ *http.Request, res *http.Response) time.Duration {
 	}
 	d := time.Duration(1<<uint(n-1)) * 250 * time.Millisecond
 	return d + rand.N(d/2+1)
+}
+
+// noRetryKey marks, in a request's context, the one URL whose 5xx answers
+// are not retried.
+type noRetryKey struct{}
+
+// withoutRetry makes x/crypto/acme return the CA's first 5xx answer to a
+// request for url instead of retrying it. For finalize: a CA that refuses
+// a CSR with serverInternal (step-ca does, for a notAfter beyond its
+// maximum) refuses it the same way each time, and what the order's state
+// is afterwards is the only thing worth asking. badNonce is still retried.
+func withoutRetry(ctx context.Context, rawURL string) context.Context {
+	// Compared with the request's parsed URL, so parsed the same way.
+	if u, err := url.Parse(rawURL); err == nil {
+		rawURL = u.String()
+	}
+	return context.WithValue(ctx, noRetryKey{}, rawURL)
+}
+
+func notRetried(req *http.Request) bool {
+	u, _ := req.Context().Value(noRetryKey{}).(string)
+	return u != "" && req.URL != nil && req.URL.String() == u
 }

@@ -33,6 +33,9 @@ type OrderOptions struct {
 // AuthorizeOrder; with it, a signed POST of our own, since x/crypto/acme
 // cannot send the "replaces" field yet.
 func newOrder(ctx context.Context, c *xacme.Client, ids []xacme.AuthzID, o OrderOptions) (*xacme.Order, error) {
+	if err := CheckProfile(ctx, c, o.Profile); err != nil {
+		return nil, err
+	}
 	if o.Replaces == "" {
 		var opts []xacme.OrderOption
 		if o.Profile != "" {
@@ -47,11 +50,6 @@ func newOrder(ctx context.Context, c *xacme.Client, ids []xacme.AuthzID, o Order
 	dir, err := c.Discover(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read directory: %w", Explain(err))
-	}
-	if o.Profile != "" {
-		if _, ok := dir.Profiles[xacme.ProfileName(o.Profile)]; !ok {
-			return nil, fmt.Errorf("the CA does not offer profile %q", o.Profile)
-		}
 	}
 	if c.KID == "" {
 		acct, err := c.GetReg(ctx, "")

@@ -215,15 +215,18 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 	// once, and wait for the order only if the CA says it is not ready yet.
 	// CreateCertFromOrder, not CreateOrderCert: some CAs (Pebble) answer
 	// finalize without the Location header CreateOrderCert relies on.
-	chain, certURL, err := c.CreateCertFromOrder(ctx, order, csr, true)
+	// A 5xx answer to finalize is not retried (see withoutRetry); the
+	// order's state afterwards says what happened.
+	fctx := withoutRetry(ctx, order.FinalizeURL)
+	chain, certURL, err := c.CreateCertFromOrder(fctx, order, csr, true)
 	if isProblem(err, "orderNotReady") {
 		if order, err = c.WaitOrder(ctx, order.URI); err != nil {
 			return res, fmt.Errorf("wait for order: %w", Explain(err))
 		}
-		chain, certURL, err = c.CreateCertFromOrder(ctx, order, csr, true)
+		chain, certURL, err = c.CreateCertFromOrder(fctx, order, csr, true)
 	}
 	if err != nil {
-		return res, fmt.Errorf("finalize order: %w", Explain(err))
+		return res, finalizeFailed(ctx, c, order.URI, !req.NotAfter.IsZero(), err)
 	}
 	if req.PreferredChain != "" {
 		if alt, err := preferredChain(ctx, c, certURL, chain, req.PreferredChain); err != nil {
@@ -235,6 +238,66 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 	res.Chain = chain
 	observe(Event{State: StateIssued, Detail: certURL})
 	return res, nil
+}
+
+// NotIssuedError is a finalize that ended with no certificate: the CA
+// refused it (the order is still ready) or the order became invalid. No
+// certificate exists for the request's key, so there is nothing to collect
+// later, and a rerun with the same request meets the same answer.
+type NotIssuedError struct {
+	OrderURL string
+	// Status is the order's status after finalize: ready (or pending) when
+	// the CA refused the request, invalid when it failed the order.
+	Status string
+	// Err is the CA's answer to finalize, or the order's problem.
+	Err error
+	// NotAfterAsked: the order asked for a notAfter, the usual cause of
+	// a refusal by a CA with a maximum lifetime (step-ca's is 24 h).
+	NotAfterAsked bool
+}
+
+func (e *NotIssuedError) Error() string {
+	s := fmt.Sprintf("finalize order: %s: the order is %s and the CA issued no certificate", e.Err, e.Status)
+	if e.NotAfterAsked && e.Status != xacme.StatusInvalid {
+		s += "; a requested lifetime (notAfter) above the CA's maximum is the usual cause of this refusal"
+	}
+	return s
+}
+
+func (e *NotIssuedError) Unwrap() error { return e.Err }
+
+// orderCheckTimeout bounds the look at an order after a failed finalize.
+const orderCheckTimeout = 15 * time.Second
+
+// finalizeFailed says what a failed finalize left: a NotIssuedError when
+// the order shows that nothing was issued, else err as it was, since the
+// CA may then still issue (the answer was lost, or it is processing).
+func finalizeFailed(ctx context.Context, c *xacme.Client, orderURL string, notAfter bool, err error) error {
+	var oe *xacme.OrderError
+	if errors.As(err, &oe) && oe.Status == xacme.StatusInvalid {
+		var cause error = oe
+		if oe.Problem != nil {
+			cause = Explain(oe.Problem)
+		}
+		return &NotIssuedError{OrderURL: orderURL, Status: oe.Status, Err: cause, NotAfterAsked: notAfter}
+	}
+	var ae *xacme.Error
+	if !errors.As(err, &ae) || ctx.Err() != nil {
+		return fmt.Errorf("finalize order: %w", Explain(err))
+	}
+	// The CA answered with a problem: it did not take the CSR, unless the
+	// order says otherwise.
+	gctx, cancel := context.WithTimeout(ctx, orderCheckTimeout)
+	defer cancel()
+	o, gerr := c.GetOrder(gctx, orderURL)
+	if gerr != nil {
+		return fmt.Errorf("finalize order: %w (and reading the order afterwards failed: %v)", Explain(err), Explain(gerr))
+	}
+	switch o.Status {
+	case xacme.StatusReady, xacme.StatusPending, xacme.StatusInvalid:
+		return &NotIssuedError{OrderURL: orderURL, Status: o.Status, Err: Explain(err), NotAfterAsked: notAfter}
+	}
+	return fmt.Errorf("finalize order: %w (the order is %s)", Explain(err), o.Status)
 }
 
 // validate tells the CA to check every challenge and waits for all of them,

@@ -88,9 +88,28 @@ func (o *RevokeOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := issuance.Revoke(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, cert, issuance.RevocationReasons[o.Reason]); err != nil {
+	out, err := issuance.Revoke(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, cert, issuance.RevocationReasons[o.Reason])
+	if err != nil {
 		return fmt.Errorf("certificate %q: %w", o.Name, err)
 	}
-	fmt.Fprintf(o.Out, "certificate/%s revoked (serial %s, reason %s)\n", o.Name, cert.Status.Serial, o.Reason)
+	if !out.AlreadyRevoked {
+		fmt.Fprintf(o.Out, "certificate/%s revoked (serial %s, reason %s)\n", o.Name, cert.Status.Serial, o.Reason)
+		return nil
+	}
+	fmt.Fprintln(o.Out, alreadyRevokedMessage(o.Name, o.Reason, cert.Status.Revoked, out.Recorded))
 	return nil
+}
+
+// alreadyRevokedMessage says that revoking again changed nothing, and what
+// is on record: the CA answered alreadyRevoked, so it kept the earlier reason.
+func alreadyRevokedMessage(name, reason string, prev *certmanager.RevocationStatus, recorded bool) string {
+	if !recorded {
+		return fmt.Sprintf("certificate/%s already revoked (serial %s): the CA had revoked it before, not through this record; recorded as revoked, reason %s",
+			name, prev.Serial, issuance.ReasonUnknown)
+	}
+	msg := fmt.Sprintf("certificate/%s already revoked (serial %s, reason %s, at %s): nothing changed", name, prev.Serial, prev.Reason, prev.Time.UTC().Format(time.RFC3339))
+	if reason != prev.Reason {
+		msg += fmt.Sprintf("; --reason %s is not applied: the CA kept its earlier revocation", reason)
+	}
+	return msg
 }

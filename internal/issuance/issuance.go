@@ -116,6 +116,10 @@ func RegisterIssuer(ctx context.Context, o Options, iss *certmanager.Issuer, agr
 	if err != nil {
 		return err
 	}
+	// A CA without the profile would ignore it and issue something else.
+	if err := acme.CheckProfile(ctx, c, iss.Spec.ACME.Profile); err != nil {
+		return err
+	}
 	key, created, err := o.Store.AccountKey(ctx, iss)
 	if err != nil {
 		return err
@@ -232,6 +236,17 @@ func Issue(ctx context.Context, o Options, iss *certmanager.Issuer, cert *certma
 	if res != nil {
 		cert.Status.LastOrder.URL = res.OrderURL
 		cert.Status.LastOrder.Challenges = challengeStatuses(res.Challenges)
+	}
+	if errors.Is(obtainErr, acme.ErrNoProfiles) || errors.Is(obtainErr, acme.ErrUnknownProfile) {
+		from := "the issuer's spec.acme.profile"
+		if cert.Annotations[certmanager.AnnotationProfile] != "" {
+			from = "the certificate's " + certmanager.AnnotationProfile + " annotation (--profile)"
+		}
+		obtainErr = fmt.Errorf("%w: nothing was ordered; the profile comes from %s", obtainErr, from)
+	}
+	var notIssued *acme.NotIssuedError
+	if errors.As(obtainErr, &notIssued) && notIssued.NotAfterAsked {
+		obtainErr = fmt.Errorf("%w: this certificate asks for a %s lifetime (spec.duration, --duration): ask for a shorter one, or none for the CA's default", obtainErr, cert.Spec.Duration.Duration)
 	}
 	if obtainErr != nil {
 		cert.Status.LastOrder.State = acme.StateErrored

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"time"
 
@@ -45,28 +46,54 @@ func currentLeaf(ctx context.Context, o Options, cert *certmanager.Certificate) 
 	return x509.ParseCertificate(b.Bytes)
 }
 
+// RevokeOutcome is what Revoke did.
+type RevokeOutcome struct {
+	// AlreadyRevoked: the CA had revoked the certificate before, and this
+	// request changed nothing. cert.Status.Revoked then keeps the earlier
+	// revocation's reason and time; when this Certificate had no record of
+	// it (revoked by other means), one with reason "unknown" is added.
+	AlreadyRevoked bool
+	// Recorded: an earlier `revoke` of this certificate recorded it.
+	Recorded bool
+}
+
+// ReasonUnknown is the recorded reason of a revocation that happened
+// elsewhere: the CA says the certificate is revoked, not why.
+const ReasonUnknown = "unknown"
+
 // Revoke revokes the certificate in cert's Secret with the account key.
-func Revoke(ctx context.Context, o Options, cert *certmanager.Certificate, reason xacme.CRLReasonCode) error {
+func Revoke(ctx context.Context, o Options, cert *certmanager.Certificate, reason xacme.CRLReasonCode) (RevokeOutcome, error) {
 	leaf, err := currentLeaf(ctx, o, cert)
 	if err != nil {
-		return err
+		return RevokeOutcome{}, err
 	}
 	if leaf == nil {
-		return fmt.Errorf("certificate %q has no certificate in secret %s to revoke", cert.Name, cert.Spec.SecretName)
+		return RevokeOutcome{}, fmt.Errorf("certificate %q has no certificate in secret %s to revoke", cert.Name, cert.Spec.SecretName)
 	}
 	iss, err := IssuerOf(ctx, o.Store, cert)
 	if err != nil {
-		return err
+		return RevokeOutcome{}, err
 	}
 	c, err := accountClient(ctx, &o, iss)
 	if err != nil {
-		return err
+		return RevokeOutcome{}, err
 	}
-	if err := c.RevokeCert(ctx, nil, leaf.Raw, reason); err != nil {
-		return fmt.Errorf("revoke: %w", acme.Explain(err))
+	err = acme.Revoke(ctx, c, leaf.Raw, reason)
+	if errors.Is(err, acme.ErrAlreadyRevoked) {
+		// Revoking again changes nothing at the CA, so nothing changes
+		// here either: the recorded reason and time stay the first ones.
+		prev := cert.Status.Revoked
+		if prev != nil && prev.Serial == cert.Status.Serial {
+			return RevokeOutcome{AlreadyRevoked: true, Recorded: true}, nil
+		}
+		cert.Status.Revoked = &certmanager.RevocationStatus{Serial: cert.Status.Serial, Reason: ReasonUnknown}
+		return RevokeOutcome{AlreadyRevoked: true}, saveCertificate(ctx, o.Store, cert)
+	}
+	if err != nil {
+		return RevokeOutcome{}, fmt.Errorf("revoke: %w", err)
 	}
 	cert.Status.Revoked = &certmanager.RevocationStatus{Serial: cert.Status.Serial, Reason: ReasonName(reason), Time: metav1.Now()}
-	return saveCertificate(ctx, o.Store, cert)
+	return RevokeOutcome{}, saveCertificate(ctx, o.Store, cert)
 }
 
 // RevocationReasons maps RFC 5280 reason names to codes.

@@ -175,6 +175,13 @@ func (r *recovery) explain(err error) error {
 	if !r.written {
 		return err
 	}
+	var notIssued *acme.NotIssuedError
+	if errors.As(err, &notIssued) {
+		// Nothing exists to collect: keeping the key would only make the
+		// next run look for a certificate the CA never issued.
+		r.discard(fmt.Sprintf("the order is %s: the CA issued no certificate for the kept key", notIssued.Status))
+		return err
+	}
 	return fmt.Errorf("%w; the CA may have issued the certificate: its key is kept in %s (mode 0600), and `kubectl acme issue %s -n %s` collects it without a new order",
 		err, r.path, r.certificate, r.namespace)
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"strings"
@@ -96,6 +97,36 @@ func TestRecoveryRecord(t *testing.T) {
 	rec.done()
 	if _, err := os.Stat(rec.path); !os.IsNotExist(err) {
 		t.Errorf("record left after done: %v", err)
+	}
+}
+
+// A finalize the CA refused, with the order still ready, issued nothing:
+// the record goes, and the error does not send the user after a
+// certificate that does not exist.
+func TestRecoveryDiscardedWhenNothingWasIssued(t *testing.T) {
+	t.Setenv(StateDirEnv, t.TempDir())
+	key, _ := acme.GenerateKey(acme.KeySpec{Algorithm: "ECDSA"})
+	keyPEM, _ := acme.EncodeKey(key, "")
+	var notes []string
+	o := &Options{Store: &store.Store{Cluster: "https://127.0.0.1:6443"}, Observe: func(e acme.Event) { notes = append(notes, e.Detail) }}
+	iss := &certmanager.Issuer{}
+	iss.Kind, iss.Name = certmanager.KindIssuer, "step"
+	cert := &certmanager.Certificate{}
+	cert.Namespace, cert.Name, cert.Spec.SecretName = "app", "web", "web-tls"
+	rec := newRecovery(o, iss, cert, keyPEM)
+	if err := rec.beforeFinalize("https://ca.test/order/1"); err != nil {
+		t.Fatal(err)
+	}
+	refused := &acme.NotIssuedError{OrderURL: "https://ca.test/order/1", Status: "ready", Err: errors.New("serverInternal")}
+	err := rec.explain(fmt.Errorf("issue: %w", refused))
+	if strings.Contains(err.Error(), "may have issued") || strings.Contains(err.Error(), rec.path) {
+		t.Errorf("the error points at a record of nothing: %v", err)
+	}
+	if _, serr := os.Stat(rec.path); !os.IsNotExist(serr) {
+		t.Errorf("record kept after a refused finalize: %v", serr)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "the order is ready: the CA issued no certificate") {
+		t.Errorf("notes %q, want one saying why the record went", notes)
 	}
 }
 
