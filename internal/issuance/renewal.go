@@ -82,7 +82,12 @@ func CheckRenewal(ctx context.Context, o Options, cert *certmanager.Certificate,
 	case errors.Is(err, acme.ErrNoARI):
 		cert.Status.RenewalInfo = nil
 		at := renewAt(cert, leaf, nil, "")
-		check = &RenewalCheck{Due: !now.Before(at), RenewAt: at, Reason: "renewal time " + at.UTC().Format(time.RFC3339)}
+		rule := "a third of the lifetime before expiry"
+		if rb := cert.Spec.RenewBeforeFor(leaf.NotBefore, leaf.NotAfter); rb > 0 && rb < leaf.NotAfter.Sub(leaf.NotBefore) {
+			rule = rb.String() + " before expiry, as the certificate's renewBefore asks"
+		}
+		reason := fmt.Sprintf("renewal time %s: the CA offers no renewal information (ARI), so %s", at.UTC().Format(time.RFC3339), rule)
+		check = &RenewalCheck{Due: !now.Before(at), RenewAt: at, Reason: reason}
 	default:
 		return nil, nil, fmt.Errorf("ask %s for the renewal window: %w", c.DirectoryURL, err)
 	}
