@@ -146,11 +146,7 @@ func TestFinalizeRefusedIsNotRetriedAndSaysNothingWasIssued(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			begin := time.Now()
 			_, err := Obtain(ctx, f.client(t), req, noSolver{}, nil)
-			if took := time.Since(begin); took > 3*time.Second {
-				t.Errorf("Obtain took %s: the refused finalize was retried", took)
-			}
 			if n := f.count("/finalize/1"); n != 1 {
 				t.Errorf("finalize sent %d times, want once", n)
 			}
