@@ -76,6 +76,11 @@ type Request struct {
 	NotAfter       time.Time
 	// Replaces is the ARI CertID of the certificate being renewed.
 	Replaces string
+	// KeyUsage and ExtKeyUsage, when set, are asked for in the CSR's
+	// extension request (RFC 2986 extensionRequest), as cert-manager
+	// does with a Certificate's usages; the CA may ignore them.
+	KeyUsage    x509.KeyUsage
+	ExtKeyUsage []x509.ExtKeyUsage
 	// BeforeFinalize, when set, runs just before the CSR is sent, with the
 	// order's URL: from then on the CA may issue for Key. An error stops
 	// the order there.
@@ -383,6 +388,11 @@ func certRequest(req Request) ([]byte, error) {
 	for _, s := range req.IPAddresses {
 		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(s))
 	}
+	exts, err := usageExtensions(req.KeyUsage, req.ExtKeyUsage)
+	if err != nil {
+		return nil, err
+	}
+	tmpl.ExtraExtensions = exts
 	csr, err := x509.CreateCertificateRequest(rand.Reader, tmpl, req.Key)
 	if err != nil {
 		return nil, fmt.Errorf("create CSR: %w", err)

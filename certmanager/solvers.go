@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // ACMEExternalAccountBinding mirrors cert-manager's: the key ID and the
@@ -253,6 +254,16 @@ func SolversFor(iss *Issuer, cert *Certificate) (map[string]int, error) {
 	if len(viaRoute) > 0 {
 		return nil, &IPViaHTTPRouteError{Issuer: iss.Name, Certificate: cert.Name, IPs: viaRoute}
 	}
+	checked := map[int]bool{}
+	for _, i := range out {
+		if checked[i] {
+			continue
+		}
+		checked[i] = true
+		if _, err := ParentRefOverrides(iss.Spec.ACME.Solvers[i], cert.Annotations, cert.Namespace); err != nil {
+			return nil, fmt.Errorf("issuer %q, solver %d: %w", iss.Name, i, err)
+		}
+	}
 	return out, nil
 }
 
@@ -310,6 +321,60 @@ func IngressOverrides(sv ACMEChallengeSolver, annotations map[string]string) (AC
 	}
 	http01 := *sv.HTTP01
 	http01.Ingress = &in
+	sv.HTTP01 = &http01
+	return sv, nil
+}
+
+// Annotations on a Certificate that name the parent of the HTTPRoute a
+// gatewayHTTPRoute solver creates for it (cert-manager 1.20+,
+// pkg/apis/acme/v1/types.go); cert-manager's gateway-shim sets them to the
+// Gateway or ListenerSet the Certificate was made for.
+const (
+	AnnotationParentRefName      = "acme.cert-manager.io/http01-parentrefname"
+	AnnotationParentRefKind      = "acme.cert-manager.io/http01-parentrefkind"
+	AnnotationParentRefNamespace = "acme.cert-manager.io/http01-parentrefnamespace"
+)
+
+// ErrNoParentRefs says that an HTTPRoute would have no parent.
+var ErrNoParentRefs = fmt.Errorf("the gatewayHTTPRoute solver has no parentRefs and the certificate names no parent: set the solver's parentRefs, or annotate the Certificate with %s and %s (cert-manager 1.20+)", AnnotationParentRefKind, AnnotationParentRefName)
+
+// ParentRefOverrides returns sv with the parent the Certificate's
+// annotations name added to its gatewayHTTPRoute parentRefs (replacing a
+// configured one for the same parent), as cert-manager's order controller
+// does (pkg/controller/acmeorders/util.go
+// applyGatewayAPIAnnotationParentRefOverride): name and kind go together;
+// the namespace defaults to the Certificate's. It fails when the solver
+// ends up with no parent at all, as cert-manager does. sv is not changed.
+func ParentRefOverrides(sv ACMEChallengeSolver, annotations map[string]string, certNamespace string) (ACMEChallengeSolver, error) {
+	if !sv.IsGatewayHTTPRoute() {
+		return sv, nil
+	}
+	name, hasName := annotations[AnnotationParentRefName]
+	kind, hasKind := annotations[AnnotationParentRefKind]
+	if hasName != hasKind {
+		return sv, fmt.Errorf("the annotations %s and %s go together: set both or neither", AnnotationParentRefName, AnnotationParentRefKind)
+	}
+	rt := *sv.HTTP01.GatewayHTTPRoute
+	if hasName {
+		ns := certNamespace
+		if v := annotations[AnnotationParentRefNamespace]; v != "" {
+			ns = v
+		}
+		gns, gname, gkind := gatewayv1.Namespace(ns), gatewayv1.ObjectName(name), gatewayv1.Kind(kind)
+		refs := make([]gatewayv1.ParentReference, 0, len(rt.ParentRefs)+1)
+		for _, pr := range rt.ParentRefs {
+			same := pr.Namespace != nil && *pr.Namespace == gns && pr.Name == gname && (pr.Kind == nil || *pr.Kind == gkind)
+			if !same {
+				refs = append(refs, pr)
+			}
+		}
+		rt.ParentRefs = append(refs, gatewayv1.ParentReference{Name: gname, Namespace: &gns, Kind: &gkind})
+	}
+	if len(rt.ParentRefs) == 0 {
+		return sv, ErrNoParentRefs
+	}
+	http01 := *sv.HTTP01
+	http01.GatewayHTTPRoute = &rt
 	sv.HTTP01 = &http01
 	return sv, nil
 }

@@ -63,6 +63,12 @@ type ACMEChallengeSolver struct {
 	// Selector limits the solver to some names; nil selects every name.
 	Selector *CertificateDNSNameSelector `json:"selector,omitempty"`
 	HTTP01   *ACMEChallengeSolverHTTP01  `json:"http01,omitempty"`
+	// WaitInsteadOfSelfCheck, when set, skips the self-check and waits
+	// this long after the challenge is presented before asking the CA to
+	// validate it (cert-manager 1.21, pkg/apis/acme/v1/types_issuer.go):
+	// for split-horizon DNS or NAT hairpinning, where the challenge URL
+	// cannot be reached from here although the CA reaches it.
+	WaitInsteadOfSelfCheck *metav1.Duration `json:"waitInsteadOfSelfCheck,omitempty"`
 }
 
 // ACMEChallengeSolverHTTP01 mirrors cert-manager's http01 solver: exactly
@@ -159,6 +165,10 @@ type CertificateSpec struct {
 	Duration                *metav1.Duration                    `json:"duration,omitempty"`
 	SecretTemplate          *CertificateSecretTemplate          `json:"secretTemplate,omitempty"`
 	AdditionalOutputFormats []CertificateAdditionalOutputFormat `json:"additionalOutputFormats,omitempty"`
+	// Usages are the key usages requested in the CSR; only those of a TLS
+	// server certificate (TLSServerUsages) are accepted, as ACME CAs issue
+	// nothing else.
+	Usages []string `json:"usages,omitempty"`
 }
 
 // AnnotationProfile on a Certificate names the ACME profile to order it

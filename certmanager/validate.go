@@ -1,6 +1,7 @@
 package certmanager
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/mail"
@@ -137,6 +138,11 @@ func ValidateCertificateSpec(s *CertificateSpec) error {
 			return err
 		}
 	}
+	for _, u := range s.Usages {
+		if err := ValidateUsage(u); err != nil {
+			return fmt.Errorf("usages: %w", err)
+		}
+	}
 	if s.Duration != nil && s.RenewBefore != nil && s.RenewBefore.Duration >= s.Duration.Duration {
 		return fmt.Errorf("renewBefore %s must be shorter than duration %s, or the certificate is due as soon as it is issued", s.RenewBefore.Duration, s.Duration.Duration)
 	}
@@ -182,4 +188,86 @@ func ValidateIngressPathType(what, v string) error {
 		}
 	}
 	return fmt.Errorf("%s %q: want one of %s (the Ingress API's path types, spelled as in pathType)", what, v, strings.Join(IngressPathTypes, ", "))
+}
+
+// Key usages of a TLS server certificate, as cert-manager spells them
+// (pkg/apis/certmanager/v1/types_certificate.go KeyUsage). cert-manager
+// sends a Certificate's usages in the CSR's extension request; ACME CAs
+// issue server certificates only, so these are the only usages they honour.
+const (
+	UsageDigitalSignature = "digital signature"
+	UsageKeyEncipherment  = "key encipherment"
+	UsageServerAuth       = "server auth"
+)
+
+// TLSServerUsages are the usages a Certificate of an ACME issuer may ask for.
+var TLSServerUsages = []string{UsageDigitalSignature, UsageKeyEncipherment, UsageServerAuth}
+
+// whyNotUsage says why an ACME CA will not honour a usage cert-manager knows
+// (the KeyUsage list of cert-manager.io/v1).
+var whyNotUsage = map[string]string{
+	"client auth":        "TLS client authentication: ACME CAs issue server certificates (Let's Encrypt stopped including the clientAuth EKU in 2025)",
+	"code signing":       "code signing certificates are not issued by ACME CAs",
+	"email protection":   "S/MIME certificates are not issued by ACME CAs",
+	"s/mime":             "S/MIME certificates are not issued by ACME CAs",
+	"timestamping":       "timestamping certificates are not issued by ACME CAs",
+	"ocsp signing":       "OCSP signing belongs to a CA's own responder certificates",
+	"cert sign":          "certificate signing makes a CA certificate, which ACME CAs never issue",
+	"crl sign":           "CRL signing makes a CA certificate, which ACME CAs never issue",
+	"ipsec end system":   "IPsec certificates are not issued by ACME CAs",
+	"ipsec tunnel":       "IPsec certificates are not issued by ACME CAs",
+	"ipsec user":         "IPsec certificates are not issued by ACME CAs",
+	"microsoft sgc":      "server-gated cryptography is obsolete and not issued by ACME CAs",
+	"netscape sgc":       "server-gated cryptography is obsolete and not issued by ACME CAs",
+	"signing":            "a generic signing usage is not part of a TLS server certificate; use \"digital signature\"",
+	"content commitment": "content commitment (non-repudiation) is not part of a TLS server certificate",
+	"key agreement":      "key agreement is not requested by cert-manager's TLS defaults and ACME CAs decide it themselves; use \"digital signature\"",
+	"data encipherment":  "data encipherment is not part of a TLS server certificate",
+	"encipher only":      "encipher only is not part of a TLS server certificate",
+	"decipher only":      "decipher only is not part of a TLS server certificate",
+	"any":                "the anyExtendedKeyUsage EKU is not issued by ACME CAs",
+}
+
+// ValidateUsage checks one of a Certificate's usages: the TLS server usages
+// pass; every other is refused with why.
+func ValidateUsage(u string) error {
+	for _, ok := range TLSServerUsages {
+		if u == ok {
+			return nil
+		}
+	}
+	if why, ok := whyNotUsage[u]; ok {
+		return fmt.Errorf("%q: not possible with an ACME CA: %s; keep only %s", u, why, quoteList(TLSServerUsages))
+	}
+	return fmt.Errorf("%q is not a cert-manager key usage; an ACME certificate may ask for %s", u, quoteList(TLSServerUsages))
+}
+
+func quoteList(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// X509Usages turns a Certificate's usages into what the CSR asks for.
+// Without usages nothing is asked for and the CA decides, as it does
+// anyway for an ACME certificate.
+func X509Usages(usages []string) (x509.KeyUsage, []x509.ExtKeyUsage, error) {
+	var ku x509.KeyUsage
+	var eku []x509.ExtKeyUsage
+	for _, u := range usages {
+		if err := ValidateUsage(u); err != nil {
+			return 0, nil, err
+		}
+		switch u {
+		case UsageDigitalSignature:
+			ku |= x509.KeyUsageDigitalSignature
+		case UsageKeyEncipherment:
+			ku |= x509.KeyUsageKeyEncipherment
+		case UsageServerAuth:
+			eku = append(eku, x509.ExtKeyUsageServerAuth)
+		}
+	}
+	return ku, eku, nil
 }

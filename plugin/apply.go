@@ -42,6 +42,7 @@ type ApplyOptions struct {
 	Force       bool
 	Reissue     bool
 	issueFlags
+	shimFlags
 
 	namespace  string
 	explicitNS bool
@@ -59,6 +60,7 @@ func NewApplyOptions(streams genericiooptions.IOStreams) *ApplyOptions {
 		DryRun:      dryRunNone,
 		Concurrency: 5,
 		issueFlags:  defaultIssueFlags(),
+		shimFlags:   shimFlags{DefaultIssuerKind: certmanager.KindIssuer},
 	}
 }
 
@@ -68,9 +70,20 @@ func NewCmdApply(f *Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	cmd := &cobra.Command{
 		Use:   "apply -f FILENAME [-f FILENAME...] [-R]",
 		Short: "Register Issuers and issue Certificates from cert-manager manifests",
-		Long: `Read cert-manager Issuer, ClusterIssuer and Certificate manifests (cert-manager.io/v1,
-or the legacy certmanager.k8s.io/v1alpha1 form), register the Issuers' ACME accounts
-and issue the Certificates inline, several at a time, as 'kubectl acme issue' does.
+		Long: `Read cert-manager Issuer, ClusterIssuer and Certificate manifests (cert-manager.io/v1;
+v1alpha2, v1alpha3 and v1beta1, converted as cmctl convert does; or the legacy
+certmanager.k8s.io/v1alpha1 form), register the Issuers' ACME accounts and issue the
+Certificates inline, several at a time, as 'kubectl acme issue' does.
+
+Ingresses (networking.k8s.io/v1, and the older extensions/v1beta1 and
+networking.k8s.io/v1beta1 for their annotations and spec.tls) and Gateways or
+ListenerSets annotated for cert-manager's ingress-shim or gateway-shim
+(cert-manager.io/issuer, cert-manager.io/cluster-issuer, kubernetes.io/tls-acme with
+--default-issuer-name, the legacy certmanager.k8s.io/* names, and the settings
+annotations) give one Certificate per TLS entry or listener Secret, made as cert-manager
+would make it; --dry-run prints them. The Ingress or Gateway itself is applied only
+with --apply-ingress; otherwise apply says which kubectl apply to run. An Ingress
+without such annotations has nothing to issue.
 
 Input is YAML (several documents) or JSON, files, directories (their .yaml, .yml and
 .json files; -R for subdirectories) or - for stdin; v1 Lists are unpacked. Objects of
@@ -118,6 +131,9 @@ that its Secret may be written, and that Secrets an Issuer refers to exist.`,
 	fl.BoolVar(&o.Force, "force", o.Force, "Overwrite Secrets even if kubectl-acme did not create them")
 	fl.BoolVar(&o.Reissue, "reissue", o.Reissue, "Issue every Certificate, also those that are valid and unchanged")
 	o.issueFlags.addFlags(fl)
+	fl.StringVar(&o.DefaultIssuerName, "default-issuer-name", o.DefaultIssuerName, "Issuer of Ingresses annotated only with kubernetes.io/tls-acme: \"true\" (cert-manager's flag of that name)")
+	fl.StringVar(&o.DefaultIssuerKind, "default-issuer-kind", o.DefaultIssuerKind, "Kind of --default-issuer-name: Issuer or ClusterIssuer")
+	fl.BoolVar(&o.ApplyIngress, "apply-ingress", o.ApplyIngress, "Also apply the Ingresses and Gateways whose annotations ask for certificates (server-side apply), before issuing")
 	return cmd
 }
 
@@ -137,7 +153,7 @@ func (o *ApplyOptions) Complete(f *Factory) error {
 	if err != nil {
 		return err
 	}
-	o.decoded = manifest.DecodeAll(inputs)
+	o.decoded = manifest.DecodeAllWith(inputs, manifest.Options{Shim: manifest.ShimOptions{DefaultIssuer: o.defaultIssuer()}})
 	o.decoded.Errors = append(o.decoded.Errors, manifest.SetNamespaces(o.decoded.Objects, o.namespace, o.explicitNS)...)
 	return nil
 }
@@ -159,6 +175,9 @@ func (o *ApplyOptions) Validate() error {
 	if err := o.issueFlags.validate(); err != nil {
 		return err
 	}
+	if err := o.shimFlags.validate(o.decoded); err != nil {
+		return err
+	}
 	if o.decoded == nil {
 		return nil
 	}
@@ -169,8 +188,8 @@ func (o *ApplyOptions) Validate() error {
 		}
 		return fmt.Errorf("%d %s in the manifests; nothing was changed:\n%w", len(errs), noun, errs)
 	}
-	if len(o.decoded.Objects) == 0 {
-		return errors.New("the manifests hold no Issuer, ClusterIssuer or Certificate")
+	if len(o.decoded.Objects) == 0 && len(o.decoded.Notes) == 0 {
+		return errors.New("the manifests hold no Issuer, ClusterIssuer or Certificate, and no Ingress or Gateway with cert-manager annotations")
 	}
 	return nil
 }
@@ -250,8 +269,12 @@ func kindName(iss *certmanager.Issuer) string {
 
 // Run applies the manifests.
 func (o *ApplyOptions) Run(ctx context.Context) error {
-	for _, s := range o.decoded.Skipped {
+	for _, s := range append(o.decoded.Notes, o.decoded.Skipped...) {
 		fmt.Fprintln(o.ErrOut, "note:", s)
+	}
+	if len(o.decoded.Objects) == 0 {
+		fmt.Fprintln(o.ErrOut, "nothing to issue")
+		return nil
 	}
 	plan, external, err := planApply(o.decoded.Objects)
 	if err != nil {
@@ -322,6 +345,11 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 		return o.runServerDryRun(ctx, st, plan, issuers)
 	}
 
+	if o.ApplyIngress {
+		if err := applyShims(ctx, st, o.decoded.Shims, o.namespace); err != nil {
+			return err
+		}
+	}
 	failed := 0
 	badIssuers := map[string]error{}
 	for _, obj := range plan.issuers {
@@ -351,6 +379,11 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 	}
 	certFailed := o.issueAll(ctx, st, certs, issuers, badIssuers)
 	failed += certFailed
+	if !o.ApplyIngress {
+		for _, sh := range o.decoded.Shims {
+			fmt.Fprintln(o.ErrOut, "note:", shimHint(sh))
+		}
+	}
 	if failed > 0 {
 		total := len(plan.issuers) + len(plan.storedIssuers) + len(plan.certs)
 		return &ExitError{Code: 1, Err: fmt.Errorf("%d of %d objects failed", failed, total)}
@@ -560,7 +593,15 @@ func (o *ApplyOptions) runClientDryRun(plan *applyPlan, external map[string][]*m
 		if len(external[certIssuerKey(c.Certificate)]) > 0 {
 			note = fmt.Sprintf("; its issuer %s is not in the input and was not checked (use --dry-run=server)", store.IssuerRefString(c.Certificate.Spec.IssuerRef))
 		}
-		o.printf("certificate/%s valid (dry run)%s\n", c.Name(), note)
+		if c.From == "" {
+			o.printf("certificate/%s valid (dry run)%s\n", c.Name(), note)
+			continue
+		}
+		y, err := derivedYAML(c.Certificate)
+		if err != nil {
+			return err
+		}
+		o.printf("certificate/%s valid (dry run), made from %s as cert-manager would%s:\n---\n%s", c.Name(), c.From, note, y)
 	}
 	return nil
 }

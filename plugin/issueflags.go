@@ -27,6 +27,11 @@ type issueFlags struct {
 
 	// classes is shared by every certificate of the command.
 	classes *solver.IngressClasses
+	// WaitInsteadOfSelfCheck replaces the self-check with a wait when
+	// its flag was given (waitFlag.Changed), as a solver's
+	// waitInsteadOfSelfCheck does.
+	WaitInsteadOfSelfCheck time.Duration
+	waitFlag               *pflag.Flag
 }
 
 func defaultIssueFlags() issueFlags {
@@ -40,6 +45,8 @@ func (f *issueFlags) addFlags(fl *pflag.FlagSet) {
 	fl.DurationVar(&f.SelfCheckTimeout, "self-check-timeout", f.SelfCheckTimeout, "How long to retry the self-check before giving up")
 	fl.BoolVar(&f.Wait, "wait", f.Wait, "If someone else is issuing a certificate, wait for them to finish instead of failing")
 	fl.BoolVarP(&f.Quiet, "quiet", "q", f.Quiet, "Print no progress, only results and errors")
+	fl.DurationVar(&f.WaitInsteadOfSelfCheck, "wait-instead-of-self-check", f.WaitInsteadOfSelfCheck, "Skip the self-check and wait this long before asking the CA, for every solver (as cert-manager's waitInsteadOfSelfCheck; for split-horizon DNS or NAT hairpinning; 0 asks at once)")
+	f.waitFlag = fl.Lookup("wait-instead-of-self-check")
 	addIngressPathTypeFlag(fl, &f.IngressPathType, "pathType of the challenge paths in the solver's Ingress, over the issuer's setting: Exact, Prefix or ImplementationSpecific (default: decided by the ingress class's controller)")
 }
 
@@ -61,6 +68,9 @@ func (f *issueFlags) validate() error {
 			return err
 		}
 	}
+	if f.WaitInsteadOfSelfCheck < 0 {
+		return errors.New("--wait-instead-of-self-check must not be negative (0 asks the CA at once)")
+	}
 	if f.ConnectTo != "" {
 		if err := validateConnectTo(f.ConnectTo); err != nil {
 			return err
@@ -74,14 +84,19 @@ func (f *issueFlags) validate() error {
 
 // options are the issuance options these flags set.
 func (f *issueFlags) options(st *store.Store, fac *Factory) issuance.Options {
+	var wait *time.Duration
+	if f.waitFlag != nil && f.waitFlag.Changed {
+		wait = &f.WaitInsteadOfSelfCheck
+	}
 	return issuance.Options{
-		Store:            st,
-		SolverImage:      f.SolverImage,
-		ConnectTo:        f.ConnectTo,
-		SelfCheckTimeout: f.SelfCheckTimeout,
-		WaitForLease:     f.Wait,
-		IngressPathType:  f.IngressPathType,
-		IngressClasses:   f.classes,
-		UserAgent:        fac.UserAgent,
+		WaitInsteadOfSelfCheck: wait,
+		Store:                  st,
+		SolverImage:            f.SolverImage,
+		ConnectTo:              f.ConnectTo,
+		SelfCheckTimeout:       f.SelfCheckTimeout,
+		WaitForLease:           f.Wait,
+		IngressPathType:        f.IngressPathType,
+		IngressClasses:         f.classes,
+		UserAgent:              fac.UserAgent,
 	}
 }

@@ -29,6 +29,11 @@ type SelfCheck struct {
 	// 503) is reported as only "waiting for the route" before its status
 	// is explained; zero means DefaultPropagation.
 	Propagation time.Duration
+	// WaitInstead, when set, skips the check: CheckAll waits this long
+	// instead, as cert-manager's waitInsteadOfSelfCheck does (for
+	// split-horizon DNS or NAT hairpinning, where the URL cannot be reached
+	// from here although the CA reaches it).
+	WaitInstead *time.Duration
 
 	once   sync.Once
 	client *http.Client
@@ -165,6 +170,9 @@ func truncate(s string, n int) string {
 // CheckAll checks all challenges concurrently, retrying each with backoff
 // until it passes or Timeout ends; the error lists every one that failed.
 func (c *SelfCheck) CheckAll(ctx context.Context, chals []acme.Challenge, observe acme.Observer) error {
+	if c.WaitInstead != nil {
+		return c.wait(ctx, chals, observe)
+	}
 	timeout := c.Timeout
 	if timeout == 0 {
 		timeout = time.Minute
@@ -250,4 +258,27 @@ func giveUp(ctx context.Context, last error) error {
 		last = w.error
 	}
 	return fmt.Errorf("%w (%w)", last, ctx.Err())
+}
+
+// wait is CheckAll with WaitInstead set: it says so for each challenge and
+// waits, so the CA is asked only once the route had time to be programmed.
+func (c *SelfCheck) wait(ctx context.Context, chals []acme.Challenge, observe acme.Observer) error {
+	d := *c.WaitInstead
+	if observe != nil {
+		for _, ch := range chals {
+			observe(acme.Event{Identifier: ch.Identifier, State: acme.StatePresenting,
+				Detail: fmt.Sprintf("waiting %s instead of the self-check (waitInsteadOfSelfCheck); the CA alone will tell whether the challenge is reachable", d)})
+		}
+	}
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("waiting instead of the self-check: %w", ctx.Err())
+	case <-t.C:
+		return nil
+	}
 }

@@ -37,6 +37,10 @@ type Options struct {
 	ConnectTo string
 	// SelfCheckTimeout bounds the self-check; zero means a minute.
 	SelfCheckTimeout time.Duration
+	// WaitInsteadOfSelfCheck, when set, replaces every solver's self-check
+	// with a wait this long (a solver's own waitInsteadOfSelfCheck applies
+	// when this is nil).
+	WaitInsteadOfSelfCheck *time.Duration
 	// Force allows overwriting a Secret kubectl-acme does not own.
 	Force bool
 	// Replaces is the ARI CertID of the certificate a renewal replaces.
@@ -197,6 +201,10 @@ func Issue(ctx context.Context, o Options, iss *certmanager.Issuer, cert *certma
 		return cert, err
 	}
 
+	ku, eku, err := certmanager.X509Usages(cert.Spec.Usages)
+	if err != nil {
+		return cert, fmt.Errorf("certificate %q: usages: %w", cert.Name, err)
+	}
 	keySpec := acme.KeySpec{}
 	rotation := ""
 	if pk := cert.Spec.PrivateKey; pk != nil {
@@ -226,6 +234,8 @@ func Issue(ctx context.Context, o Options, iss *certmanager.Issuer, cert *certma
 		PreferredChain: iss.Spec.ACME.PreferredChain,
 		Replaces:       o.Replaces,
 		BeforeFinalize: rec.beforeFinalize,
+		KeyUsage:       ku,
+		ExtKeyUsage:    eku,
 	}, sv, o.Observe)
 
 	// Record the outcome even when the command's context has ended.

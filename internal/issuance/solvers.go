@@ -47,6 +47,10 @@ func newSolver(o *Options, iss *certmanager.Issuer, cert *certmanager.Certificat
 		if err != nil {
 			return nil, fmt.Errorf("certificate %q: %w", cert.Name, err)
 		}
+		// ... and its HTTPRoute's parent (cert-manager 1.20+).
+		if sv, err = certmanager.ParentRefOverrides(sv, cert.Annotations, cert.Namespace); err != nil {
+			return nil, fmt.Errorf("certificate %q: %w", cert.Name, err)
+		}
 		byIndex[i] = m.solverFor(sv)
 		m.all = append(m.all, byIndex[i])
 	}
@@ -74,7 +78,7 @@ func (m *multiSolver) solverFor(sv certmanager.ACMEChallengeSolver) acme.Solver 
 		cfg.RouteLabels = rt.Labels
 		cfg.ServiceType = rt.ServiceType
 		cfg.PodTemplate = rt.PodTemplate
-		return &solver.HTTPRoute{Workload: m.workload(cfg)}
+		return &solver.HTTPRoute{Workload: m.workload(cfg, sv)}
 	}
 	if sv.HTTP01 != nil && sv.HTTP01.Ingress != nil {
 		in := sv.HTTP01.Ingress
@@ -97,17 +101,22 @@ func (m *multiSolver) solverFor(sv certmanager.ACMEChallengeSolver) acme.Solver 
 		pt = m.iss.IngressPathType()
 	}
 	cfg.PathType = networkingv1.PathType(pt)
-	return &solver.Ingress{Workload: m.workload(cfg), Classes: m.o.IngressClasses}
+	return &solver.Ingress{Workload: m.workload(cfg, sv), Classes: m.o.IngressClasses}
 }
 
 // workload is what both kinds of solver share: the pod, Service and
 // self-check.
-func (m *multiSolver) workload(cfg solver.Config) solver.Workload {
+func (m *multiSolver) workload(cfg solver.Config, sv certmanager.ACMEChallengeSolver) solver.Workload {
+	chk := &solver.SelfCheck{ConnectTo: m.o.ConnectTo, Timeout: m.o.SelfCheckTimeout, WaitInstead: m.o.WaitInsteadOfSelfCheck}
+	if chk.WaitInstead == nil && sv.WaitInsteadOfSelfCheck != nil {
+		d := sv.WaitInsteadOfSelfCheck.Duration
+		chk.WaitInstead = &d
+	}
 	return solver.Workload{
 		Client:  m.o.Store.Client,
 		Dynamic: m.o.Store.Dynamic,
 		Config:  cfg,
-		Checker: &solver.SelfCheck{ConnectTo: m.o.ConnectTo, Timeout: m.o.SelfCheckTimeout},
+		Checker: chk,
 		Observe: m.o.Observe,
 	}
 }

@@ -52,6 +52,10 @@ type Object struct {
 	// moved this per-certificate solver choice to the Issuer's solvers;
 	// MergeSolvers does the same.
 	LegacySolvers []certmanager.ACMEChallengeSolver
+	// From names the Ingress, Gateway or ListenerSet ("Ingress web") a
+	// Certificate was made from, as cert-manager's shims would; empty for
+	// objects written as such.
+	From string
 }
 
 // Name is the object's metadata.name.
@@ -77,14 +81,31 @@ type Result struct {
 	Objects []*Object
 	// Skipped describes objects of other kinds, which apply ignores.
 	Skipped []string
-	Errors  Errors
+	// Notes say what was read differently from how it was written: API
+	// versions converted, legacy annotations renamed, Ingresses that ask
+	// for nothing.
+	Notes []string
+	// Shims are the Ingresses, Gateways and ListenerSets Certificates were
+	// made from.
+	Shims  []*Shim
+	Errors Errors
+}
+
+// Options change how manifests are read.
+type Options struct {
+	Shim ShimOptions
 }
 
 // Decode reads every object in data, which is YAML (one or more documents)
 // or JSON (one or more values); v1 Lists are unpacked. file names the input
 // in messages.
 func Decode(file string, data []byte) *Result {
-	d := &decoder{file: file, res: &Result{}}
+	return DecodeWith(file, data, Options{})
+}
+
+// DecodeWith is Decode with options.
+func DecodeWith(file string, data []byte, opts Options) *Result {
+	d := &decoder{file: file, res: &Result{}, opts: opts.Shim}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
@@ -108,6 +129,7 @@ func Decode(file string, data []byte) *Result {
 type decoder struct {
 	file string
 	res  *Result
+	opts ShimOptions
 }
 
 // doc is one document being decoded.
@@ -284,23 +306,39 @@ func (c *doc) decodeObject(js []byte) {
 	}
 	var tm struct{ APIVersion, Kind, Name string }
 	tm.APIVersion, tm.Kind, tm.Name = readTypeMeta(js)
-	if tm.Name != "" {
+	if tm.Name != "" && tm.Kind != "" {
 		c.object = tm.Kind + " " + tm.Name
 	}
 	group, version := splitAPIVersion(tm.APIVersion)
 	switch {
 	case tm.APIVersion == "" || tm.Kind == "":
-		c.fail("", "apiVersion and kind are required")
+		missing := "apiVersion"
+		if tm.APIVersion != "" {
+			missing = "kind"
+		}
+		c.fail(missing, "required: apiVersion and kind say what the object is (a fragment of a larger manifest?)")
 	case strings.HasSuffix(tm.Kind, "List") && (tm.APIVersion == "v1" || group == GroupV1 || group == LegacyGroup || group == LegacyGroupAlt):
 		c.decodeList(js)
 	case group == GroupV1 && version == "v1":
 		c.decodeV1(tm.Kind, js)
+	case group == GroupV1 && (version == "v1alpha2" || version == "v1alpha3" || version == "v1beta1"):
+		c.decodeOldV1(tm.APIVersion, tm.Kind, tm.Name, js)
 	case group == GroupV1:
 		c.fail("apiVersion", fmt.Sprintf("%s is not supported: write cert-manager.io/v1 (cmctl convert converts older manifests) or the legacy %s", tm.APIVersion, LegacyVersion))
+	case tm.Kind == "Ingress" && (tm.APIVersion == IngressV1 || tm.APIVersion == ingressV1beta1 || tm.APIVersion == ingressExtensions):
+		c.decodeIngress(tm.APIVersion, js)
+	case (group == gatewayGroup || group == gatewayXGroup) && (tm.Kind == "Gateway" || tm.Kind == "ListenerSet" || tm.Kind == "XListenerSet"):
+		c.decodeGateway(tm.APIVersion, strings.TrimPrefix(tm.Kind, "X"), js)
 	case (group == LegacyGroup || group == LegacyGroupAlt) && version == "v1alpha1":
 		c.decodeV1Alpha1(tm.APIVersion, tm.Kind, js)
 	case group == LegacyGroup || group == LegacyGroupAlt:
 		c.fail("apiVersion", fmt.Sprintf("%s is not supported: write cert-manager.io/v1 or %s", tm.APIVersion, LegacyVersion))
+		// No cert-manager served it, but its fields are v1alpha1's (it is
+		// a typo in cert-manager's own 0.8 upgrade guide): read them to
+		// report every problem at once, keeping no object.
+		n := len(c.d.res.Objects)
+		c.decodeV1Alpha1(tm.APIVersion, tm.Kind, js)
+		c.d.res.Objects = c.d.res.Objects[:n]
 	case group == "acme.cert-manager.io":
 		c.fail("kind", fmt.Sprintf("%s %s is managed by cert-manager's controller; kubectl-acme applies only Issuer, ClusterIssuer and Certificate", tm.APIVersion, tm.Kind))
 	default:

@@ -102,11 +102,18 @@ func unwrapPathError(err error) error {
 
 // DecodeAll decodes every input into one Result.
 func DecodeAll(inputs []Input) *Result {
+	return DecodeAllWith(inputs, Options{})
+}
+
+// DecodeAllWith is DecodeAll with options.
+func DecodeAllWith(inputs []Input, opts Options) *Result {
 	all := &Result{}
 	for _, in := range inputs {
-		r := Decode(in.Name, in.Data)
+		r := DecodeWith(in.Name, in.Data, opts)
 		all.Objects = append(all.Objects, r.Objects...)
 		all.Skipped = append(all.Skipped, r.Skipped...)
+		all.Notes = append(all.Notes, r.Notes...)
+		all.Shims = append(all.Shims, r.Shims...)
 		all.Errors = append(all.Errors, r.Errors...)
 	}
 	return all

@@ -73,11 +73,27 @@ func TestFromIngress(t *testing.T) {
 		{name: "external issuer", ing: ing(map[string]string{AnnotationIssuer: "a", AnnotationIssuerGroup: "awspca.cert-manager.io"}, tls("web-tls", "a.example.com")),
 			err: []string{"external issuers are not supported"}},
 		{name: "unsupported annotations", ing: ing(map[string]string{AnnotationIssuer: "a", "cert-manager.io/usages": "client auth", "cert-manager.io/subject-organizations": "ACME"}, tls("web-tls", "a.example.com")),
-			err: []string{"metadata.annotations[cert-manager.io/subject-organizations]: not possible with an ACME CA", "metadata.annotations[cert-manager.io/usages]: not possible with an ACME CA"}},
+			err: []string{"metadata.annotations[cert-manager.io/subject-organizations]: not possible with an ACME CA", "metadata.annotations[cert-manager.io/usages]: \"client auth\": not possible with an ACME CA"}},
 		{name: "two overrides", ing: ing(map[string]string{AnnotationIssuer: "a", AnnotationEditInPlace: "true", AnnotationHTTP01Class: "nginx"}, tls("web-tls", "a.example.com")),
 			err: []string{"only one of the annotations"}},
-		{name: "entries", ing: ing(map[string]string{AnnotationIssuer: "a"}, tls("", "a.example.com"), tls("web.tls", "a.example.com"), tls("ok", "*.example.com"), tls("dup", "b.example.com"), tls("dup", "c.example.com"), tls("nohosts")),
-			err: []string{"spec.tls[0].secretName: required", "spec.tls[1].secretName: invalid certificate name", "spec.tls[2]: domain \"*.example.com\": wildcard", "spec.tls[4].secretName: \"dup\" is also used by spec.tls[3]", "spec.tls[5].hosts: no hosts"}},
+		{name: "entries", ing: ing(map[string]string{AnnotationIssuer: "a"}, tls("", "a.example.com"), tls("Web_TLS", "a.example.com"), tls("ok", "*.example.com"), tls("dup", "b.example.com"), tls("dup", "c.example.com"), tls("nohosts")),
+			err: []string{"spec.tls[0].secretName: required", "spec.tls[1].secretName: invalid certificate name", "spec.tls[2].hosts[0]: domain \"*.example.com\": wildcard", "spec.tls[4].secretName: \"dup\" is also used by spec.tls[3]", "spec.tls[5].hosts: no hosts"}},
+		{name: "server usages, legacy annotations",
+			ing: ing(map[string]string{"certmanager.k8s.io/cluster-issuer": "le", AnnotationUsages: "digital signature, key encipherment, server auth", "certmanager.k8s.io/acme-http01-edit-in-place": "true"}, tls("web-tls", "a.example.com")),
+			check: func(t *testing.T, certs []*certmanager.Certificate) {
+				c := certs[0]
+				if r := c.Spec.IssuerRef; r.Name != "le" || r.Kind != certmanager.KindClusterIssuer {
+					t.Errorf("issuer %+v", r)
+				}
+				if len(c.Spec.Usages) != 3 || c.Spec.Usages[2] != "server auth" {
+					t.Errorf("usages %q", c.Spec.Usages)
+				}
+				if c.Annotations[certmanager.AnnotationOverrideIngressName] != "web" {
+					t.Errorf("annotations %v", c.Annotations)
+				}
+			}},
+		{name: "tls-acme without a default issuer", ing: ing(map[string]string{AnnotationTLSACME: "true"}, tls("web-tls", "a.example.com")),
+			err: []string{"metadata.annotations[kubernetes.io/tls-acme]: asks for a certificate from cert-manager's default issuer"}},
 		{name: "no tls", ing: ing(map[string]string{AnnotationIssuer: "a"}), err: []string{"spec.tls: no TLS entries"}},
 	}
 	for _, tt := range tests {

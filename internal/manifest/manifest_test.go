@@ -227,8 +227,8 @@ func TestDecodeErrors(t *testing.T) {
 		in   string
 		want []string // each a substring of one error, in order
 	}{
-		{"usages", cert("  dnsNames: [a.example.com]\n  usages: [server auth]\n"),
-			[]string{"in.yaml:9: Certificate web (document 1): spec.usages: not possible with an ACME CA"}},
+		{"usages", cert("  dnsNames: [a.example.com]\n  usages: [server auth, client auth]\n"),
+			[]string{"in.yaml:9: Certificate web (document 1): spec.usages[1]: \"client auth\": not possible with an ACME CA"}},
 		{"subject", cert("  dnsNames: [a.example.com]\n  subject:\n    organizations: [ACME]\n"),
 			[]string{"in.yaml:9: Certificate web (document 1): spec.subject: not possible with an ACME CA"}},
 		{"uris, emailAddresses, isCA", cert("  dnsNames: [a.example.com]\n  uris: [spiffe://x]\n  emailAddresses: [a@b.c]\n  isCA: true\n"),
@@ -265,8 +265,10 @@ func TestDecodeErrors(t *testing.T) {
 			[]string{"in.yaml:4:", "metadata.name: invalid certificate name"}},
 		{"dns01 solver", issuer("    solvers:\n    - dns01:\n        route53: {region: x}\n"),
 			[]string{"in.yaml:10: Issuer le (document 1): spec.acme.solvers[0].dns01: not supported: kubectl-acme solves HTTP-01"}},
-		{"gateway solver without parentRefs", issuer("    solvers:\n    - http01:\n        gatewayHTTPRoute: {}\n"),
-			[]string{"in.yaml:11:", "spec.acme.solvers[0].http01.gatewayHTTPRoute.parentRefs: required"}},
+		{"parentRef annotations apart", "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata:\n  name: web\n  annotations: {acme.cert-manager.io/http01-parentrefname: gw}\nspec:\n  secretName: web\n  issuerRef: {name: le}\n  dnsNames: [a.example.com]\n",
+			[]string{"metadata.annotations: the annotations acme.cert-manager.io/http01-parentrefname and acme.cert-manager.io/http01-parentrefkind go together"}},
+		{"negative wait", issuer("    solvers:\n    - http01:\n        ingress: {}\n      waitInsteadOfSelfCheck: -1s\n"),
+			[]string{"spec.acme.solvers[0].waitInsteadOfSelfCheck: must not be negative"}},
 		{"gateway solver with a bad parentRef", issuer("    solvers:\n    - http01:\n        gatewayHTTPRoute:\n          parentRefs: [{namespace: Infra}]\n          serviceType: LoadBalancer\n"),
 			[]string{"gatewayHTTPRoute.parentRefs[0].name: required", "gatewayHTTPRoute.parentRefs[0].namespace: \"Infra\" is not a valid namespace", "gatewayHTTPRoute.serviceType: \"LoadBalancer\""}},
 		{"ingress and gateway solver", issuer("    solvers:\n    - http01:\n        ingress: {}\n        gatewayHTTPRoute: {parentRefs: [{name: gw}]}\n"),
@@ -285,11 +287,11 @@ func TestDecodeErrors(t *testing.T) {
 			[]string{"in.yaml:5: ClusterIssuer ca (document 1): spec.ca: not supported: kubectl-acme implements ACME issuers only"}},
 		{"eab", issuer("    externalAccountBinding:\n      keyID: kid\n      keySecretRef: {name: eab, key: secret}\n      keyAlgorithm: HS512\n"),
 			[]string{"spec.acme.externalAccountBinding.keyAlgorithm: \"HS512\""}},
-		{"old version", "apiVersion: cert-manager.io/v1alpha2\nkind: Certificate\nmetadata: {name: a}\n",
-			[]string{"in.yaml:1:", "apiVersion: cert-manager.io/v1alpha2 is not supported"}},
+		{"old version", "apiVersion: cert-manager.io/v1alpha1\nkind: Certificate\nmetadata: {name: a}\n",
+			[]string{"in.yaml:1:", "apiVersion: cert-manager.io/v1alpha1 is not supported"}},
 		{"other cert-manager kind", "apiVersion: cert-manager.io/v1\nkind: CertificateRequest\nmetadata: {name: a}\n",
 			[]string{"kind: cert-manager.io/v1 CertificateRequest is not supported"}},
-		{"no kind", "apiVersion: v1\nmetadata: {name: a}\n", []string{"apiVersion and kind are required"}},
+		{"no kind", "apiVersion: v1\nmetadata: {name: a}\n", []string{"kind: required: apiVersion and kind say what the object is"}},
 		{"scalar document", "just text\n", []string{"in.yaml:1:", "not a Kubernetes object"}},
 		{"yaml syntax, second document", "apiVersion: v1\nkind: List\n---\napiVersion: cert-manager.io/v1\nkind: Issuer\nmetadata:\n  name: x\n   bad: indent\n",
 			[]string{"in.yaml:8: document 2: YAML syntax error: mapping values are not allowed"}},
@@ -352,7 +354,7 @@ func TestDecodeJSONAndLists(t *testing.T) {
 	if len(r.Objects) != 2 || r.Objects[0].Kind != "Issuer" || r.Objects[1].Name() != "web2" || r.Objects[1].Doc != 2 {
 		t.Fatalf("objects %+v", r.Objects)
 	}
-	if len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Error(), "in.json:5: Certificate web (document 1, item 1): spec.usages: not possible") {
+	if len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Error(), "in.json:5: Certificate web (document 1, item 1): spec.usages[0]: \"any\": not possible") {
 		t.Fatalf("errors:\n%v", r.Errors)
 	}
 	if r := Decode("in.json", []byte(`{"apiVersion": "v1",`+"\n"+`"kind": }`)); len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Error(), "in.json:2: document 1: JSON syntax error") {

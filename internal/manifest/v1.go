@@ -44,7 +44,7 @@ type v1Solver struct {
 	Selector               *certmanager.CertificateDNSNameSelector `json:"selector,omitempty"`
 	HTTP01                 *v1HTTP01                               `json:"http01,omitempty"`
 	DNS01                  json.RawMessage                         `json:"dns01,omitempty"`
-	WaitInsteadOfSelfCheck json.RawMessage                         `json:"waitInsteadOfSelfCheck,omitempty"`
+	WaitInsteadOfSelfCheck *string                                 `json:"waitInsteadOfSelfCheck,omitempty"`
 }
 
 type v1HTTP01 struct {
@@ -71,7 +71,6 @@ type v1CertificateSpec struct {
 	OtherNames            json.RawMessage `json:"otherNames,omitempty"`
 	EmailAddresses        json.RawMessage `json:"emailAddresses,omitempty"`
 	IsCA                  json.RawMessage `json:"isCA,omitempty"`
-	Usages                json.RawMessage `json:"usages,omitempty"`
 	Keystores             json.RawMessage `json:"keystores,omitempty"`
 	SignatureAlgorithm    json.RawMessage `json:"signatureAlgorithm,omitempty"`
 	EncodeUsagesInRequest json.RawMessage `json:"encodeUsagesInRequest,omitempty"`
@@ -84,11 +83,9 @@ type v1CertificateSpec struct {
 const (
 	whyOnlyACME      = "not supported: kubectl-acme implements ACME issuers only"
 	whyDNS01         = "not supported: kubectl-acme solves HTTP-01 challenges only (so no DNS-01 and no wildcard names); remove this solver, or keep using cert-manager for these names"
-	whyWaitSelfCheck = "not supported: kubectl-acme always checks the challenge URL itself before asking the CA (tune it with --self-check-timeout)"
 	whySubject       = "not possible with an ACME CA: the CA writes only the requested names (and a common name) into the certificate, never other subject fields; remove it"
 	whyIdentifiers   = "not possible with an ACME CA: ACME identifiers are DNS names and IP addresses only; remove it"
 	whyIsCA          = "not possible with an ACME CA: ACME CAs issue end-entity certificates only, never CA certificates; remove it"
-	whyUsages        = "not possible with an ACME CA: the CA decides the key usages (TLS server authentication); remove it"
 	whySigAlg        = "not possible with an ACME CA: the CA chooses the signature algorithm; remove it"
 	whyEncodeUsages  = "not possible with an ACME CA: the CA ignores usages in the request; remove it"
 	whyNameConstr    = "not possible with an ACME CA: name constraints apply to CA certificates, which ACME CAs do not issue; remove it"
@@ -177,14 +174,15 @@ func (c *doc) v1Solvers(path string, in []v1Solver) []certmanager.ACMEChallengeS
 			c.fail(p+".dns01", whyDNS01)
 			continue
 		}
-		if present(s.WaitInsteadOfSelfCheck) {
-			c.fail(p+".waitInsteadOfSelfCheck", whyWaitSelfCheck)
+		wait := c.duration(p+".waitInsteadOfSelfCheck", s.WaitInsteadOfSelfCheck)
+		if wait != nil && wait.Duration < 0 {
+			c.fail(p+".waitInsteadOfSelfCheck", "must not be negative (0 asks the CA right away)")
 		}
 		if s.HTTP01 == nil {
 			c.fail(p, "a solver needs http01 (kubectl-acme solves HTTP-01 challenges only)")
 			continue
 		}
-		sv := certmanager.ACMEChallengeSolver{Selector: s.Selector, HTTP01: &certmanager.ACMEChallengeSolverHTTP01{Ingress: s.HTTP01.Ingress, GatewayHTTPRoute: s.HTTP01.GatewayHTTPRoute}}
+		sv := certmanager.ACMEChallengeSolver{Selector: s.Selector, HTTP01: &certmanager.ACMEChallengeSolverHTTP01{Ingress: s.HTTP01.Ingress, GatewayHTTPRoute: s.HTTP01.GatewayHTTPRoute}, WaitInsteadOfSelfCheck: wait}
 		if (sv.HTTP01.Ingress == nil) == (sv.HTTP01.GatewayHTTPRoute == nil) {
 			c.fail(p+".http01", "exactly one of ingress and gatewayHTTPRoute is required")
 			continue
@@ -242,7 +240,6 @@ func (c *doc) v1Certificate(w *v1Certificate) *certmanager.Certificate {
 		{"otherNames", whyIdentifiers, s.OtherNames, []string{"[]"}},
 		{"emailAddresses", whyIdentifiers, s.EmailAddresses, []string{"[]"}},
 		{"isCA", whyIsCA, s.IsCA, []string{"false"}},
-		{"usages", whyUsages, s.Usages, []string{"[]"}},
 		{"keystores", whyKeystores, s.Keystores, []string{"{}"}},
 		{"signatureAlgorithm", whySigAlg, s.SignatureAlgorithm, []string{`""`}},
 		{"encodeUsagesInRequest", whyEncodeUsages, s.EncodeUsagesInRequest, []string{"false"}},

@@ -171,7 +171,6 @@ func (c *doc) v1alpha1Certificate(w *v1alpha1Certificate) *certmanager.Certifica
 	}{
 		{"organization", whySubject, s.Organization, []string{"[]"}},
 		{"isCA", whyIsCA, s.IsCA, []string{"false"}},
-		{"usages", whyUsages, s.Usages, []string{"[]"}},
 		{"uriSANs", whyIdentifiers, s.URISANs, []string{"[]"}},
 	} {
 		if present(f.raw, f.zero...) {
@@ -194,6 +193,9 @@ func (c *doc) v1alpha1Certificate(w *v1alpha1Certificate) *certmanager.Certifica
 			Size:      s.KeySize,
 			Encoding:  strings.ToUpper(s.KeyEncoding),
 		}
+	}
+	if present(s.Usages, "[]") && json.Unmarshal(s.Usages, &cert.Spec.Usages) != nil {
+		c.fail("spec.usages", "want a list of key usages")
 	}
 	return cert
 }

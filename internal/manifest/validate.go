@@ -3,6 +3,7 @@ package manifest
 import (
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -143,9 +144,10 @@ func (c *doc) checkWorkload(p string, st corev1.ServiceType, t *certmanager.ACME
 // checkHTTPRouteSolver checks what the API server would refuse in the
 // HTTPRoute, before any order.
 func (c *doc) checkHTTPRouteSolver(p string, rt *certmanager.ACMEChallengeSolverHTTP01GatewayHTTPRoute) {
-	if len(rt.ParentRefs) == 0 {
-		c.fail(p+".parentRefs", "required: an HTTPRoute without parentRefs attaches to no Gateway, so no challenge would be served")
-	}
+	// No parentRefs is fine since cert-manager 1.20: a Certificate's
+	// acme.cert-manager.io/http01-parentref* annotations (which the
+	// gateway-shim sets) name the parent; certmanager.SolversFor checks
+	// that every Certificate ends up with one.
 	for i, pr := range rt.ParentRefs {
 		pp := index(p+".parentRefs", i)
 		if pr.Name == "" {
@@ -182,6 +184,10 @@ func (c *doc) annotations(path string, m map[string]string) {
 	}
 }
 
+// probeRouteSolver is a gatewayHTTPRoute solver without parents, to check
+// a Certificate's parentRef annotations on their own.
+var probeRouteSolver = certmanager.ACMEChallengeSolver{HTTP01: &certmanager.ACMEChallengeSolverHTTP01{GatewayHTTPRoute: &certmanager.ACMEChallengeSolverHTTP01GatewayHTTPRoute{}}}
+
 // checkCertificate validates a converted Certificate and normalizes its
 // names; it reports whether there was no problem.
 func (c *doc) checkCertificate(cert *certmanager.Certificate) bool {
@@ -193,7 +199,15 @@ func (c *doc) checkCertificate(cert *certmanager.Certificate) bool {
 	if err := checkOverrides(cert.Annotations); err != nil {
 		c.fail("metadata.annotations", err.Error())
 	}
+	if _, err := certmanager.ParentRefOverrides(probeRouteSolver, cert.Annotations, cert.Namespace); err != nil && !errors.Is(err, certmanager.ErrNoParentRefs) {
+		c.fail("metadata.annotations", err.Error())
+	}
 	s := &cert.Spec
+	for i, u := range s.Usages {
+		if err := certmanager.ValidateUsage(u); err != nil {
+			c.fail(index("spec.usages", i), err.Error())
+		}
+	}
 	if s.SecretName == "" {
 		c.fail("spec.secretName", "required: the Secret to store the certificate in")
 	} else if errs := validation.IsDNS1123Subdomain(s.SecretName); len(errs) > 0 {

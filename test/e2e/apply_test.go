@@ -332,7 +332,7 @@ func TestApplyErrors(t *testing.T) {
 	}
 	wantAll(t, "errors", errOut,
 		"error: 3 problems in the manifests; nothing was changed",
-		path+":8: Certificate web (document 1): spec.usages: not possible with an ACME CA",
+		path+":9: Certificate web (document 1): spec.usages[0]: \"client auth\": not possible with an ACME CA",
 		path+":13: Certificate web (document 1): spec.privateKey.algoritm: unknown field",
 		path+":25: Issuer letsencrypt-staging (document 2): spec.acme.solvers[0].dns01: not supported: kubectl-acme solves HTTP-01 challenges only")
 
