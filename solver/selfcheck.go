@@ -135,7 +135,7 @@ func (c *SelfCheck) Check(ctx context.Context, ch acme.Challenge) error {
 	if res.StatusCode != http.StatusOK {
 		hint := ""
 		if res.StatusCode == http.StatusNotFound {
-			hint = " (the ingress controller has no route for this path: check the ingress class or the HTTPRoute's parentRefs, and that DNS or --connect-to reaches this controller)"
+			hint = " (the ingress controller has no route for this path: check the ingress class and the path types it routes (kubectl describe ingress shows its events; --ingress-path-type), or the HTTPRoute's parentRefs, and that DNS or --connect-to reaches this controller)"
 		}
 		if res.StatusCode == http.StatusServiceUnavailable || res.StatusCode == http.StatusBadGateway {
 			hint = " (the route exists but the solver pod is not reachable through its service)"

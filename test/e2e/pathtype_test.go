@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -305,4 +306,100 @@ func TestPathTypeOverrideExport(t *testing.T) {
 		t.Fatal("issue --ingress-path-type exact succeeded")
 	}
 	wantAll(t, "error", errOut, `--ingress-path-type "exact"`, "Exact, Prefix, ImplementationSpecific")
+}
+
+// gkeClass is the GKE-like class simnode serves (simnode.GKEClasses),
+// chosen by the legacy annotation as on GKE.
+const gkeClass = "gce"
+
+// TestSimnodeGKE checks the GKE-like class: ImplementationSpecific paths
+// are URL map rules (exact, or a prefix with "/*"), and an Ingress with
+// any other path type is not routed at all and gets ingress-gce's
+// Translate event.
+func TestSimnodeGKE(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	ctx, cancel := context.WithTimeout(t.Context(), simTimeout)
+	defer cancel()
+	o := newSimObjects(ns)
+	o.ing.Spec.IngressClassName = nil
+	o.ing.Annotations = map[string]string{"kubernetes.io/ingress.class": gkeClass}
+	impl := networkingv1.PathTypeImplementationSpecific
+	wild := o.ing.Spec.Rules[0].HTTP.Paths[0]
+	wild.Path, wild.PathType = "/.well-known/acme-challenge/sub/*", &impl
+	// A Service that does not exist: a route to it answers 503.
+	wild.Backend = networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "missing", Port: networkingv1.ServiceBackendPort{Number: 80}}}
+	o.ing.Spec.Rules[0].HTTP.Paths = append(o.ing.Spec.Rules[0].HTTP.Paths, wild)
+	o.create(ctx, t, ns)
+	waitSimServed(ctx, t, o.host, simPath, o.body)
+	for _, tt := range []struct {
+		path string
+		code int
+	}{
+		{simPath + "x", http.StatusNotFound}, // an exact rule, no prefix match
+		{"/.well-known/acme-challenge/sub/x", http.StatusServiceUnavailable},
+		{"/.well-known/acme-challenge/sub", http.StatusNotFound}, // "/sub/*" is not "/sub"
+	} {
+		code, _, err := simGet(ctx, o.host, tt.path)
+		if err != nil || code != tt.code {
+			t.Errorf("GET %s = %d, %v; want %d", tt.path, code, err, tt.code)
+		}
+	}
+
+	// Exact: the whole Ingress is not translated; an event says why.
+	exact := networkingv1.PathTypeExact
+	bad := o.ing.DeepCopy()
+	bad.ObjectMeta = metav1.ObjectMeta{Name: "exact", Annotations: bad.Annotations}
+	bad.Spec.Rules[0].Host = "exact." + o.host
+	bad.Spec.Rules[0].HTTP.Paths = bad.Spec.Rules[0].HTTP.Paths[:1]
+	bad.Spec.Rules[0].HTTP.Paths[0].PathType = &exact
+	if _, err := kube.NetworkingV1().Ingresses(ns).Create(ctx, bad, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	simWaitEvent(ctx, t, ns, "exact", "Translate")
+	evs, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=exact,reason=Translate"})
+	if err != nil || len(evs.Items) == 0 {
+		t.Fatalf("Translate events: %v", err)
+	}
+	ev := evs.Items[0]
+	if ev.Type != "Warning" || ev.Source.Component != "loadbalancer-controller" ||
+		ev.Message != `Translation failed: invalid ingress spec: only "ImplementationSpecific" path type is supported` {
+		t.Errorf("event %s %s from %s: %q", ev.Type, ev.Reason, ev.Source.Component, ev.Message)
+	}
+	simAssertNotServed(t, "exact."+o.host, simPath, o.body, http.StatusNotFound)
+}
+
+// TestPathTypeGKE: an issuer of the GKE-like class issues with
+// ImplementationSpecific paths; overridden to Exact, the controller
+// refuses the Ingress (an event, no route) and the self-check fails
+// clearly, before the CA is asked to validate, leaving nothing.
+func TestPathTypeGKE(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	mustACME(t, env.Kubeconfig, "create", "issuer", "gke", "-n", ns,
+		"--server", env.ACMEServer, "--ca-bundle", env.ACMECABundle, "--email", "e2e@example.com",
+		"--ingress-class", gkeClass, "--legacy-class-annotation", "--agree-tos")
+	pw := watchPathTypes(t, ns)
+	name := "gke." + ns + ".example.test"
+	_, errOut, code := acmeCmd(t, env.Kubeconfig, issueArgs(ns, "web", "gke", "--domain", name)...)
+	if code != 0 {
+		t.Fatalf("issue through class %s failed: %s", gkeClass, errOut)
+	}
+	wantAll(t, "progress", errOut, "pathType ImplementationSpecific: GKE")
+	verifySecret(t, ns, "web", []string{name})
+	pw.only(t, networkingv1.PathTypeImplementationSpecific)
+	assertNoSolverObjects(t, ns)
+
+	pw = watchPathTypes(t, ns)
+	_, errOut, code = acmeCmd(t, env.Kubeconfig, issueArgs(ns, "exact", "gke", "--domain", "exact."+name,
+		"--ingress-path-type", "Exact", "--self-check-timeout", "8s")...)
+	if code == 0 {
+		t.Fatal("issue with Exact paths through the GKE-like class succeeded")
+	}
+	wantAll(t, "error", errOut, "pathType Exact: set on the issuer or with --ingress-path-type", "HTTP 404 (the ingress controller has no route for this path")
+	if strings.Contains(errOut, "invalid") && strings.Contains(errOut, "authorization") {
+		t.Errorf("the CA was asked to validate a route the self-check found missing:\n%s", errOut)
+	}
+	pw.only(t, networkingv1.PathTypeExact)
+	assertNoSolverObjects(t, ns)
 }

@@ -265,6 +265,8 @@ func (e *Env) startSimnode(ctx context.Context, o Options) error {
 		"--workdir=" + filepath.Join(e.Dir, nodeDir),
 		"--busybox=" + o.Busybox,
 		"--gateway-class=" + e.GatewayClass,
+		// GKE's classes (simnode.GKEClasses), on the same address.
+		"--gke",
 		"--pod-network-dir=" + e.PodNetworkDir(),
 	}
 	return e.launchBinary(ctx, o, "simnode", o.TestenvBinary, args, nil, 30*time.Second, func(ctx context.Context) error {

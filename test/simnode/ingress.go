@@ -57,6 +57,9 @@ type ingressController struct {
 	proxy  *httputil.ReverseProxy
 	// gateway, when set, routes HTTPRoutes before the Ingresses.
 	gateway *gatewayController
+	// gke, when set, routes the Ingresses of GKE's classes after those of
+	// class (see gke.go).
+	gke *gkeController
 }
 
 type targetKey struct{}
@@ -130,6 +133,10 @@ func (ic *ingressController) rebuild() {
 	defer ic.rebuildMu.Unlock()
 	t := buildRoutes(ic.served())
 	ic.routes.Store(t)
+	if ic.gke != nil {
+		all, _ := ic.ings.List(labels.Everything())
+		ic.gke.rebuild(all)
+	}
 	desc := t.describe()
 	ic.mu.Lock()
 	added, removed := diffSorted(ic.lastDesc, desc)
@@ -259,6 +266,9 @@ func (ic *ingressController) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt, ok := ic.routes.Load().match(r.Host, r.URL.Path)
+	if !ok && ic.gke != nil {
+		rt, ok = ic.gke.match(r.Host, r.URL.Path)
+	}
 	if !ok {
 		ic.logOnce("ingress: no route", "host", r.Host, "path", r.URL.Path)
 		http.Error(w, "404 page not found (simnode ingress: no rule or HTTPRoute matches)", http.StatusNotFound)

@@ -76,6 +76,9 @@ type Config struct {
 	// controllerName is GatewayControllerName. The Gateway API CRDs must
 	// be installed.
 	GatewayClass string
+	// GKE also serves, on IngressAddr, the Ingresses of GKE's classes
+	// (GKEClasses) the way GKE's older ingress-gce did (see gke.go).
+	GKE bool
 	// PodNetworkDir, when set, is the CNI data directory of a real node
 	// (test/cni): a real kubelet and kube-scheduler run the pods, and
 	// simnode is only the ingress and Gateway controller, reaching pods
@@ -289,6 +292,9 @@ func Run(ctx context.Context, cfg Config) error {
 			status:  workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
 		}
 		ic.init()
+		if cfg.GKE {
+			ic.gke = newGKEController(broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "loadbalancer-controller"}))
+		}
 		if cfg.GatewayClass != "" {
 			dc, err := dynamic.NewForConfig(restCfg)
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -169,11 +170,11 @@ func printUsage(out io.Writer, env *testenv.Env) {
 	fmt.Fprintf(out, `Environment running in %s:
   API server   %s
   ACME server  %s (CA bundle %s)
-  Ingress      http://%s (class %s)%s
+  Ingress      http://%s (class %s, with ingress-nginx's admission rule; GKE-like classes %s by annotation on the same address)%s
 Use it from a shell:
   . %s && kubectl get ns
 Logs are in %s/logs. Stop it with: hack/testenv down %s
-`, env.Dir, env.APIServer, env.ACMEServer, env.ACMECABundle, env.IngressHTTP, env.IngressClass, gateway, envFile, env.Dir, env.Dir)
+`, env.Dir, env.APIServer, env.ACMEServer, env.ACMECABundle, env.IngressHTTP, env.IngressClass, strings.Join(simnode.GKEClasses, ", "), gateway, envFile, env.Dir, env.Dir)
 }
 
 func newSimnodeCmd() *cobra.Command {
@@ -194,6 +195,7 @@ func newSimnodeCmd() *cobra.Command {
 	fs.StringVar(&cfg.WorkDir, "workdir", "", "directory for pods' files")
 	fs.StringVar(&cfg.BusyboxPath, "busybox", "/bin/busybox", "busybox binary")
 	fs.StringVar(&cfg.PodNetworkDir, "pod-network-dir", "", "CNI data directory of a real node whose pods to reach (test/cni); empty: simnode runs the pods itself")
+	fs.BoolVar(&cfg.GKE, "gke", false, "also serve the Ingresses of GKE's classes ("+strings.Join(simnode.GKEClasses, ", ")+", by the kubernetes.io/ingress.class annotation) as GKE's older ingress controller did: ImplementationSpecific paths only, others reported in an event")
 	fs.StringVar(&cfg.GatewayClass, "gateway-class", "", "GatewayClass whose Gateways' HTTPRoutes to serve too (controllerName "+string(simnode.GatewayControllerName)+"); empty: none")
 	for _, name := range []string{"kubeconfig", "workdir"} {
 		_ = cmd.MarkFlagRequired(name) // the flags exist; cannot fail
