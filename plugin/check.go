@@ -50,6 +50,9 @@ admin to apply and bind to you. With --issuer NAME --cluster-issuer it also cove
 using that ClusterIssuer: reading it and its account key in the cluster resource
 namespace, and nothing else there.
 
+When the namespace has a renewal schedule (kubectl acme schedule), check also says
+whether its Role still grants exactly what renew needs there, and fails if not.
+
 kubectl acme issue runs the same check for what it needs before it starts.`,
 		Example: `  # Am I allowed to use kubectl acme in this namespace?
   kubectl acme check
@@ -133,10 +136,17 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	drift, scheduleOK := scheduleDrift(ctx, st, o.namespace)
+	if drift != "" {
+		fmt.Fprintln(o.Out, drift)
+	}
 	if len(missing) > 0 {
 		return fmt.Errorf("%d of the %d permissions kubectl acme needs are missing; %s", len(missing), len(perms), o.roleHint())
 	}
 	fmt.Fprintf(o.Out, "All %d permissions kubectl acme needs %s are granted.\n", len(perms), whereScope(scope))
+	if !scheduleOK {
+		return errors.New("the renewal schedule's Role does not match what renew needs")
+	}
 	return nil
 }
 

@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
 	"github.com/kubectl-acme/kubectl-acme/internal/schedule"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
@@ -101,4 +105,75 @@ func printSchedules(ctx context.Context, w io.Writer, c kubernetes.Interface, ns
 		return err
 	}
 	return printTable(w, []string{"NAMESPACE", "RENEWAL SCHEDULE", "LAST RUN", "RESULT"}, table)
+}
+
+// scheduleDrift compares the Roles of ns's schedule, if there is one, with
+// what its renewal needs now (new certificates, another issuer): the
+// missing permissions, and whether the Roles grant anything else. ok is
+// false when there is a schedule and it does not match; a Role that cannot
+// be read (no schedule, or no permission to read Roles) counts as none.
+func scheduleDrift(ctx context.Context, st *store.Store, ns string) (report string, ok bool) {
+	want, err := ScheduledPermissions(ctx, st, ns)
+	if err != nil {
+		return "", true
+	}
+	expected := map[string][]rbacv1.PolicyRule{}
+	for _, r := range rbac.Roles(schedule.Name, want) {
+		expected[r.Namespace] = r.Rules
+	}
+	var missing []rbac.Permission
+	found, extra := false, false
+	for _, roleNS := range []string{ns, clusterNamespace(st)} {
+		role, err := st.Client.RbacV1().Roles(roleNS).Get(ctx, schedule.RoleName(ns, roleNS), metav1.GetOptions{})
+		if err != nil || role.Labels[schedule.LabelNamespace] != ns {
+			if _, needed := expected[roleNS]; needed && found {
+				for _, p := range want {
+					if p.Namespace == roleNS {
+						missing = append(missing, p)
+					}
+				}
+			}
+			continue
+		}
+		found = true
+		var inNS []rbac.Permission
+		for _, p := range want {
+			if p.Namespace == roleNS {
+				inNS = append(inNS, p)
+			}
+		}
+		granted := map[rbac.Permission]bool{}
+		for _, p := range rbac.Granted(role, inNS) {
+			granted[p] = true
+		}
+		for _, p := range inNS {
+			if !granted[p] {
+				missing = append(missing, p)
+			}
+		}
+		if !reflect.DeepEqual(role.Rules, expected[roleNS]) && len(rbac.Granted(role, inNS)) == len(inNS) {
+			extra = true
+		}
+	}
+	if !found {
+		return "", true
+	}
+	if len(missing) == 0 && !extra {
+		return fmt.Sprintf("The renewal schedule's Role in namespace %q grants exactly what renew needs.", ns), true
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "The renewal schedule's Role in namespace %q no longer matches what renew needs", ns)
+	for i, p := range missing {
+		if i == 0 {
+			b.WriteString("; missing: ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(p.String())
+	}
+	if extra {
+		b.WriteString("; it grants more than renew needs")
+	}
+	fmt.Fprintf(&b, ". Run `kubectl acme schedule -n %s` again to update it.", ns)
+	return b.String(), false
 }

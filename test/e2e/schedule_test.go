@@ -124,6 +124,30 @@ func TestScheduleInstallsAndUnscheduleRemoves(t *testing.T) {
 		t.Errorf("not updated in place: uid %s -> %s, schedule %q", cj.UID, cj2.UID, cj2.Spec.Schedule)
 	}
 
+	// check compares the schedule's Role with what renew needs: a rule
+	// removed is named, and schedule puts it back.
+	if out := mustACME(t, env.Kubeconfig, "check", "-n", ns); !strings.Contains(out, "grants exactly what renew needs") {
+		t.Errorf("check with the schedule's Role intact:\n%s", out)
+	}
+	role, err := kube.RbacV1().Roles(ns).Get(t.Context(), "kubectl-acme-renew", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := role.Rules[len(role.Rules)-1]
+	if last.Resources[0] != "events" {
+		t.Fatalf("last rule is %v, want events", last)
+	}
+	role.Rules = role.Rules[:len(role.Rules)-1]
+	if _, err := kube.RbacV1().Roles(ns).Update(t.Context(), role, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = acmeCmd(t, env.Kubeconfig, "check", "-n", ns)
+	if code == 0 || !strings.Contains(out, `missing: create events in namespace "`+ns+`"`) {
+		t.Errorf("check with a rule removed: exit %d\n%s", code, out)
+	}
+	mustACME(t, env.Kubeconfig, "schedule", "-n", ns, "--image", fakeImage, "--schedule", "7 1,13 * * *")
+	mustACME(t, env.Kubeconfig, "check", "-n", ns)
+
 	// A run made by hand, as operators do; the real Job controller makes
 	// its pod, which restricted admission lets through.
 	if _, stderr, code := kubectl(t, "create", "job", "-n", ns, "--from=cronjob/kubectl-acme-renew", "now"); code != 0 || strings.Contains(stderr, "PodSecurity") {
