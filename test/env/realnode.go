@@ -31,8 +31,10 @@ import (
 // test/cni. Everything it writes lives in Dir/realnode, except what these
 // programs put where they cannot be told otherwise: the pods' network
 // namespaces in /run/netns, containerd's shim sockets in /run/containerd/s,
-// the kubelet's log links in /var/log/containers, the cgroups under
-// CgroupRoot and the sysctls the kubelet sets. cleanupRealNode undoes all of
+// the CNI library's result cache in /var/lib/cni, the kubelet's device
+// plugin socket in /var/lib/kubelet/device-plugins and log links in
+// /var/log/containers, the cgroups under CgroupRoot and the sysctls the
+// kubelet sets. cleanupRealNode undoes all of
 // it, and TestRealNodeLeavesNothing (test/e2e) checks.
 
 const realNodeDir = "realnode"
@@ -305,6 +307,8 @@ func (e *Env) startKubelet(ctx context.Context, o Options, n realNode) error {
 		"--config=" + cfgFile,
 		"--kubeconfig=" + e.Kubeconfig,
 		"--root-dir=" + n.path("kubelet"),
+		// Its default is /var/lib/kubelet/pki, whatever the root dir.
+		"--cert-dir=" + n.path("kubelet", "pki"),
 		"--hostname-override=" + e.NodeName,
 		"--v=1",
 	}
@@ -519,6 +523,8 @@ func cleanupRealNode(envDir string) error {
 	}
 	errs = append(errs, removeCgroupRoot(n.cgroupRoot))
 	removeStaleShimSockets()
+	removeCNICache(n.dir)
+	removeDevicePluginSocket()
 	removeLogLinks(n.dir)
 	// Left empty by mount(8), which the kubelet runs for tmpfs volumes
 	// (util-linux libmount keeps its utab lock there), and by containerd
@@ -658,6 +664,47 @@ func removeStaleShimSockets() {
 	_ = os.Remove("/run/containerd")
 }
 
+// cniCache is where containerd's CNI library (libcni, CacheDir's default)
+// keeps each attachment's configuration and result until DEL.
+const cniCache = "/var/lib/cni/results"
+
+// cniCacheFiles lists the cached attachments of the node in dir: their
+// configuration names its CNI data directory.
+func cniCacheFiles(dir string) []string {
+	entries, _ := os.ReadDir(cniCache)
+	var files []string
+	for _, en := range entries {
+		p := filepath.Join(cniCache, en.Name())
+		if data, err := os.ReadFile(p); err == nil && strings.Contains(string(data), dir+"/") {
+			files = append(files, p)
+		}
+	}
+	return files
+}
+
+func removeCNICache(dir string) {
+	for _, f := range cniCacheFiles(dir) {
+		_ = os.Remove(f)
+	}
+	_ = os.Remove(cniCache)
+	_ = os.Remove(filepath.Dir(cniCache))
+}
+
+// devicePluginSocket is the kubelet's device plugin registration socket,
+// a fixed path whatever its root dir (kubernetes
+// staging/src/k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1 KubeletSocket).
+const devicePluginSocket = "/var/lib/kubelet/device-plugins/kubelet.sock"
+
+// removeDevicePluginSocket removes the socket once no kubelet listens on
+// it, and its directories once empty.
+func removeDevicePluginSocket() {
+	if _, err := os.Lstat(devicePluginSocket); err == nil && !socketListening(devicePluginSocket) {
+		_ = os.Remove(devicePluginSocket)
+	}
+	_ = os.Remove(filepath.Dir(devicePluginSocket))
+	_ = os.Remove(filepath.Dir(filepath.Dir(devicePluginSocket)))
+}
+
 func socketListening(path string) bool {
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -739,6 +786,12 @@ func Leftovers(envDir string) ([]string, error) {
 		if p := filepath.Join("/run/containerd/s", en.Name()); !socketListening(p) {
 			left = append(left, "stale shim socket "+p)
 		}
+	}
+	for _, f := range cniCacheFiles(n.dir) {
+		left = append(left, "CNI cache "+f)
+	}
+	if _, err := os.Lstat(devicePluginSocket); err == nil && !socketListening(devicePluginSocket) {
+		left = append(left, "stale kubelet socket "+devicePluginSocket)
 	}
 	if _, err := os.Stat(filepath.Join(sysctlRegistry, "users", n.id)); err == nil {
 		left = append(left, "sysctl registration "+filepath.Join(sysctlRegistry, "users", n.id))
