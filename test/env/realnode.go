@@ -523,7 +523,7 @@ func cleanupRealNode(envDir string) error {
 	}
 	errs = append(errs, removeCgroupRoot(n.cgroupRoot))
 	removeStaleShimSockets()
-	removeCNICache(n.dir)
+	removeCNICache(n)
 	removeDevicePluginSocket()
 	removeLogLinks(n.dir)
 	// Left empty by mount(8), which the kubelet runs for tmpfs volumes
@@ -668,22 +668,25 @@ func removeStaleShimSockets() {
 // keeps each attachment's configuration and result until DEL.
 const cniCache = "/var/lib/cni/results"
 
-// cniCacheFiles lists the cached attachments of the node in dir: their
-// configuration names its CNI data directory.
-func cniCacheFiles(dir string) []string {
+// cniCacheFiles lists the cached attachments (NETWORK-CONTAINERID-IFNAME)
+// of the node's pods that were never deleted: those whose address the
+// node's CNI plugin still records.
+func cniCacheFiles(n realNode) []string {
+	recs, _ := cni.Records(n.cniDataDir())
 	entries, _ := os.ReadDir(cniCache)
 	var files []string
 	for _, en := range entries {
-		p := filepath.Join(cniCache, en.Name())
-		if data, err := os.ReadFile(p); err == nil && strings.Contains(string(data), dir+"/") {
-			files = append(files, p)
+		for _, r := range recs {
+			if r.ContainerID != "" && strings.Contains(en.Name(), "-"+r.ContainerID+"-") {
+				files = append(files, filepath.Join(cniCache, en.Name()))
+			}
 		}
 	}
 	return files
 }
 
-func removeCNICache(dir string) {
-	for _, f := range cniCacheFiles(dir) {
+func removeCNICache(n realNode) {
+	for _, f := range cniCacheFiles(n) {
 		_ = os.Remove(f)
 	}
 	_ = os.Remove(cniCache)
@@ -787,7 +790,7 @@ func Leftovers(envDir string) ([]string, error) {
 			left = append(left, "stale shim socket "+p)
 		}
 	}
-	for _, f := range cniCacheFiles(n.dir) {
+	for _, f := range cniCacheFiles(n) {
 		left = append(left, "CNI cache "+f)
 	}
 	if _, err := os.Lstat(devicePluginSocket); err == nil && !socketListening(devicePluginSocket) {
