@@ -18,8 +18,9 @@ import (
 // all, depends on the controller behind the ingress class, so it is decided
 // from the IngressClass's spec.controller, else from the class name (the
 // legacy kubernetes.io/ingress.class annotation has no IngressClass object
-// on GKE, and a namespaced Role may not read IngressClasses). docs/ingress-
-// path-types.md has the same table with the source of each row.
+// on GKE, and a namespaced Role may not read IngressClasses).
+// docs/ingress-path-types.md has the same table with the source of each
+// row.
 
 // controllerPathTypes are the controllers whose documented behaviour makes
 // Exact the wrong choice, by spec.controller of their IngressClass.
@@ -67,9 +68,9 @@ var classNamePathTypes = map[string]pathRule{
 // must implement, and what cert-manager uses since 1.18; an
 // ImplementationSpecific path may be a regex, a prefix or lose to the
 // user's own paths (Cilium, cert-manager issue #6805). If a controller
-// refuses it, the server-side dry run or the self-check says so before the
-// CA validates, and the issuer's override (AnnotationIngressPathType)
-// changes it.
+// refuses it, its admission denies the Ingress or the self-check finds no
+// route before the CA validates, and the issuer's override
+// (certmanager.AnnotationIngressPathType) changes it.
 const defaultPathType = networkingv1.PathTypeExact
 
 type pathRule struct {
