@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,13 +31,12 @@ const (
 
 // ApplyOptions holds `kubectl acme apply` input.
 type ApplyOptions struct {
-	Filenames   []string
-	Recursive   bool
-	DryRun      string
-	Concurrency int
-	AgreeTOS    bool
-	Force       bool
-	Reissue     bool
+	Filenames []string
+	Recursive bool
+	DryRun    string
+	AgreeTOS  bool
+	Force     bool
+	Reissue   bool
 	issueFlags
 	shimFlags
 
@@ -56,11 +52,10 @@ type ApplyOptions struct {
 // NewApplyOptions returns options with defaults.
 func NewApplyOptions(streams genericiooptions.IOStreams) *ApplyOptions {
 	return &ApplyOptions{
-		IOStreams:   streams,
-		DryRun:      dryRunNone,
-		Concurrency: 5,
-		issueFlags:  defaultIssueFlags(),
-		shimFlags:   shimFlags{DefaultIssuerKind: certmanager.KindIssuer},
+		IOStreams:  streams,
+		DryRun:     dryRunNone,
+		issueFlags: defaultIssueFlags(),
+		shimFlags:  shimFlags{DefaultIssuerKind: certmanager.KindIssuer},
 	}
 }
 
@@ -126,7 +121,6 @@ that its Secret may be written, and that Secrets an Issuer refers to exist.`,
 	fl.BoolVarP(&o.Recursive, "recursive", "R", o.Recursive, "Read directories given with -f recursively")
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"none", "client" (check the manifests) or "server" (also check against the cluster); changes nothing`)
 	fl.Lookup("dry-run").NoOptDefVal = dryRunClient
-	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "How many certificates to issue at the same time")
 	fl.BoolVar(&o.AgreeTOS, "agree-tos", o.AgreeTOS, "Agree to the CA's terms of service without asking, for new accounts")
 	fl.BoolVar(&o.Force, "force", o.Force, "Overwrite Secrets even if kubectl-acme did not create them")
 	fl.BoolVar(&o.Reissue, "reissue", o.Reissue, "Issue every Certificate, also those that are valid and unchanged")
@@ -168,9 +162,6 @@ func (o *ApplyOptions) Validate() error {
 	case dryRunNone, dryRunClient, dryRunServer:
 	default:
 		return fmt.Errorf("--dry-run %q: use none, client or server", o.DryRun)
-	}
-	if o.Concurrency < 1 {
-		return errors.New("--concurrency must be at least 1")
 	}
 	if err := o.issueFlags.validate(); err != nil {
 		return err
@@ -283,8 +274,7 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 	if o.DryRun == dryRunClient {
 		return o.runClientDryRun(plan, external)
 	}
-	o.factory.Workers = o.Concurrency
-	st, err := o.factory.Store()
+	st, err := o.store(o.factory)
 	if err != nil {
 		return err
 	}
@@ -377,8 +367,7 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 	for i, c := range plan.certs {
 		certs[i] = c.Certificate
 	}
-	certFailed := o.issueAll(ctx, st, certs, issuers, badIssuers)
-	failed += certFailed
+	failed += o.issueAll(ctx, st, certs, issuers, badIssuers)
 	if !o.ApplyIngress {
 		for _, sh := range o.decoded.Shims {
 			fmt.Fprintln(o.ErrOut, "note:", shimHint(sh))
@@ -412,173 +401,35 @@ func (o *ApplyOptions) agree(tos string) bool {
 	return agreeToTerms(tos, o.AgreeTOS, o.interact, o.In, o.ErrOut)
 }
 
-// issueAll issues the certificates, at most Concurrency at a time, from the
+// issueAll issues the certificates through the one runner, from the
 // issuers already read (by issuerKey; others are read as needed), and
-// returns how many failed.
+// returns how many failed. A Certificate whose issuer failed to register
+// is not issued.
 func (o *ApplyOptions) issueAll(ctx context.Context, st *store.Store, certs []*certmanager.Certificate, issuers map[string]*certmanager.Issuer, badIssuers map[string]error) int {
-	var prog *progress
-	if !o.Quiet {
-		prog = newProgress(o.ErrOut, len(certs) == 1 && isTerminal(o.ErrOut))
-	}
-	failed := make([]bool, len(certs))
-	accounts := &issuance.Accounts{}
-	var g errgroup.Group
-	g.SetLimit(o.Concurrency)
+	jobs := make([]*issuance.Job, len(certs))
 	for i, c := range certs {
-		g.Go(func() error {
+		reconcile := issuance.Reconcile(st, c, o.Reissue)
+		jobs[i] = &issuance.Job{Cert: c, Issuer: issuers[certIssuerKey(c)], Prepare: func(ctx context.Context, j *issuance.Job) (string, error) {
 			if badIssuers[certIssuerKey(c)] != nil {
-				failed[i] = true
-				o.reportFailure(c.Name, fmt.Errorf("not issued: its issuer %s failed (see above)", store.IssuerRefString(c.Spec.IssuerRef)))
-				return nil
+				return "", fmt.Errorf("not issued: its issuer %s failed (see above)", store.IssuerRefString(c.Spec.IssuerRef))
 			}
-			failed[i] = !o.applyCertificate(ctx, st, accounts, issuers[certIssuerKey(c)], c, prog, len(certs) > 1)
-			return nil
-		})
+			return reconcile(ctx, j)
+		}}
 	}
-	_ = g.Wait()
-	n := 0
-	for _, f := range failed {
-		if f {
-			n++
+	r := o.runner(st, o.factory, o.ErrOut, len(certs))
+	r.Options.Force = o.Force
+	return r.Run(ctx, jobs, func(out issuance.Outcome) {
+		o.outMu.Lock()
+		defer o.outMu.Unlock()
+		switch c := out.Job.Cert; {
+		case out.Err != nil:
+			fmt.Fprintf(o.ErrOut, "error: certificate %q: %v\n", c.Name, out.Err)
+		case out.Skip != "":
+			fmt.Fprintf(o.Out, "certificate/%s %s (--reissue to issue anyway)\n", c.Name, out.Skip)
+		default:
+			fmt.Fprintln(o.Out, issuedLine(c))
 		}
-	}
-	return n
-}
-
-func (o *ApplyOptions) reportFailure(name string, err error) {
-	o.outMu.Lock()
-	defer o.outMu.Unlock()
-	fmt.Fprintf(o.ErrOut, "error: certificate %q: %v\n", name, err)
-}
-
-// applyCertificate issues one certificate from iss (nil: read it) if it
-// needs it; it reports whether all went well.
-func (o *ApplyOptions) applyCertificate(ctx context.Context, st *store.Store, accounts *issuance.Accounts, iss *certmanager.Issuer, want *certmanager.Certificate, prog *progress, prefix bool) bool {
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	cert, err := st.GetCertificate(ctx, want.Namespace, want.Name)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		cert = want
-	case err != nil:
-		o.reportFailure(want.Name, err)
-		return false
-	default:
-		var sec bool
-		if s, err := st.GetSecret(ctx, want); err == nil && s != nil {
-			sec = true
-		}
-		if why := reissueReason(cert, want, sec, time.Now()); why == "" && !o.Reissue {
-			if err := o.saveMetadata(ctx, st, cert, want); err != nil {
-				o.reportFailure(want.Name, err)
-				return false
-			}
-			o.printf("certificate/%s unchanged: secret/%s valid until %s, renewal due %s (--reissue to issue anyway)\n",
-				cert.Name, cert.Spec.SecretName, formatMetaTime(cert.Status.NotAfter), formatMetaTime(cert.Status.RenewalTime))
-			return true
-		}
-		// Keep the stored status (revision, last order) with the new spec.
-		cert.Spec, cert.Labels, cert.Annotations = want.Spec, want.Labels, want.Annotations
-	}
-	var observe acme.Observer
-	if prog != nil {
-		observe = prog.Observe
-		if prefix {
-			observe = prefixed(prog, cert.Name)
-		}
-	}
-	if iss == nil {
-		if iss, err = issuance.IssuerOf(ctx, st, cert); err != nil {
-			o.reportFailure(want.Name, err)
-			return false
-		}
-	}
-	opts := o.options(st, o.factory)
-	opts.Force, opts.Accounts, opts.Observe = o.Force, accounts, observe
-	cert, err = issuance.Issue(ctx, opts, iss, cert)
-	if err != nil {
-		o.reportFailure(want.Name, issueError(ctx, err, o.Timeout))
-		return false
-	}
-	o.printf("certificate/%s issued: secret/%s, serial %s, valid until %s\n",
-		cert.Name, cert.Spec.SecretName, cert.Status.Serial, formatMetaTime(cert.Status.NotAfter))
-	return true
-}
-
-// saveMetadata stores changed labels or annotations of an unchanged
-// Certificate (labels take part in solver selection next time).
-func (o *ApplyOptions) saveMetadata(ctx context.Context, st *store.Store, cert, want *certmanager.Certificate) error {
-	if reflect.DeepEqual(cert.Labels, want.Labels) && reflect.DeepEqual(cert.Annotations, want.Annotations) {
-		return nil
-	}
-	cert.Labels, cert.Annotations = want.Labels, want.Annotations
-	return st.SaveCertificate(ctx, cert)
-}
-
-// reissueReason says why a stored Certificate must be issued again to
-// match want, or "" when its certificate is current.
-func reissueReason(stored, want *certmanager.Certificate, secretExists bool, now time.Time) string {
-	st := &stored.Status
-	switch {
-	case !specEqual(stored.Spec, want.Spec):
-		return "spec changed"
-	case st.NotAfter == nil:
-		return "never issued"
-	case st.LastFailure != "":
-		return "last attempt failed"
-	case !secretExists:
-		return "secret missing"
-	case !now.Before(st.NotAfter.Time):
-		return "expired"
-	case st.RenewalTime != nil && !now.Before(st.RenewalTime.Time):
-		return "due for renewal"
-	case st.Revoked != nil && st.Revoked.Serial == st.Serial:
-		return "revoked"
-	}
-	return ""
-}
-
-// specEqual compares specs as stored: empty and nil lists are equal.
-func specEqual(a, b certmanager.CertificateSpec) bool {
-	norm := func(s certmanager.CertificateSpec) certmanager.CertificateSpec {
-		if len(s.DNSNames) == 0 {
-			s.DNSNames = nil
-		}
-		if len(s.IPAddresses) == 0 {
-			s.IPAddresses = nil
-		}
-		if len(s.AdditionalOutputFormats) == 0 {
-			s.AdditionalOutputFormats = nil
-		}
-		if s.IssuerRef.Kind == "" {
-			s.IssuerRef.Kind = certmanager.KindIssuer
-		}
-		if s.IssuerRef.Group == "" {
-			s.IssuerRef.Group = certmanager.Group
-		}
-		return s
-	}
-	return reflect.DeepEqual(norm(a), norm(b))
-}
-
-func formatMetaTime(t *metav1.Time) string {
-	if t == nil {
-		return "<none>"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-// prefixed names the certificate in each event, so the progress of
-// concurrent orders stays readable.
-func prefixed(p *progress, cert string) acme.Observer {
-	return func(e acme.Event) {
-		if e.Identifier == "" {
-			e.Identifier = cert
-		} else {
-			e.Identifier = cert + ": " + e.Identifier
-		}
-		p.Observe(e)
-	}
+	})
 }
 
 func (o *ApplyOptions) runClientDryRun(plan *applyPlan, external map[string][]*manifest.Object) error {

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
 	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
@@ -180,15 +179,16 @@ func (o *IssueOptions) spec() certmanager.CertificateSpec {
 	return s
 }
 
-// Run issues the certificate.
+// Run issues the certificate through the one runner, which gives the
+// permission check and the order one --timeout.
 func (o *IssueOptions) Run(ctx context.Context) error {
-	st, err := o.factory.Store()
+	st, err := o.store(o.factory)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	cert, iss, err := o.load(ctx, st)
+	lctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	cert, iss, err := o.load(lctx, st)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -198,38 +198,37 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 		}
 		cert.Annotations[certmanager.AnnotationProfile] = o.Profile
 	}
-	// Fail fast, before anything is created, when permissions are missing.
-	ref := cert.Spec.IssuerRef
-	cluster := ref.Kind == certmanager.KindClusterIssuer
-	var scope rbac.Scope
-	if iss != nil {
-		scope = issuerScope(st, o.namespace, iss, cert)
-	} else {
-		scope, iss = accessScope(ctx, st, o.namespace, ref.Name, cluster, cert)
+	r := o.runner(st, o.factory, o.ErrOut, 1)
+	r.Options.Force = o.Force
+	job := &issuance.Job{Cert: cert, Issuer: iss, Prepare: o.preflight(st)}
+	var res issuance.Outcome
+	r.Run(ctx, []*issuance.Job{job}, func(out issuance.Outcome) { res = out })
+	if res.Err != nil {
+		return fmt.Errorf("certificate %q: %w", o.Name, res.Err)
 	}
-	if err := preflight(ctx, st.Client, scope, roleHint(o.namespace, ref.Name, cluster), rbac.Issue); err != nil {
-		return fmt.Errorf("certificate %q: %w", o.Name, err)
-	}
-	if iss == nil {
-		// Read again for the reason it could not be read.
-		if iss, err = issuance.IssuerOf(ctx, st, cert); err != nil {
-			return fmt.Errorf("certificate %q: %w", o.Name, err)
-		}
-	}
-
-	var observe acme.Observer
-	if !o.Quiet {
-		observe = newProgress(o.ErrOut, isTerminal(o.ErrOut)).Observe
-	}
-	opts := o.options(st, o.factory)
-	opts.Force, opts.Observe = o.Force, observe
-	cert, err = issuance.Issue(ctx, opts, iss, cert)
-	if err != nil {
-		return fmt.Errorf("certificate %q: %w", o.Name, issueError(ctx, err, o.Timeout))
-	}
-	fmt.Fprintf(o.Out, "certificate/%s issued: secret/%s, serial %s, valid until %s\n",
-		cert.Name, cert.Spec.SecretName, cert.Status.Serial, cert.Status.NotAfter.UTC().Format(time.RFC3339))
+	fmt.Fprintln(o.Out, issuedLine(job.Cert))
 	return nil
+}
+
+// preflight fails fast, before anything is created, when permissions are
+// missing, and reads the issuer when load could not.
+func (o *IssueOptions) preflight(st *store.Store) func(ctx context.Context, j *issuance.Job) (string, error) {
+	return func(ctx context.Context, j *issuance.Job) (string, error) {
+		ref := j.Cert.Spec.IssuerRef
+		cluster := ref.Kind == certmanager.KindClusterIssuer
+		var scope rbac.Scope
+		if j.Issuer != nil {
+			scope = issuerScope(st, o.namespace, j.Issuer, j.Cert)
+		} else {
+			scope, j.Issuer = accessScope(ctx, st, o.namespace, ref.Name, cluster, j.Cert)
+		}
+		if err := preflight(ctx, st.Client, scope, roleHint(o.namespace, ref.Name, cluster), rbac.Issue); err != nil {
+			return "", err
+		}
+		// A nil Issuer is read again by the runner, for the reason it
+		// could not be read.
+		return "", nil
+	}
 }
 
 // load reads the stored Certificate, or makes it from the flags, and, when
@@ -263,13 +262,4 @@ func (o *IssueOptions) load(ctx context.Context, st *store.Store) (cert *certman
 		cert.Spec = o.spec()
 	}
 	return cert, iss, nil
-}
-
-// issueError phrases a failed issuance for the user: the command's own
-// timeout says so, and ACME problems read as "type: detail".
-func issueError(ctx context.Context, err error, timeout time.Duration) error {
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-		return fmt.Errorf("timed out after %s; solver objects were removed: %w", timeout, err)
-	}
-	return err
 }

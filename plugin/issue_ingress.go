@@ -83,7 +83,7 @@ func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
 	if err != nil {
 		return err
 	}
-	st, err := f.Store()
+	st, err := o.store(f)
 	if err != nil {
 		return err
 	}
@@ -137,12 +137,21 @@ func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
 		return fmt.Errorf("nothing was issued:\n%s", strings.Join(problems, "\n"))
 	}
 
-	ao := NewApplyOptions(o.IOStreams)
-	ao.factory = f
-	ao.issueFlags, ao.Force = o.issueFlags, o.Force
 	// issue issues: a stored, current certificate is issued again too.
-	ao.Reissue = true
-	if failed := ao.issueAll(ctx, st, certs, issuers, nil); failed > 0 {
+	jobs := make([]*issuance.Job, len(certs))
+	for i, c := range certs {
+		jobs[i] = &issuance.Job{Cert: c, Issuer: issuers[certIssuerKey(c)], Prepare: issuance.Reconcile(st, c, true)}
+	}
+	run := o.runner(st, f, o.ErrOut, len(certs))
+	run.Options.Force = o.Force
+	failed := run.Run(ctx, jobs, func(out issuance.Outcome) {
+		if out.Err != nil {
+			fmt.Fprintf(o.ErrOut, "error: certificate %q: %v\n", out.Job.Cert.Name, out.Err)
+			return
+		}
+		fmt.Fprintln(o.Out, issuedLine(out.Job.Cert))
+	})
+	if failed > 0 {
 		return &ExitError{Code: 1, Err: fmt.Errorf("%d of %d certificates of ingress %q failed", failed, len(certs), ii.Name)}
 	}
 	return nil

@@ -24,6 +24,7 @@ type issueFlags struct {
 	Quiet            bool
 	// IngressPathType overrides the challenge paths' pathType for this run.
 	IngressPathType string
+	Concurrency     int
 
 	// classes is shared by every certificate of the command.
 	classes *solver.IngressClasses
@@ -35,11 +36,11 @@ type issueFlags struct {
 }
 
 func defaultIssueFlags() issueFlags {
-	return issueFlags{Timeout: 10 * time.Minute, SelfCheckTimeout: 2 * time.Minute, classes: &solver.IngressClasses{}}
+	return issueFlags{Timeout: 10 * time.Minute, SelfCheckTimeout: 2 * time.Minute, Concurrency: 5, classes: &solver.IngressClasses{}}
 }
 
 func (f *issueFlags) addFlags(fl *pflag.FlagSet) {
-	fl.DurationVar(&f.Timeout, "timeout", f.Timeout, "Give up on a certificate (and clean up its solver) after this long")
+	fl.DurationVar(&f.Timeout, "timeout", f.Timeout, "Give up on a certificate (and clean up its solver) after this long; each certificate has its own, counted from when its turn comes")
 	fl.StringVar(&f.SolverImage, "solver-image", f.SolverImage, "Image of the solver pods; it must provide busybox httpd (default "+solver.DefaultImage+")")
 	fl.StringVar(&f.ConnectTo, "connect-to", f.ConnectTo, "Send self-check requests to HOST:PORT (e.g. the load balancer) instead of what DNS says")
 	fl.DurationVar(&f.SelfCheckTimeout, "self-check-timeout", f.SelfCheckTimeout, "How long to retry the self-check before giving up")
@@ -47,6 +48,7 @@ func (f *issueFlags) addFlags(fl *pflag.FlagSet) {
 	fl.BoolVarP(&f.Quiet, "quiet", "q", f.Quiet, "Print no progress, only results and errors")
 	fl.DurationVar(&f.WaitInsteadOfSelfCheck, "wait-instead-of-self-check", f.WaitInsteadOfSelfCheck, "Skip the self-check and wait this long before asking the CA, for every solver (as cert-manager's waitInsteadOfSelfCheck; for split-horizon DNS or NAT hairpinning; 0 asks at once)")
 	f.waitFlag = fl.Lookup("wait-instead-of-self-check")
+	fl.IntVar(&f.Concurrency, "concurrency", f.Concurrency, "How many certificates to issue at the same time")
 	addIngressPathTypeFlag(fl, &f.IngressPathType, "pathType of the challenge paths in the solver's Ingress, over the issuer's setting: Exact, Prefix or ImplementationSpecific (default: decided by the ingress class's controller)")
 }
 
@@ -59,6 +61,9 @@ func addIngressPathTypeFlag(fl *pflag.FlagSet, p *string, usage string) {
 func (f *issueFlags) validate() error {
 	if f.Timeout <= 0 {
 		return errors.New("--timeout must be positive")
+	}
+	if f.Concurrency < 1 {
+		return errors.New("--concurrency must be at least 1")
 	}
 	if f.SelfCheckTimeout <= 0 {
 		return errors.New("--self-check-timeout must be positive")

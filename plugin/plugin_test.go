@@ -53,7 +53,7 @@ func TestIssueValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := tt.o
 			if o.Timeout == 0 {
-				o.Timeout, o.SelfCheckTimeout = time.Minute, time.Minute
+				o.Timeout, o.SelfCheckTimeout, o.Concurrency = time.Minute, time.Minute, 1
 			}
 			err := o.Validate()
 			if tt.err == "" && err != nil {

@@ -117,63 +117,39 @@ func (o *RenewOptions) Validate() error {
 	return nil
 }
 
-// Run renews what is due, one certificate after another.
+// Run renews what is due through the one runner: each certificate's
+// check and renewal within its own --timeout.
 func (o *RenewOptions) Run(ctx context.Context) error {
-	st, err := o.factory.Store()
+	st, err := o.store(o.factory)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	certs, err := o.certificates(ctx, st)
+	lctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	certs, err := o.certificates(lctx, st)
+	cancel()
 	if err != nil {
 		return err
 	}
-	opts := o.options(st, o.factory)
-	opts.Accounts = &issuance.Accounts{}
-	renewed, failed := 0, 0
-	for _, cert := range certs {
-		id := cert.Namespace + "/" + cert.Name
-		check, _, err := issuance.CheckRenewal(ctx, opts, cert, time.Now())
-		if err != nil {
-			failed++
-			fmt.Fprintf(o.ErrOut, "%s: %v\n", id, err)
-			o.recordFailure(ctx, st, cert, err)
-			continue
-		}
-		if !check.Due && !o.Force {
-			fmt.Fprintf(o.Out, "certificate/%s not due (%s)\n", id, check.Reason)
-			if check.Updated && !o.DryRun {
-				// Keeps the CA's window until its Retry-After; a failure only
-				// means the next run asks the CA again.
-				if err := issuance.SaveRenewalCheck(ctx, opts, cert); err != nil {
-					fmt.Fprintf(o.ErrOut, "warning: certificate/%s: could not store the renewal window: %v\n", id, err)
-				}
-			}
-			continue
-		}
-		if o.DryRun {
-			fmt.Fprintf(o.Out, "certificate/%s due (%s); not renewed (dry run)\n", id, check.Reason)
-			continue
-		}
-		io := opts
-		io.Replaces = check.Replaces
-		if !o.Quiet {
-			io.Observe = newProgress(o.ErrOut, isTerminal(o.ErrOut)).Observe
-		}
-		iss, err := issuance.IssuerOf(ctx, st, cert)
-		if err == nil {
-			_, err = issuance.Issue(ctx, io, iss, cert)
-		}
-		if err != nil {
-			failed++
-			fmt.Fprintf(o.ErrOut, "error: certificate/%s: %v\n", id, err)
-			o.recordFailure(ctx, st, cert, err)
-			continue
-		}
-		renewed++
-		fmt.Fprintf(o.Out, "certificate/%s renewed: serial %s, valid until %s\n", id, cert.Status.Serial, cert.Status.NotAfter.UTC().Format(time.RFC3339))
+	r := o.runner(st, o.factory, o.ErrOut, len(certs))
+	jobs := make([]*issuance.Job, len(certs))
+	for i, c := range certs {
+		jobs[i] = &issuance.Job{Cert: c, Prepare: o.due(r.Options)}
 	}
+	renewed := 0
+	failed := r.Run(ctx, jobs, func(out issuance.Outcome) {
+		c := out.Job.Cert
+		id := c.Namespace + "/" + c.Name
+		switch {
+		case out.Err != nil:
+			fmt.Fprintf(o.ErrOut, "error: certificate/%s: %v\n", id, out.Err)
+			o.recordFailure(ctx, st, c, out.Err)
+		case out.Skip != "":
+			fmt.Fprintf(o.Out, "certificate/%s %s\n", id, out.Skip)
+		default:
+			renewed++
+			fmt.Fprintf(o.Out, "certificate/%s renewed: serial %s, valid until %s\n", id, c.Status.Serial, issuance.FormatTime(c.Status.NotAfter))
+		}
+	})
 	switch {
 	case failed > 0:
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%d of %d renewals failed", failed, failed+renewed)}
@@ -191,6 +167,33 @@ func (o *RenewOptions) recordFailure(ctx context.Context, st *store.Store, cert 
 	}
 	if err := schedule.RecordFailure(ctx, st.Client, cert, failure); err != nil {
 		fmt.Fprintf(o.ErrOut, "warning: certificate/%s/%s: could not record the failure as an Event: %v\n", cert.Namespace, cert.Name, err)
+	}
+}
+
+// due is the Prepare of a renewal: it skips a certificate that is not
+// due (storing a new ARI window) unless --force, and in a dry run says
+// what would be renewed.
+func (o *RenewOptions) due(opts issuance.Options) func(ctx context.Context, j *issuance.Job) (string, error) {
+	return func(ctx context.Context, j *issuance.Job) (string, error) {
+		check, _, err := issuance.CheckRenewal(ctx, opts, j.Cert, time.Now())
+		if err != nil {
+			return "", err
+		}
+		if !check.Due && !o.Force {
+			if check.Updated && !o.DryRun {
+				// Keeps the CA's window until its Retry-After; a failure only
+				// means the next run asks the CA again.
+				if err := issuance.SaveRenewalCheck(ctx, opts, j.Cert); err != nil {
+					fmt.Fprintf(o.ErrOut, "warning: certificate/%s/%s: could not store the renewal window: %v\n", j.Cert.Namespace, j.Cert.Name, err)
+				}
+			}
+			return fmt.Sprintf("not due (%s)", check.Reason), nil
+		}
+		if o.DryRun {
+			return fmt.Sprintf("due (%s); not renewed (dry run)", check.Reason), nil
+		}
+		j.Replaces = check.Replaces
+		return "", nil
 	}
 }
 
