@@ -207,3 +207,33 @@ func TestScheduleLeavesUsersObjects(t *testing.T) {
 		}
 	}
 }
+
+// TestRenewScheduled: as the CronJob runs it, renew exits 0 after a
+// renewal (the Job completes) and 1 after a failure, which leaves a
+// Warning Event on the Certificate's ConfigMap naming the error.
+func TestRenewScheduled(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	createIssuer(t, env.Kubeconfig, ns, "pebble", env.IngressClass)
+	mustACME(t, env.Kubeconfig, issueArgs(ns, "web", "pebble", "--domain", "web."+ns+".example.test", "-q")...)
+	out, errOut, code := acmeCmd(t, env.Kubeconfig, "renew", "web", "-n", ns, "--force", "--scheduled", "--connect-to", env.IngressHTTP, "-q")
+	if code != 0 || !strings.Contains(out, "renewed") {
+		t.Fatalf("scheduled renewal: exit %d, want 0\n%s\n%s", code, out, errOut)
+	}
+	// The issuer gone (its account key stays), the renewal fails.
+	mustACME(t, env.Kubeconfig, "delete", "issuer", "pebble", "-n", ns)
+	_, errOut, code = acmeCmd(t, env.Kubeconfig, "renew", "--all", "-n", ns, "--force", "--scheduled", "-q")
+	if code != 1 {
+		t.Fatalf("failed scheduled renewal: exit %d, want 1\n%s", code, errOut)
+	}
+	evs, err := kube.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.name=acme-certificate-web,reason=RenewalFailed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs.Items) != 1 || evs.Items[0].Type != "Warning" || !strings.Contains(evs.Items[0].Message, "pebble") || evs.Items[0].InvolvedObject.UID == "" {
+		t.Fatalf("events: %+v", evs.Items)
+	}
+	if out, _, _ := kubectl(t, "get", "events", "-n", ns); !strings.Contains(out, "RenewalFailed") {
+		t.Errorf("kubectl get events:\n%s", out)
+	}
+}
