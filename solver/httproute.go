@@ -50,6 +50,9 @@ func (s *HTTPRoute) Present(ctx context.Context, chals []acme.Challenge) error {
 	if s.Dynamic == nil {
 		return errors.New("the HTTPRoute solver has no dynamic client")
 	}
+	if err := checkListenerSetParents(ctx, s.Dynamic, s.Config.Namespace, s.Config.ParentRefs); err != nil {
+		return err
+	}
 	owner, created, err := s.start(ctx, chals)
 	if err != nil {
 		return err

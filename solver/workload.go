@@ -95,9 +95,14 @@ func (w *Workload) ready(ctx context.Context, chals []acme.Challenge) error {
 	if err := w.waitPodReady(ctx); err != nil {
 		return err
 	}
-	w.emit(acme.StatePresenting, "solver pod ready; self-checking")
 	if w.Checker == nil {
+		w.emit(acme.StatePresenting, "solver pod ready")
 		return nil
+	}
+	if w.Checker.WaitInstead != nil {
+		w.emit(acme.StatePresenting, "solver pod ready")
+	} else {
+		w.emit(acme.StatePresenting, "solver pod ready; self-checking")
 	}
 	return w.Checker.CheckAll(ctx, chals, w.Observe)
 }
