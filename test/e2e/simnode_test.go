@@ -352,8 +352,9 @@ func simBackend(o *simObjects) *networkingv1.IngressServiceBackend {
 	return o.ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service
 }
 
-// TestSimnodePathTypes checks Exact and Prefix semantics, element-wise
-// Prefix matching, longest match, and wildcard hosts. httpd has a file for
+// TestSimnodePathTypes checks Exact, Prefix and ingress-nginx's
+// ImplementationSpecific semantics, element-wise Prefix matching, longest
+// match, and wildcard hosts. httpd has a file for
 // every requested path, so only the ingress can make a request fail.
 func TestSimnodePathTypes(t *testing.T) {
 	t.Parallel()
@@ -364,6 +365,7 @@ func TestSimnodePathTypes(t *testing.T) {
 	files := map[string]string{
 		"exact/file": "exact", "exact/file2": "exact2", "prefix/file": "prefix",
 		"prefixfile": "prefixfile", "deep/er/file": "deep",
+		"impl/ab": "impl-ab", "impl/ac": "impl-ac",
 	}
 	o.cm.Data = map[string]string{}
 	o.pod.Spec.Volumes[0].ConfigMap.Items = nil
@@ -373,7 +375,7 @@ func TestSimnodePathTypes(t *testing.T) {
 		o.cm.Data[key] = body
 		o.pod.Spec.Volumes[0].ConfigMap.Items = append(o.pod.Spec.Volumes[0].ConfigMap.Items, corev1.KeyToPath{Key: key, Path: p})
 	}
-	exact, prefix := networkingv1.PathTypeExact, networkingv1.PathTypePrefix
+	exact, prefix, impl := networkingv1.PathTypeExact, networkingv1.PathTypePrefix, networkingv1.PathTypeImplementationSpecific
 	to := func(typ networkingv1.PathType, p, svc string) networkingv1.HTTPIngressPath {
 		return networkingv1.HTTPIngressPath{Path: p, PathType: &typ, Backend: networkingv1.IngressBackend{
 			Service: &networkingv1.IngressServiceBackend{Name: svc, Port: networkingv1.ServiceBackendPort{Name: "http"}},
@@ -383,6 +385,9 @@ func TestSimnodePathTypes(t *testing.T) {
 		to(exact, "/exact/file", "solver"),
 		to(prefix, "/prefix", "solver"),
 		to(prefix, "/deep/", "solver"),
+		// ingress-nginx: an nginx prefix location, longest first.
+		to(impl, "/impl/a", "solver"),
+		to(impl, "/impl/ab", "missing"),
 		// Everything else goes to a Service that does not exist: 503.
 		to(prefix, "/", "missing"),
 	}
@@ -405,6 +410,8 @@ func TestSimnodePathTypes(t *testing.T) {
 		{o.host, "/prefix/file", 200, "prefix"},
 		{o.host, "/prefixfile", 503, ""}, // Prefix matches whole elements only
 		{o.host, "/deep/er/file", 200, "deep"},
+		{o.host, "/impl/ac", 200, "impl-ac"}, // ImplementationSpecific is a string prefix
+		{o.host, "/impl/ab", 503, ""},        // the longer one wins
 		{"a.wild." + o.host, "/prefix/file", 200, "prefix"},
 		{"a.b.wild." + o.host, "/prefix/file", 404, ""}, // a wildcard spans one label
 		{"wild." + o.host, "/prefix/file", 404, ""},

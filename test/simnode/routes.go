@@ -203,7 +203,12 @@ func typeRank(t networkingv1.PathType) int {
 // pathMatches implements the Ingress path types. Prefix matches whole path
 // elements ("/foo" matches "/foo" and "/foo/bar", not "/foobar"; a trailing
 // slash in the rule is ignored). ImplementationSpecific is what ingress-nginx
-// makes of it: an nginx prefix location, a plain string prefix.
+// makes of it without its use-regex annotation: an nginx prefix location, a
+// plain string prefix, the longest one winning (ingress-nginx orders
+// locations by descending path length, docs/user-guide/
+// ingress-path-matching.md "Path Priority"; nginx's own prefix locations
+// pick the longest match, nginx.org/en/docs/http/ngx_http_core_module.html
+// #location).
 func pathMatches(t networkingv1.PathType, rule, req string) bool {
 	switch t {
 	case networkingv1.PathTypeExact:
