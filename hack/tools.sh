@@ -45,6 +45,10 @@ if ! up_to_date; then
 	echo "$want" >"$stamp"
 fi
 
+# step-ca, the second ACME server (test/e2e/stepca_test.go), from its own
+# pinned module, with a stamp of its own.
+hack/stepca.sh
+
 # Krew (kubectl krew), for the plugin install test, from its own pinned module;
 # go build leaves an up-to-date binary alone.
 (cd hack/krew && go build -o "$bin/kubectl-krew" sigs.k8s.io/krew/cmd/krew)

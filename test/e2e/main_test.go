@@ -122,7 +122,9 @@ func runMain(m *testing.M) int {
 			DieWithParent: true,
 			// The HTTPRoute solver's tests need a Gateway.
 			GatewayAPI: true,
-			Log:        os.Stderr,
+			// The second ACME server (stepca_test.go).
+			StepCA: true,
+			Log:    os.Stderr,
 		})
 		cancel()
 		if err != nil {

@@ -69,6 +69,10 @@ type Options struct {
 	// about 3 s of Start on two cores: the apiserver takes that long to
 	// serve the new CRDs (the HTTPRoute CRD's validation rules).
 	GatewayAPI bool
+	// StepCA also starts smallstep's step-ca (BinDir/step-ca, built by
+	// hack/stepca.sh) with an ACME provisioner: see Env.StepCAServer. It
+	// starts beside Pebble, so it adds little to Start.
+	StepCA bool
 	// Log receives one line per started program; nil discards.
 	Log io.Writer
 }
@@ -110,6 +114,18 @@ type Env struct {
 	ChallTestSrvManagement string `json:"challTestSrvManagement"`
 	// ChallTestSrvDNS is the DNS server (host:port) Pebble resolves names with.
 	ChallTestSrvDNS string `json:"challTestSrvDNS"`
+	// StepCAServer is step-ca's ACME directory URL,
+	// https://127.0.0.1:PORT/acme/acme/directory; empty without
+	// Options.StepCA. step-ca resolves names with ChallTestSrvDNS too and
+	// validates http-01 on IngressHTTP's port.
+	StepCAServer string `json:"stepCAServer,omitempty"`
+	// StepCACABundle is a PEM file with the CA of step-ca's HTTPS
+	// certificate: its root, which signs its intermediate, which signs
+	// step-ca's own certificate.
+	StepCACABundle string `json:"stepCACABundle,omitempty"`
+	// StepCARoots is a PEM file with the root step-ca's certificates chain
+	// to (the same root: step-ca has one).
+	StepCARoots string `json:"stepCARoots,omitempty"`
 
 	mu    sync.Mutex
 	procs []*proc
@@ -136,6 +152,7 @@ const (
 	pebbleDir    = "pebble"
 	nodeDir      = "node"
 	kcmDir       = "kube-controller-manager"
+	stepCADir    = "step-ca"
 )
 
 // Start runs a new environment in o.Dir and returns once every part answers.
@@ -216,10 +233,19 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		if err := e.retryOnce(gctx, "pebble-challtestsrv", func() error { return e.startChallTestSrv(gctx, o) }); err != nil {
 			return err
 		}
-		if err := e.retryOnce(gctx, "pebble", func() error { return e.startPebble(gctx, o, ingressPort) }); err != nil {
-			return err
+		cas, cactx := errgroup.WithContext(gctx)
+		cas.Go(func() error {
+			if err := e.retryOnce(cactx, "pebble", func() error { return e.startPebble(cactx, o, ingressPort) }); err != nil {
+				return err
+			}
+			return e.fetchRoots(cactx)
+		})
+		if o.StepCA {
+			cas.Go(func() error {
+				return e.retryOnce(cactx, "step-ca", func() error { return e.startStepCA(cactx, o, ingressPort) })
+			})
 		}
-		return e.fetchRoots(gctx)
+		return cas.Wait()
 	})
 	if err := g.Wait(); err != nil {
 		return nil, err
@@ -274,6 +300,9 @@ func (o *Options) complete() error {
 		o.Log = io.Discard
 	}
 	bins := []string{o.TestenvBinary, o.Busybox}
+	if o.StepCA {
+		bins = append(bins, filepath.Join(o.BinDir, "step-ca"))
+	}
 	names := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "pebble", "pebble-challtestsrv"}
 	if o.RealNode {
 		names = append(names, "kube-scheduler", "kubelet")
@@ -304,12 +333,12 @@ func (e *Env) prepareDir() error {
 	if err := cleanupRealNode(e.Dir); err != nil {
 		return err
 	}
-	for _, name := range []string{envFile, envJSONFile, pidsFile, kubeconfigFn, logsDir, etcdDir, pkiDir, pebbleDir, nodeDir, kcmDir, realNodeDir} {
+	for _, name := range []string{envFile, envJSONFile, pidsFile, kubeconfigFn, logsDir, etcdDir, pkiDir, pebbleDir, nodeDir, kcmDir, realNodeDir, stepCADir} {
 		if err := os.RemoveAll(filepath.Join(e.Dir, name)); err != nil {
 			return fmt.Errorf("testenv: clear %s: %w", e.Dir, err)
 		}
 	}
-	for _, name := range []string{logsDir, pkiDir, pebbleDir, nodeDir, kcmDir} {
+	for _, name := range []string{logsDir, pkiDir, pebbleDir, nodeDir, kcmDir, stepCADir} {
 		if err := os.MkdirAll(filepath.Join(e.Dir, name), 0o755); err != nil {
 			return fmt.Errorf("testenv: %w", err)
 		}
@@ -408,7 +437,7 @@ func stopRank(name string) int {
 		return 3
 	case "containerd":
 		return 4
-	case "pebble":
+	case "pebble", "step-ca":
 		return 2
 	case "pebble-challtestsrv":
 		return 3
@@ -435,7 +464,7 @@ func (e *Env) Running() bool {
 }
 
 // LogFile returns the log of one of the programs (etcd, kube-apiserver,
-// kube-controller-manager, pebble-challtestsrv, pebble, simnode).
+// kube-controller-manager, pebble-challtestsrv, pebble, step-ca, simnode).
 func (e *Env) LogFile(name string) string {
 	return filepath.Join(e.Dir, logsDir, name+".log")
 }
@@ -453,6 +482,9 @@ func (e *Env) Environ() []string {
 	}
 	if e.GatewayName != "" {
 		env = append(env, "GATEWAY_NAMESPACE="+e.GatewayNamespace, "GATEWAY_NAME="+e.GatewayName)
+	}
+	if e.StepCAServer != "" {
+		env = append(env, "STEPCA_SERVER="+e.StepCAServer, "STEPCA_CA_BUNDLE="+e.StepCACABundle, "STEPCA_ROOTS="+e.StepCARoots)
 	}
 	return env
 }

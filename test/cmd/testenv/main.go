@@ -80,6 +80,7 @@ func (f *envFlags) bind(cmd *cobra.Command) {
 	fs.StringVar(&f.opts.NodeName, "node-name", "", "name of the node (default simnode, or realnode with --real-node)")
 	fs.BoolVar(&f.opts.GatewayAPI, "gateway-api", true, "install the Gateway API CRDs and a Gateway simnode serves (about 3 s more)")
 	fs.BoolVar(&f.opts.RealNode, "real-node", false, "run the pods on a real node: kube-scheduler, kubelet, containerd, runc (TESTENV_NODE=real sets it too)")
+	fs.BoolVar(&f.opts.StepCA, "stepca", true, "also run smallstep's step-ca as a second ACME server (bin/step-ca, built by hack/stepca.sh)")
 }
 
 // complete fills what flags left empty. This same program runs simnode, and
@@ -166,6 +167,9 @@ func printUsage(out io.Writer, env *testenv.Env) {
 	gateway := ""
 	if env.GatewayName != "" {
 		gateway = fmt.Sprintf("\n  Gateway      %s/%s (class %s), on the same address", env.GatewayNamespace, env.GatewayName, env.GatewayClass)
+	}
+	if env.StepCAServer != "" {
+		gateway += fmt.Sprintf("\n  step-ca      %s (CA bundle %s)", env.StepCAServer, env.StepCACABundle)
 	}
 	fmt.Fprintf(out, `Environment running in %s:
   API server   %s
