@@ -517,6 +517,14 @@ func (o *ApplyOptions) runServerDryRun(ctx context.Context, st *store.Store, pla
 				fail("certificate/"+cert.Name, err)
 			}
 		}
+		// The admission chain and the NetworkPolicies judge the solver
+		// objects, as issue does before ordering.
+		if len(problems) == before {
+			opts := o.options(st, o.factory)
+			if err := issuance.Admit(ctx, opts, iss, cert); err != nil {
+				fail("certificate/"+cert.Name, err)
+			}
+		}
 		if len(problems) == before {
 			o.printf("certificate/%s valid (dry run: server)\n", cert.Name)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,8 +18,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
 	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
+	"github.com/kubectl-acme/kubectl-acme/solver"
 )
 
 // CheckOptions holds `kubectl acme check` input.
@@ -111,7 +114,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	scope, _ := accessScope(ctx, st, o.namespace, o.Issuer, o.ClusterIssuer, nil)
+	scope, iss := accessScope(ctx, st, o.namespace, o.Issuer, o.ClusterIssuer, nil)
 	perms := rbac.Needs(scope, rbac.Everyday...)
 	if o.Output == "yaml" || o.Output == "json" {
 		roles := rbac.Roles(rbac.RoleName, perms)
@@ -147,7 +150,57 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	if !scheduleOK {
 		return errors.New("the renewal schedule's Role does not match what renew needs")
 	}
+	if iss == nil {
+		return nil
+	}
+	// The issuer's solver objects, judged by the admission chain and the
+	// NetworkPolicies as issue does before ordering.
+	if err := o.admit(ctx, st, iss); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Out, "The cluster admits the solver objects of %s in namespace %q (server-side dry run).\n", kindName(iss), o.namespace)
 	return nil
+}
+
+// admit dry-runs the solver objects of each of the issuer's solvers, for
+// a name each would be picked for.
+func (o *CheckOptions) admit(ctx context.Context, st *store.Store, iss *certmanager.Issuer) error {
+	if iss.Spec.ACME == nil {
+		return nil
+	}
+	opts := issuance.Options{Store: st, UserAgent: o.factory.UserAgent}
+	var errs []error
+	for _, sv := range iss.Spec.ACME.Solvers {
+		cert := &certmanager.Certificate{}
+		cert.Name, cert.Namespace = "check", o.namespace
+		cert.Spec.DNSNames = []string{exampleName(sv)}
+		// This solver alone, for any name.
+		one, a := *iss, *iss.Spec.ACME
+		sv.Selector = nil
+		a.Solvers = []certmanager.ACMEChallengeSolver{sv}
+		one.Spec.ACME = &a
+		if err := issuance.Admit(ctx, opts, &one, cert); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("issuing through %s would fail before any order: %w", kindName(iss), errors.Join(errs...))
+	}
+	return nil
+}
+
+// exampleName is a DNS name the solver is picked for: from its selector,
+// else one under the reserved example.com.
+func exampleName(sv certmanager.ACMEChallengeSolver) string {
+	if sel := sv.Selector; sel != nil {
+		if len(sel.DNSNames) > 0 {
+			return strings.TrimPrefix(sel.DNSNames[0], "*.")
+		}
+		if len(sel.DNSZones) > 0 {
+			return "check." + sel.DNSZones[0]
+		}
+	}
+	return "check.example.com"
 }
 
 // accessScope is where a user of ns, issuing through issuer, needs
@@ -225,6 +278,7 @@ func issuerScope(st *store.Store, ns string, iss *certmanager.Issuer, cert *cert
 	}
 	slices.Sort(s.PatchedIngresses)
 	s.NoNewIngresses = !creates
+	s.SolverTraffic = iss.Annotations[solver.AnnotationAllowSolverTraffic] == "true"
 	return s
 }
 

@@ -222,6 +222,7 @@ func (o *IssueOptions) preflight(st *store.Store) func(ctx context.Context, j *i
 		} else {
 			scope, j.Issuer = accessScope(ctx, st, o.namespace, ref.Name, cluster, j.Cert)
 		}
+		scope.SolverTraffic = scope.SolverTraffic || o.AllowSolverTraffic
 		if err := preflight(ctx, st.Client, scope, roleHint(o.namespace, ref.Name, cluster), rbac.Issue); err != nil {
 			return "", err
 		}

@@ -118,6 +118,7 @@ func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
 	r := certs[0].Spec.IssuerRef
 	cluster := r.Kind == certmanager.KindClusterIssuer
 	scope, _ := accessScope(ctx, st, ns, r.Name, cluster, certs[0])
+	scope.SolverTraffic = scope.SolverTraffic || o.AllowSolverTraffic
 	if err := preflight(ctx, st.Client, scope, roleHint(ns, r.Name, cluster), rbac.Issue); err != nil {
 		return fmt.Errorf("ingress %q: %w", ii.Name, err)
 	}

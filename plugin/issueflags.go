@@ -2,7 +2,11 @@ package plugin
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/spf13/pflag"
 
@@ -33,6 +37,10 @@ type issueFlags struct {
 	// waitInsteadOfSelfCheck does.
 	WaitInsteadOfSelfCheck time.Duration
 	waitFlag               *pflag.Flag
+	// AllowSolverTraffic and IngressControllerNamespace: see
+	// issuance.Options.
+	AllowSolverTraffic         bool
+	IngressControllerNamespace string
 }
 
 func defaultIssueFlags() issueFlags {
@@ -50,6 +58,8 @@ func (f *issueFlags) addFlags(fl *pflag.FlagSet) {
 	f.waitFlag = fl.Lookup("wait-instead-of-self-check")
 	fl.IntVar(&f.Concurrency, "concurrency", f.Concurrency, "How many certificates to issue at the same time")
 	addIngressPathTypeFlag(fl, &f.IngressPathType, "pathType of the challenge paths in the solver's Ingress, over the issuer's setting: Exact, Prefix or ImplementationSpecific (default: decided by the ingress class's controller)")
+	fl.BoolVar(&f.AllowSolverTraffic, "allow-solver-traffic", f.AllowSolverTraffic, "If the namespace's NetworkPolicies would drop traffic to the solver pod, add a temporary NetworkPolicy admitting TCP to its port, removed with it (issuer annotation "+solver.AnnotationAllowSolverTraffic+"=true)")
+	fl.StringVar(&f.IngressControllerNamespace, "ingress-controller-namespace", f.IngressControllerNamespace, "Namespace the ingress controller runs in, to judge NetworkPolicies that admit some namespaces only (issuer annotation "+solver.AnnotationIngressControllerNamespace+")")
 }
 
 // addIngressPathTypeFlag is --ingress-path-type, of issue, apply, renew
@@ -81,6 +91,11 @@ func (f *issueFlags) validate() error {
 			return err
 		}
 	}
+	if ns := f.IngressControllerNamespace; ns != "" {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Errorf("--ingress-controller-namespace %q: %s", ns, strings.Join(errs, "; "))
+		}
+	}
 	if f.SolverImage != "" {
 		return validateImage("--solver-image", f.SolverImage)
 	}
@@ -103,5 +118,8 @@ func (f *issueFlags) options(st *store.Store, fac *Factory) issuance.Options {
 		IngressPathType:        f.IngressPathType,
 		IngressClasses:         f.classes,
 		UserAgent:              fac.UserAgent,
+
+		AllowSolverTraffic:         f.AllowSolverTraffic,
+		IngressControllerNamespace: f.IngressControllerNamespace,
 	}
 }

@@ -31,11 +31,14 @@ const (
 	KindIngressPaths = "ingress-paths"
 	KindIngress      = "ingress"
 	KindHTTPRoute    = "httproute"
-	KindService      = "service"
-	KindPod          = "pod"
+	// KindNetworkPolicy admits the ingress controller's traffic to the
+	// solver pod (Config.AllowSolverTraffic).
+	KindNetworkPolicy = "networkpolicy"
+	KindService       = "service"
+	KindPod           = "pod"
 )
 
-var kindOrder = map[string]int{KindIngressPaths: 0, KindIngress: 1, KindHTTPRoute: 2, KindService: 3, KindPod: 4}
+var kindOrder = map[string]int{KindIngressPaths: 0, KindIngress: 1, KindHTTPRoute: 2, KindNetworkPolicy: 3, KindService: 4, KindPod: 5}
 
 // solverNamePrefix starts every solver's name (issuance names them
 // acme-solver-CERTIFICATE-RANDOM): challenge paths whose backend is such a
@@ -96,6 +99,19 @@ func Leftovers(ctx context.Context, c kubernetes.Interface, dc dynamic.Interface
 	}
 	for _, o := range pods.Items {
 		add(KindPod, o.ObjectMeta)
+	}
+	nps, err := c.NetworkingV1().NetworkPolicies(ns).List(ctx, opts)
+	switch {
+	case apierrors.IsForbidden(err):
+		// Only a user allowed to create them (--allow-solver-traffic)
+		// can have left one, and the pod owns it: the garbage collector
+		// removes it with the pod.
+	case err != nil:
+		return nil, kube.Describe(err, "list", "networkpolicies.networking.k8s.io", ns)
+	default:
+		for _, o := range nps.Items {
+			add(KindNetworkPolicy, o.ObjectMeta)
+		}
 	}
 	if dc != nil {
 		routes, err := dc.Resource(HTTPRoutes).Namespace(ns).List(ctx, opts)
@@ -243,6 +259,8 @@ func DeleteLeftover(ctx context.Context, c kubernetes.Interface, dc dynamic.Inte
 			resource = "ingresses.networking.k8s.io"
 		case KindHTTPRoute:
 			resource = "httproutes.gateway.networking.k8s.io"
+		case KindNetworkPolicy:
+			resource = "networkpolicies.networking.k8s.io"
 		}
 		return kube.Describe(err, "delete", resource, o.Namespace)
 	}
@@ -265,6 +283,8 @@ func deleteObject(ctx context.Context, c kubernetes.Interface, dc dynamic.Interf
 			return fmt.Errorf("httproute %s/%s: no client for HTTPRoutes", ns, name)
 		}
 		err = dc.Resource(HTTPRoutes).Namespace(ns).Delete(ctx, name, opts)
+	case KindNetworkPolicy:
+		err = c.NetworkingV1().NetworkPolicies(ns).Delete(ctx, name, opts)
 	case KindService:
 		err = c.CoreV1().Services(ns).Delete(ctx, name, opts)
 	case KindPod:

@@ -70,7 +70,7 @@ func (s *HTTPRoute) Present(ctx context.Context, chals []acme.Challenge) error {
 			return fmt.Errorf("create httproute %s/%s: %w", ns, hr.Name, ErrHTTPRouteNotServed)
 		}
 		if ignoreExists(err) != nil {
-			return kube.Describe(err, "create", "httproutes.gateway.networking.k8s.io", ns)
+			return Admission(err, "httproute", ns, hr.Name, "create")
 		}
 	}
 	s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service, httproute %s/%s", ns, s.Config.Name))

@@ -89,6 +89,12 @@ type Config struct {
 	// (cert-manager's http01.gatewayHTTPRoute).
 	ParentRefs  []gatewayv1.ParentReference
 	RouteLabels map[string]string
+	// AllowSolverTraffic lets the solver add a NetworkPolicy admitting
+	// TCP to the solver pod's port when the namespace's policies would
+	// drop it; IngressControllerNamespace, when known, is where the
+	// ingress controller runs (see networkpolicy.go).
+	AllowSolverTraffic         bool
+	IngressControllerNamespace string
 }
 
 func (c *Config) labels() map[string]string {

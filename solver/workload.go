@@ -39,6 +39,9 @@ type Workload struct {
 
 	mu      sync.Mutex
 	created []kindName
+	// openTraffic: the dry run found NetworkPolicies dropping the
+	// solver's traffic and the user opted in to a policy admitting it.
+	openTraffic bool
 }
 
 type kindName struct{ kind, name string }
@@ -61,11 +64,7 @@ func (w *Workload) start(ctx context.Context, chals []acme.Challenge) (*metav1.O
 			return nil, "", fmt.Errorf("the CA sent challenge token %q for %s, which is not base64url", ch.Token, ch.Identifier)
 		}
 	}
-	now := time.Now
-	if w.Now != nil {
-		now = w.Now
-	}
-	created := now().UTC().Format(time.RFC3339)
+	created := w.now().UTC().Format(time.RFC3339)
 	cfg := &w.Config
 	ns := cfg.Namespace
 	pods := w.Client.CoreV1().Pods(ns)
@@ -79,15 +78,32 @@ func (w *Workload) start(ctx context.Context, chals []acme.Challenge) (*metav1.O
 		}
 	}
 	if err != nil {
-		return nil, "", kube.Describe(err, "create", "pods", ns)
+		return nil, "", Admission(err, "pod", ns, cfg.Name, "create")
 	}
 	owner := &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}
 
 	w.track(KindService, cfg.Name)
 	if _, err := w.Client.CoreV1().Services(ns).Create(ctx, cfg.service(owner, created), metav1.CreateOptions{}); ignoreExists(err) != nil {
-		return nil, "", kube.Describe(err, "create", "services", ns)
+		return nil, "", Admission(err, "service", ns, cfg.Name, "create")
+	}
+	w.mu.Lock()
+	open := w.openTraffic
+	w.mu.Unlock()
+	if open {
+		w.track(KindNetworkPolicy, cfg.Name)
+		if _, err := w.Client.NetworkingV1().NetworkPolicies(ns).Create(ctx, cfg.networkPolicy(owner, created), metav1.CreateOptions{}); ignoreExists(err) != nil {
+			return nil, "", Admission(err, "networkpolicy", ns, cfg.Name, "create")
+		}
+		w.emit(acme.StatePresenting, fmt.Sprintf("created networkpolicy %s/%s admitting TCP to the solver port %d", ns, cfg.Name, httpPort))
 	}
 	return owner, created, nil
+}
+
+func (w *Workload) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
 }
 
 // ready waits for the pod, then self-checks every challenge URL.

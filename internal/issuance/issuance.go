@@ -60,6 +60,13 @@ type Options struct {
 	// IngressClasses, when set, shares IngressClass reads between the
 	// issues of one command.
 	IngressClasses *solver.IngressClasses
+	// AllowSolverTraffic adds a temporary NetworkPolicy admitting the
+	// solver's traffic when the namespace's policies would drop it, as
+	// the issuer's solver.AnnotationAllowSolverTraffic does;
+	// IngressControllerNamespace says where the ingress controller runs
+	// (solver.AnnotationIngressControllerNamespace).
+	AllowSolverTraffic         bool
+	IngressControllerNamespace string
 	// Accounts, when set, shares account clients between the issues of
 	// one command (apply issues many certificates from one issuer).
 	Accounts  *Accounts
@@ -205,6 +212,13 @@ func Issue(ctx context.Context, o Options, iss *certmanager.Issuer, cert *certma
 	if err != nil {
 		return cert, fmt.Errorf("certificate %q: usages: %w", cert.Name, err)
 	}
+
+	// The cluster judges the solver objects before the CA is asked for
+	// anything it would have to undo.
+	if err := admit(ctx, sv, cert); err != nil {
+		return cert, &PreflightError{Err: err}
+	}
+
 	keySpec := acme.KeySpec{}
 	rotation := ""
 	if pk := cert.Spec.PrivateKey; pk != nil {
@@ -288,6 +302,17 @@ func Issue(ctx context.Context, o Options, iss *certmanager.Issuer, cert *certma
 	}
 	return cert, nil
 }
+
+// PreflightError is a check before the order that failed: the cluster
+// refuses a solver object, or nothing could route the CA to the solver.
+// No order was placed and nothing was created.
+type PreflightError struct{ Err error }
+
+func (e *PreflightError) Error() string {
+	return e.Err.Error() + "\n(checked before ordering: no order was placed, nothing was created)"
+}
+
+func (e *PreflightError) Unwrap() error { return e.Err }
 
 // saveCertificate retries on conflict: status is ours to write.
 func saveCertificate(ctx context.Context, s *store.Store, cert *certmanager.Certificate) error {

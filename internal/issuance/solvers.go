@@ -71,6 +71,12 @@ func (m *multiSolver) solverFor(sv certmanager.ACMEChallengeSolver) acme.Solver 
 		Name:        solverName(m.cert.Name),
 		Certificate: m.cert.Name,
 		Image:       m.o.SolverImage,
+		// The flags win over the issuer's annotations.
+		AllowSolverTraffic:         m.o.AllowSolverTraffic || m.iss.Annotations[solver.AnnotationAllowSolverTraffic] == "true",
+		IngressControllerNamespace: m.o.IngressControllerNamespace,
+	}
+	if cfg.IngressControllerNamespace == "" {
+		cfg.IngressControllerNamespace = m.iss.Annotations[solver.AnnotationIngressControllerNamespace]
 	}
 	if sv.IsGatewayHTTPRoute() {
 		rt := sv.HTTP01.GatewayHTTPRoute
@@ -130,7 +136,10 @@ type multiSolver struct {
 	o      *Options
 }
 
-var _ acme.Solver = (*multiSolver)(nil)
+var (
+	_ acme.Solver     = (*multiSolver)(nil)
+	_ solver.Admitter = (*multiSolver)(nil)
+)
 
 // Present presents each solver's challenges concurrently; all must pass.
 func (m *multiSolver) Present(ctx context.Context, chals []acme.Challenge) error {
@@ -167,4 +176,56 @@ func (m *multiSolver) CleanUp(ctx context.Context) error {
 	}
 	_ = g.Wait()
 	return errors.Join(errs...)
+}
+
+// DryRun has each solver's objects judged by the cluster's admission
+// chain, concurrently; every denial is reported.
+func (m *multiSolver) DryRun(ctx context.Context, chals []acme.Challenge) error {
+	groups := map[acme.Solver][]acme.Challenge{}
+	for _, ch := range chals {
+		if s := m.byName[ch.Identifier]; s != nil {
+			groups[s] = append(groups[s], ch)
+		}
+	}
+	errs := make([]error, len(m.all))
+	var g errgroup.Group
+	for i, s := range m.all {
+		a, ok := s.(solver.Admitter)
+		if cs := groups[s]; ok && len(cs) > 0 {
+			g.Go(func() error {
+				errs[i] = a.DryRun(ctx, cs)
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
+	return errors.Join(errs...)
+}
+
+// admit has the solver objects for cert's names judged by the cluster's
+// admission chain (webhooks, ValidatingAdmissionPolicies, Pod Security,
+// ResourceQuota, LimitRange) with dryRun=All, before any order exists:
+// a refusal then costs no order, no authorization and no object.
+func admit(ctx context.Context, sv acme.Solver, cert *certmanager.Certificate) error {
+	a, ok := sv.(solver.Admitter)
+	if !ok {
+		return nil
+	}
+	dns, ips := cert.Spec.Identifiers()
+	return a.DryRun(ctx, solver.PlaceholderChallenges(dns, ips))
+}
+
+// Admit runs, without creating anything, the checks Issue makes before
+// ordering cert from iss: the admission chain's verdict on the solver
+// objects (dryRun=All) and the NetworkPolicies' on the solver's traffic.
+// apply --dry-run=server and check use it.
+func Admit(ctx context.Context, o Options, iss *certmanager.Issuer, cert *certmanager.Certificate) error {
+	if iss.Spec.ACME == nil {
+		return fmt.Errorf("issuer %q has no acme section", iss.Name)
+	}
+	sv, err := newSolver(&o, iss, cert)
+	if err != nil {
+		return err
+	}
+	return admit(ctx, sv, cert)
 }

@@ -27,6 +27,9 @@ type Permission struct {
 	Namespace string
 	// Name limits the permission to one object (a Role's resourceNames).
 	Name string
+	// Optional permissions make a command more careful, not possible:
+	// without them it warns and goes on, so Missing leaves them out.
+	Optional bool
 }
 
 // ResourceName is the resource as kubectl writes it: pods,
@@ -123,6 +126,10 @@ type Scope struct {
 	// NoNewIngresses: every solver patches an existing Ingress or routes
 	// through an HTTPRoute, so issuing creates and deletes no Ingress.
 	NoNewIngresses bool
+	// SolverTraffic: the solvers may add a temporary NetworkPolicy
+	// admitting the solver's traffic (--allow-solver-traffic), which
+	// issuing creates and deletes, and cleanup lists and deletes.
+	SolverTraffic bool
 	// HTTPRoutes: a solver routes through HTTPRoutes
 	// (http01.gatewayHTTPRoute), which issuing creates and deletes, and
 	// cleanup lists and deletes.
@@ -147,6 +154,18 @@ func Needs(scope Scope, cmds ...Command) []Permission {
 			}
 			for _, v := range n.verbs {
 				add(Permission{Verb: v, Group: n.group, Resource: n.resource, Namespace: scope.Namespace})
+			}
+		}
+		if c == Issue {
+			// NetworkPolicies that would drop the CA's requests to the
+			// solver pod are found before ordering; without this they
+			// go unchecked, with a warning.
+			add(Permission{Verb: "list", Group: networking, Resource: "networkpolicies", Namespace: scope.Namespace, Optional: true})
+		}
+		if scope.SolverTraffic {
+			verbs := map[Command][]string{Issue: {"create", "delete"}, Cleanup: {"list", "delete"}}[c]
+			for _, v := range verbs {
+				add(Permission{Verb: v, Group: networking, Resource: "networkpolicies", Namespace: scope.Namespace})
 			}
 		}
 		if scope.HTTPRoutes {
@@ -179,7 +198,7 @@ func Needs(scope Scope, cmds ...Command) []Permission {
 var verbOrder = map[string]int{"get": 0, "list": 1, "watch": 2, "create": 3, "update": 4, "patch": 5, "delete": 6}
 
 // resourceOrder lists stored state first, then the solver's objects.
-var resourceOrder = map[string]int{"configmaps": 0, "secrets": 1, "pods": 2, "services": 3, "ingresses": 4, "httproutes": 5, "leases": 6, "events": 7}
+var resourceOrder = map[string]int{"configmaps": 0, "secrets": 1, "pods": 2, "services": 3, "ingresses": 4, "httproutes": 5, "networkpolicies": 6, "leases": 7, "events": 8}
 
 // Sort orders permissions by namespace, resource and verb.
 func Sort(ps []Permission) {
@@ -241,6 +260,12 @@ func Review(ctx context.Context, c kubernetes.Interface, ps []Permission) ([]Res
 			out[i] = Result{Permission: p, Allowed: true}
 			continue
 		}
+		if complete[p.Namespace] && p.Optional {
+			// Not worth a request of its own: a wrong "no" costs a
+			// warning, not the command.
+			out[i] = Result{Permission: p}
+			continue
+		}
 		ask = append(ask, i)
 	}
 	if len(ask) == 0 {
@@ -297,7 +322,7 @@ func accessReviews(ctx context.Context, c kubernetes.Interface, ps []Permission,
 func Missing(rs []Result) []Permission {
 	var out []Permission
 	for _, r := range rs {
-		if !r.Allowed {
+		if !r.Allowed && !r.Optional {
 			out = append(out, r.Permission)
 		}
 	}
