@@ -134,7 +134,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 		if err := printPermissions(o.Out, results, true); err != nil {
 			return err
 		}
-	} else if len(missing) > 0 {
+	} else if len(missing) > 0 || len(optionalMissing(results)) > 0 {
 		if err := printPermissions(o.Out, results, false); err != nil {
 			return err
 		}
@@ -142,6 +142,9 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	drift, scheduleOK := scheduleDrift(ctx, st, o.namespace)
 	if drift != "" {
 		fmt.Fprintln(o.Out, drift)
+	}
+	if opt := optionalMissing(results); len(opt) > 0 && len(missing) == 0 {
+		fmt.Fprintf(o.ErrOut, "warning: %d optional permission(s) missing (%s): issue goes on without what they are for (NetworkPolicies that would drop the CA's requests go unchecked); %s\n", len(opt), strings.Join(opt, ", "), o.roleHint())
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("%d of the %d permissions kubectl acme needs are missing; %s", len(missing), len(perms), o.roleHint())
@@ -312,6 +315,8 @@ func printPermissions(w io.Writer, rs []rbac.Result, all bool) error {
 		allowed := "no"
 		if r.Allowed {
 			allowed = "yes"
+		} else if r.Optional {
+			allowed = "no (optional)"
 		}
 		res := r.ResourceName()
 		if r.Name != "" {
@@ -320,6 +325,17 @@ func printPermissions(w io.Writer, rs []rbac.Result, all bool) error {
 		rows = append(rows, []string{r.Verb, res, r.Namespace, allowed})
 	}
 	return printTable(w, []string{"VERB", "RESOURCE", "NAMESPACE", "ALLOWED"}, rows)
+}
+
+// optionalMissing are the optional permissions rs lacks, as VERB RESOURCE.
+func optionalMissing(rs []rbac.Result) []string {
+	var out []string
+	for _, r := range rs {
+		if !r.Allowed && r.Optional {
+			out = append(out, r.Verb+" "+r.ResourceName())
+		}
+	}
+	return out
 }
 
 // printRoles writes Roles as YAML documents or a JSON List.

@@ -23,11 +23,13 @@ import (
 const budgetNamespace = "e2e-api-budget"
 
 // apiRequestBudget is Kubernetes API requests per certificate, a watch
-// counting once: issue 8's 15, plus issue 12's read of the IngressClass
-// that decides the challenge paths' type (Forbidden for this Role, and
-// still a request) and the server-side dry runs of the solver's Pod,
-// Service and Ingress before the order.
-const apiRequestBudget = 15 + 1 + 3
+// apiRequestBudget is Kubernetes API requests per certificate, a watch
+// counting once: issue 8's 15, plus what issue 12 adds before the order:
+// the read of the IngressClass that decides the challenge paths' type
+// (Forbidden for this Role, and still a request), the server-side dry runs
+// of the solver's Pod, Service and Ingress, and the list of the
+// namespace's NetworkPolicies.
+const apiRequestBudget = 15 + 1 + 3 + 1
 
 // writeAuditPolicy makes the API server log only the requests of
 // budgetNamespace's ServiceAccounts, so the log stays small; it returns
