@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	testenv "github.com/kubectl-acme/kubectl-acme/test/env"
 )
 
 // The admission tests check that the cluster's admission chain judges the
@@ -165,4 +169,63 @@ func createQuota(t *testing.T, ns, name string, hard corev1.ResourceList) {
 		got, err := kube.CoreV1().ResourceQuotas(ns).Get(ctx, name, metav1.GetOptions{})
 		return err == nil && len(got.Status.Hard) == len(hard)
 	})
+}
+
+// TestIssueForcedExactDeniedByNginxAdmission: forcing pathType Exact on
+// class nginx, whose admission rule (ingress-nginx's
+// strict-validate-path-type, test/env/admission.go) denies Exact paths
+// with a dot, fails before any order reaches the CA, names the policy
+// and the override to change, and leaves nothing. apply --dry-run=server
+// and check report the same denial.
+func TestIssueForcedExactDeniedByNginxAdmission(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	p := startCAProxy(t)
+	createIssuerVia(t, p, ns, "pebble")
+	before := p.NewOrders()
+	host := "exact." + ns + ".example.test"
+	_, errOut, code := acmeCmd(t, env.Kubeconfig, issueArgs(ns, "web", "pebble", "--domain", host, "--ingress-path-type", "Exact")...)
+	if code == 0 {
+		t.Fatal("issue with pathType Exact on class nginx succeeded")
+	}
+	wantAll(t, "issue's error", errOut, `ValidatingAdmissionPolicy "`+testenv.NginxAdmissionPolicy+`"`, "--ingress-path-type", "ImplementationSpecific", "no order was placed")
+	if n := p.NewOrders() - before; n != 0 {
+		t.Errorf("%d newOrder requests reached the CA, want none", n)
+	}
+	assertNoSolverObjects(t, ns)
+
+	manifest := filepath.Join(t.TempDir(), "cert.yaml")
+	if err := os.WriteFile(manifest, []byte(`apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: web
+  namespace: `+ns+`
+spec:
+  secretName: web
+  dnsNames: [`+host+`]
+  issuerRef: {name: pebble, kind: Issuer}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := acmeCmd(t, env.Kubeconfig, "apply", "-f", manifest, "--dry-run=server", "--ingress-path-type", "Exact")
+	if code == 0 {
+		t.Errorf("apply --dry-run=server passed:\n%s", out)
+	}
+	wantAll(t, "apply --dry-run=server", out+errOut, `ValidatingAdmissionPolicy "`+testenv.NginxAdmissionPolicy+`"`, "--ingress-path-type")
+	if n := p.NewOrders() - before; n != 0 {
+		t.Errorf("%d newOrder requests reached the CA, want none", n)
+	}
+	assertNoSolverObjects(t, ns)
+
+	// The same issuer with the override stored on it: check --issuer
+	// reports the denial.
+	mustACME(t, env.Kubeconfig, "create", "issuer", "exact", "-n", ns,
+		"--server", p.Directory, "--ca-bundle", p.CABundle,
+		"--email", "e2e@example.com", "--ingress-class", env.IngressClass, "--agree-tos", "--ingress-path-type", "Exact")
+	out, errOut, code = acmeCmd(t, env.Kubeconfig, "check", "-n", ns, "--issuer", "exact")
+	if code == 0 {
+		t.Errorf("check --issuer passed:\n%s", out)
+	}
+	wantAll(t, "check --issuer", out+errOut, `ValidatingAdmissionPolicy "`+testenv.NginxAdmissionPolicy+`"`)
+	assertNoSolverObjects(t, ns)
 }
