@@ -31,16 +31,16 @@ up_to_date() {
 }
 
 if ! up_to_date; then
-	echo "hack/tools.sh: building ${programs[*]} into bin/ (from scratch this takes several minutes)" >&2
+	echo "hack/tools.sh: building ${programs[*]} into bin/ (from scratch about 16 minutes on two cores, most of it the first, kube-apiserver, whose packages the others share)" >&2
 	mkdir -p "$bin"
 	rm -f "$stamp"
 	# One program at a time, so the log says which one a slow or failed
 	# build is; the build cache makes the shared packages compile once.
 	for i in "${!packages[@]}"; do
-		echo "hack/tools.sh: building ${programs[$i]} (${packages[$i]})" >&2
+		echo "hack/tools.sh: [$((i + 1))/${#packages[@]}] building ${programs[$i]} (${packages[$i]})" >&2
 		start=$SECONDS
 		(cd hack/tools && go build -o "$bin/${programs[$i]}" "${packages[$i]}")
-		echo "hack/tools.sh: built ${programs[$i]} in $((SECONDS - start))s" >&2
+		echo "hack/tools.sh: [$((i + 1))/${#packages[@]}] built ${programs[$i]} in $((SECONDS - start))s" >&2
 	done
 	echo "$want" >"$stamp"
 fi
