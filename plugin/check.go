@@ -92,16 +92,16 @@ func (o *CheckOptions) Validate() error {
 	if err := validateOutput(o.Output, "", "wide", "yaml", "json"); err != nil {
 		return err
 	}
-	if o.ClusterIssuer && o.Issuer == "" {
-		return errors.New("--cluster-issuer needs --issuer NAME")
+	if err := validateIssuerRef(o.Issuer, o.ClusterIssuer); err != nil {
+		return err
 	}
 	if o.Issuer != "" {
 		if err := certmanager.ValidateName("issuer", o.Issuer); err != nil {
 			return err
 		}
 	}
-	if o.Timeout <= 0 {
-		return errors.New("--timeout must be positive")
+	if err := positive("--timeout", o.Timeout); err != nil {
+		return err
 	}
 	return nil
 }

@@ -92,8 +92,8 @@ func (o *CleanupOptions) Validate() error {
 	if o.OlderThan < 0 {
 		return fmt.Errorf("--older-than %s: must not be negative", o.OlderThan)
 	}
-	if o.Timeout <= 0 {
-		return errors.New("--timeout must be positive")
+	if err := positive("--timeout", o.Timeout); err != nil {
+		return err
 	}
 	return nil
 }

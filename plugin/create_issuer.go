@@ -186,8 +186,8 @@ func (o *CreateIssuerOptions) Validate() error {
 			return err
 		}
 	}
-	if o.Timeout <= 0 {
-		return errors.New("--timeout must be positive")
+	if err := positive("--timeout", o.Timeout); err != nil {
+		return err
 	}
 	hasKey := o.EABHMACKey != "" || o.EABHMACSecret != ""
 	switch {

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -44,8 +43,8 @@ serving; --delete-secret deletes it too, if kubectl-acme wrote it for this certi
 			if err := certmanager.ValidateName("certificate", o.Name); err != nil {
 				return err
 			}
-			if o.Timeout <= 0 {
-				return errors.New("--timeout must be positive")
+			if err := positive("--timeout", o.Timeout); err != nil {
+				return err
 			}
 			return o.Run(cmd.Context())
 		},

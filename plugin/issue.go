@@ -126,8 +126,8 @@ func (o *IssueOptions) Validate() error {
 	if err := o.issueFlags.validate(); err != nil {
 		return err
 	}
-	if o.ClusterIssuer && o.Issuer == "" {
-		return errors.New("--cluster-issuer needs --issuer NAME")
+	if err := validateIssuerRef(o.Issuer, o.ClusterIssuer); err != nil {
+		return err
 	}
 	if o.Duration < 0 {
 		return errors.New("--duration must not be negative")

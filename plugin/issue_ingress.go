@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"strings"
@@ -66,8 +65,8 @@ func (ii *issueIngress) validate() error {
 	if len(set) > 0 {
 		return fmt.Errorf("%s cannot be used with --ingress: the Ingress's spec.tls and its cert-manager.io annotations (cert-manager.io/common-name, cert-manager.io/private-key-algorithm, cert-manager.io/renew-before, ...) describe the certificates", strings.Join(set, ", "))
 	}
-	if o.ClusterIssuer && o.Issuer == "" {
-		return errors.New("--cluster-issuer needs --issuer NAME")
+	if err := validateIssuerRef(o.Issuer, o.ClusterIssuer); err != nil {
+		return err
 	}
 	return o.issueFlags.validate()
 }

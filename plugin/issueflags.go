@@ -69,14 +69,14 @@ func addIngressPathTypeFlag(fl *pflag.FlagSet, p *string, usage string) {
 }
 
 func (f *issueFlags) validate() error {
-	if f.Timeout <= 0 {
-		return errors.New("--timeout must be positive")
+	if err := positive("--timeout", f.Timeout); err != nil {
+		return err
 	}
 	if f.Concurrency < 1 {
 		return errors.New("--concurrency must be at least 1")
 	}
-	if f.SelfCheckTimeout <= 0 {
-		return errors.New("--self-check-timeout must be positive")
+	if err := positive("--self-check-timeout", f.SelfCheckTimeout); err != nil {
+		return err
 	}
 	if f.IngressPathType != "" {
 		if err := certmanager.ValidateIngressPathType("--ingress-path-type", f.IngressPathType); err != nil {

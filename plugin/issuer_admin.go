@@ -38,8 +38,8 @@ func (r *issuerRef) complete(f *Factory, args []string) error {
 	if err := certmanager.ValidateName("issuer", r.Name); err != nil {
 		return err
 	}
-	if r.Timeout <= 0 {
-		return errors.New("--timeout must be positive")
+	if err := positive("--timeout", r.Timeout); err != nil {
+		return err
 	}
 	return nil
 }

@@ -123,7 +123,7 @@ func (o *ScheduleOptions) Validate() error {
 	case o.DryRun != "none" && o.DryRun != "client":
 		return fmt.Errorf("--dry-run=%s: only none or client are supported", o.DryRun)
 	case o.Timeout <= 0:
-		return errors.New("--timeout must be positive")
+		return positive("--timeout", o.Timeout)
 	}
 	if len(strings.Fields(o.Schedule)) != 5 && (len(o.Schedule) == 0 || o.Schedule[0] != '@') {
 		return fmt.Errorf("--schedule %q: want a cron expression of five fields, like \"17 3,15 * * *\"", o.Schedule)
@@ -278,8 +278,8 @@ Objects it did not create are left alone; certificates and their Secrets stay.`,
 				return err
 			}
 			o.namespace, o.factory = ns, f
-			if o.Timeout <= 0 {
-				return errors.New("--timeout must be positive")
+			if err := positive("--timeout", o.Timeout); err != nil {
+				return err
 			}
 			return o.Run(cmd.Context())
 		},
