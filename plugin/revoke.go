@@ -31,7 +31,9 @@ func NewCmdRevoke(f *Factory, streams genericiooptions.IOStreams) *cobra.Command
 		Use:   "revoke NAME [--reason REASON]",
 		Short: "Revoke the certificate stored for NAME",
 		Long: `Ask the CA to revoke the certificate currently stored in NAME's Secret, signed
-with the issuer's account key. The Secret is left as it is; issue again to replace it.`,
+with the issuer's account key. The Secret is left as it is; issue again to replace it.
+Revoking a certificate the CA revoked before changes nothing: the command says it was
+already revoked and keeps the first revocation's reason and time.`,
 		Example: `  # The private key leaked
   kubectl acme revoke web --reason keyCompromise
 
