@@ -184,9 +184,9 @@ func Run(ctx context.Context, cfg Config) (_ *Results, err error) {
 		{"lego", func(ctx context.Context) error { return b.lego(ctx, legoBin, proxyCA) }},
 		{"kubectl-acme", func(ctx context.Context) error { return b.plugin(ctx, proxyCA) }},
 	}
-	node := "solver pods ran on simnode's simulated node (TESTENV_NODE=real runs them on a real kubelet, containerd and runc)"
+	node := "solver pods ran on simnode's simulated node (TESTENV_NODE=sim)"
 	if b.env.RealNode {
-		node = "solver pods ran on the real node: kube-scheduler, kubelet, containerd, runc (TESTENV_NODE=real); pod start is theirs"
+		node = "solver pods ran on the real node: kube-scheduler, kubelet, containerd, runc; pod start is theirs"
 	}
 	b.res.Notes = append(b.res.Notes, node, "load average before: "+loadavg())
 	defer func() { b.res.Notes = append(b.res.Notes, "load average after: "+loadavg()) }()

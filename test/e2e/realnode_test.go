@@ -48,7 +48,7 @@ func TestRealNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	suiteEnv, suiteKube := env, kube
-	own, ownKube := startOwnEnv(t, testenv.Options{RealNode: true})
+	own, ownKube := startOwnEnv(t, testenv.Options{Node: testenv.NodeReal})
 	env, kube = own, ownKube
 	defer func() { env, kube = suiteEnv, suiteKube }()
 

@@ -214,7 +214,7 @@ func (e *Env) startControllerManager(ctx context.Context, o Options) error {
 		// Its default is under /usr/libexec, which it would create.
 		"--flex-volume-plugin-dir=" + filepath.Join(e.Dir, kcmDir, "flexvolume"),
 	}
-	if !o.RealNode {
+	if !o.realNode {
 		// The simulated node sends no kubelet heartbeats the way these
 		// controllers expect; they would taint it and evict solver pods.
 		// A real kubelet needs them: the node lifecycle controller lifts

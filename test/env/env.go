@@ -1,6 +1,8 @@
 // Package testenv runs a throwaway Kubernetes control plane (etcd,
-// kube-apiserver, kube-controller-manager), Pebble with its DNS server, and a
-// simulated node with an ingress controller, all on loopback addresses. The
+// kube-apiserver, kube-controller-manager), Pebble with its DNS server, a
+// real node (kube-scheduler, kubelet, containerd, runc; or simnode's
+// simulated one) and simnode's ingress controller, all on loopback
+// addresses. The
 // end-to-end tests use it, and `hack/testenv` starts it for trying kubectl-acme
 // by hand.
 package testenv
@@ -36,14 +38,16 @@ type Options struct {
 	TestenvBinary string
 	// Busybox runs the solver pods' httpd; default /bin/busybox.
 	Busybox string
-	// NodeName is the node's name; default "simnode", or "realnode" with
-	// RealNode.
+	// NodeName is the node's name; default "realnode", or "simnode" for
+	// the simulated node.
 	NodeName string
-	// RealNode runs the solver pods on a real node (realnode.go):
-	// kube-scheduler, the kubelet, containerd and runc, with simnode left
-	// as the ingress and Gateway controller. TESTENV_NODE=real in the
-	// environment sets it too, TESTENV_NODE=sim leaves it off.
-	RealNode bool
+	// Node is NodeReal, pods on a real node (realnode.go): kube-scheduler,
+	// the kubelet, containerd and runc, with simnode as the ingress and
+	// Gateway controller; or NodeSim, pods on simnode's kubelet imitation,
+	// which starts faster. Empty means TESTENV_NODE's value, else NodeReal.
+	Node string
+	// realNode is Node == NodeReal, once complete has run.
+	realNode bool
 	// PauseBinary is the real node's pod sandbox program (test/cmd/pause,
 	// static); default pause next to TestenvBinary.
 	PauseBinary string
@@ -155,6 +159,12 @@ const (
 	stepCADir    = "step-ca"
 )
 
+// Options.Node values.
+const (
+	NodeReal = "real"
+	NodeSim  = "sim"
+)
+
 // Start runs a new environment in o.Dir and returns once every part answers.
 // On error, it stops what it started.
 func Start(ctx context.Context, o Options) (_ *Env, err error) {
@@ -168,7 +178,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		Kubeconfig:   filepath.Join(o.Dir, kubeconfigFn),
 		IngressClass: o.IngressClass,
 		NodeName:     o.NodeName,
-		RealNode:     o.RealNode,
+		RealNode:     o.realNode,
 		ports:        map[int]bool{},
 		log:          o.Log,
 	}
@@ -222,7 +232,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		if err := cp.Wait(); err != nil {
 			return err
 		}
-		if o.RealNode {
+		if o.realNode {
 			if err := e.startRealNode(gctx, o); err != nil {
 				return err
 			}
@@ -280,16 +290,19 @@ func (o *Options) complete() error {
 	if o.Busybox == "" {
 		o.Busybox = "/bin/busybox"
 	}
-	switch node := os.Getenv("TESTENV_NODE"); node {
-	case "real":
-		o.RealNode = true
-	case "", "sim":
+	if o.Node == "" {
+		o.Node = os.Getenv("TESTENV_NODE")
+	}
+	switch o.Node {
+	case "", NodeReal:
+		o.Node, o.realNode = NodeReal, true
+	case NodeSim:
 	default:
-		return fmt.Errorf("testenv: TESTENV_NODE=%q: want sim or real", node)
+		return fmt.Errorf("testenv: node %q (TESTENV_NODE or Options.Node): want %s or %s", o.Node, NodeReal, NodeSim)
 	}
 	if o.NodeName == "" {
 		o.NodeName = "simnode"
-		if o.RealNode {
+		if o.realNode {
 			o.NodeName = "realnode"
 		}
 	}
@@ -304,7 +317,7 @@ func (o *Options) complete() error {
 		bins = append(bins, filepath.Join(o.BinDir, "step-ca"))
 	}
 	names := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "pebble", "pebble-challtestsrv"}
-	if o.RealNode {
+	if o.realNode {
 		names = append(names, "kube-scheduler", "kubelet")
 		bins = append(bins, o.PauseBinary, containerdBin, ctrBin, runcBin)
 	}

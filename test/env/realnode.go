@@ -26,7 +26,7 @@ import (
 	"github.com/kubectl-acme/kubectl-acme/test/cni"
 )
 
-// The real node (Options.RealNode): kube-scheduler and the kubelet from the
+// The real node (Options.Node NodeReal, the default): kube-scheduler and the kubelet from the
 // pinned Kubernetes module, Debian's containerd and runc, the CNI plugin of
 // test/cni. Everything it writes lives in Dir/realnode, except what these
 // programs put where they cannot be told otherwise: the pods' network
@@ -35,7 +35,7 @@ import (
 // plugin socket in /var/lib/kubelet/device-plugins and log links in
 // /var/log/containers, the cgroups under CgroupRoot and the sysctls the
 // kubelet sets. cleanupRealNode undoes all of
-// it, and TestRealNodeLeavesNothing (test/e2e) checks.
+// it, and TestRealNode (test/e2e) checks.
 
 const realNodeDir = "realnode"
 

@@ -15,8 +15,9 @@
 // With Config.PodNetworkDir, a real node (test/env realnode.go) runs the
 // pods instead, and simnode is only the ingress and Gateway controller,
 // reaching pods through that node's pod network (podnet.go). The kubelet
-// imitation stays for the default simulated node: it starts in a fraction
-// of the real node's time, and TestSimnodeFidelity keeps it as faithful.
+// imitation stays for TESTENV_NODE=sim: it needs no container runtime and
+// starts faster, and TestSimnodeFidelity keeps it as faithful as the real
+// node, where TestRealNode runs the same cases.
 //
 // The ingress controller serves the Ingresses of one class the way
 // ingress-nginx does and proxies to the ready pods its backend Service

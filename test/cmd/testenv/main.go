@@ -77,9 +77,9 @@ func (f *envFlags) bind(cmd *cobra.Command) {
 	fs.StringVar(&f.opts.BinDir, "bin-dir", f.opts.BinDir, "directory with etcd, kube-apiserver, pebble, ... (default: this program's directory)")
 	fs.StringVar(&f.opts.IngressClass, "ingress-class", "nginx", "ingress class the simulated ingress controller serves")
 	fs.StringVar(&f.opts.Busybox, "busybox", "/bin/busybox", "busybox binary for the solver pods' httpd")
-	fs.StringVar(&f.opts.NodeName, "node-name", "", "name of the node (default simnode, or realnode with --real-node)")
+	fs.StringVar(&f.opts.NodeName, "node-name", "", "name of the node (default realnode, or simnode with --node=sim)")
 	fs.BoolVar(&f.opts.GatewayAPI, "gateway-api", true, "install the Gateway API CRDs and a Gateway simnode serves (about 3 s more)")
-	fs.BoolVar(&f.opts.RealNode, "real-node", false, "run the pods on a real node: kube-scheduler, kubelet, containerd, runc (TESTENV_NODE=real sets it too)")
+	fs.StringVar(&f.opts.Node, "node", "", "real: pods on a real node (kube-scheduler, kubelet, containerd, runc); sim: on simnode's kubelet imitation, faster to start (default: TESTENV_NODE, else real)")
 	fs.BoolVar(&f.opts.StepCA, "stepca", true, "also run smallstep's step-ca as a second ACME server (bin/step-ca, built by hack/stepca.sh)")
 }
 
