@@ -21,7 +21,8 @@
 //
 // The ingress controller serves the Ingresses of one class the way
 // ingress-nginx does and proxies to the ready pods its backend Service
-// selects. It resolves Services itself: the API server refuses loopback
+// selects, as a pod of namespace ingress-nginx whose connections the
+// pods' NetworkPolicies admit or drop (networkpolicy.go). It resolves Services itself: the API server refuses loopback
 // addresses in EndpointSlices, so kube-controller-manager cannot publish
 // the pods' endpoints.
 package simnode
@@ -288,9 +289,15 @@ func Run(ctx context.Context, cfg Config) error {
 			classes: classInf.Lister(),
 			svcs:    svcInf.Lister(),
 			pods:    podInf.Lister(),
-			dial:    dial,
-			log:     log.With("component", "ingress"),
-			status:  workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
+			// The pods' NetworkPolicies decide what the controller
+			// reaches, as the CNI's policy engine would (networkpolicy.go).
+			dial: (&policyEngine{
+				policies: factory.Networking().V1().NetworkPolicies().Lister(),
+				nss:      factory.Core().V1().Namespaces().Lister(),
+				pods:     podInf.Lister(),
+			}).dialer(dial),
+			log:    log.With("component", "ingress"),
+			status: workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
 		}
 		ic.init()
 		if cfg.GKE {
