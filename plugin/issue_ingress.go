@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"github.com/kubectl-acme/kubectl-acme/internal/manifest"
 	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
 )

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"io"
 	"sort"
 	"strings"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 

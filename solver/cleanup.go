@@ -3,7 +3,6 @@ package solver
 import (
 	"context"
 	"fmt"
-	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"slices"
 	"sort"
 	"strings"
@@ -16,6 +15,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 )
 
 // Selector selects every solver object kubectl-acme created, and nothing

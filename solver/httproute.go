@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"maps"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 )
 
 // HTTPRoutes is the Gateway API resource the HTTPRoute solver creates.

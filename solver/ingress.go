@@ -3,12 +3,12 @@ package solver
 import (
 	"context"
 	"fmt"
-	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 )
 
 // Ingress solves HTTP-01 challenges with a Pod and a Service, routed to by

@@ -2,7 +2,6 @@ package issuance
 
 import (
 	"context"
-	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"strings"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"os"
 	"os/user"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 

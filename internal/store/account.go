@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"strings"
 
 	xacme "golang.org/x/crypto/acme"
@@ -13,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 )
 
 // Keys of an account key Secret during a key rollover: the new key is

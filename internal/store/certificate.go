@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 )
 
 // cert-manager's annotations on issued Secrets, read by existing tools.

@@ -22,7 +22,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 )
 
 // Labels and annotations of stored objects.
