@@ -6,14 +6,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -364,24 +361,4 @@ func policyFix(kind string) string {
 		return "set the fields it asks for in the solver's podTemplate, or ask the policy's owner to exempt objects labelled " + LabelComponent + "=http01-solver"
 	}
 	return "ask the policy's owner to exempt objects labelled " + LabelComponent + "=http01-solver"
-}
-
-// addChallengePaths is addPaths' edit of an existing Ingress, without the
-// bookkeeping: for the dry run.
-func addChallengePaths(ing *networkingv1.Ingress, byHost map[string][]networkingv1.HTTPIngressPath) {
-	for _, h := range slices.Sorted(maps.Keys(byHost)) {
-		paths := byHost[h]
-		i := ruleFor(ing, h)
-		switch {
-		case i < 0:
-			ing.Spec.Rules = append(ing.Spec.Rules, networkingv1.IngressRule{
-				Host:             h,
-				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: paths}},
-			})
-		case ing.Spec.Rules[i].HTTP == nil:
-			ing.Spec.Rules[i].HTTP = &networkingv1.HTTPIngressRuleValue{Paths: paths}
-		default:
-			ing.Spec.Rules[i].HTTP.Paths = append(ing.Spec.Rules[i].HTTP.Paths, paths...)
-		}
-	}
 }

@@ -3,8 +3,8 @@ package solver
 import (
 	"context"
 	"fmt"
-	"github.com/kubectl-acme/kubectl-acme/internal/kube"
-	"sort"
+	"maps"
+	"slices"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 )
 
 // ingressEdit is what Present added to an existing Ingress (ExistingIngress
@@ -71,32 +72,7 @@ func (s *Ingress) addPaths(ctx context.Context, chals []acme.Challenge) error {
 		// The user's Ingress names the class, so the controller that
 		// must route (and may admit) the paths.
 		byHost := cfg.challengePaths(chals, s.pathType(ctx, ingressClassOf(ing)))
-		hosts := make([]string, 0, len(byHost))
-		for h := range byHost {
-			hosts = append(hosts, h)
-		}
-		sort.Strings(hosts)
-		e := ingressEdit{paths: map[string][]string{}, newRules: map[string]bool{}, newHTTP: map[string]bool{}}
-		for _, h := range hosts {
-			paths := byHost[h]
-			for _, p := range paths {
-				e.paths[h] = append(e.paths[h], p.Path)
-			}
-			i := ruleFor(ing, h)
-			switch {
-			case i < 0:
-				ing.Spec.Rules = append(ing.Spec.Rules, networkingv1.IngressRule{
-					Host:             h,
-					IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: paths}},
-				})
-				e.newRules[h] = true
-			case ing.Spec.Rules[i].HTTP == nil:
-				ing.Spec.Rules[i].HTTP = &networkingv1.HTTPIngressRuleValue{Paths: paths}
-				e.newHTTP[h] = true
-			default:
-				ing.Spec.Rules[i].HTTP.Paths = append(ing.Spec.Rules[i].HTTP.Paths, paths...)
-			}
-		}
+		e := addChallengePaths(ing, byHost)
 		s.mu.Lock()
 		*edit = e
 		s.mu.Unlock()
@@ -109,6 +85,34 @@ func (s *Ingress) addPaths(ctx context.Context, chals []acme.Challenge) error {
 		s.emit(acme.StatePresenting, fmt.Sprintf("added %d challenge path(s) to ingress %s/%s", len(chals), ns, name))
 		return nil
 	})
+}
+
+// addChallengePaths adds the paths to ing: to the rule for each host if
+// there is one, else in a new rule at the end. It returns what it changed,
+// for CleanUp to undo; the server dry run makes the same edit and ignores it.
+func addChallengePaths(ing *networkingv1.Ingress, byHost map[string][]networkingv1.HTTPIngressPath) ingressEdit {
+	e := ingressEdit{paths: map[string][]string{}, newRules: map[string]bool{}, newHTTP: map[string]bool{}}
+	for _, h := range slices.Sorted(maps.Keys(byHost)) {
+		paths := byHost[h]
+		for _, p := range paths {
+			e.paths[h] = append(e.paths[h], p.Path)
+		}
+		i := ruleFor(ing, h)
+		switch {
+		case i < 0:
+			ing.Spec.Rules = append(ing.Spec.Rules, networkingv1.IngressRule{
+				Host:             h,
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: paths}},
+			})
+			e.newRules[h] = true
+		case ing.Spec.Rules[i].HTTP == nil:
+			ing.Spec.Rules[i].HTTP = &networkingv1.HTTPIngressRuleValue{Paths: paths}
+			e.newHTTP[h] = true
+		default:
+			ing.Spec.Rules[i].HTTP.Paths = append(ing.Spec.Rules[i].HTTP.Paths, paths...)
+		}
+	}
+	return e
 }
 
 // ruleFor is the index of the first rule for host, or -1.
