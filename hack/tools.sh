@@ -45,7 +45,7 @@ if ! up_to_date; then
 	echo "$want" >"$stamp"
 fi
 
-# step-ca, the second ACME server (test/e2e/stepca_test.go), from its own
+# step-ca, the second ACME server (test/e2e/issue_stepca_test.go), from its own
 # pinned module, with a stamp of its own.
 hack/stepca.sh
 

@@ -122,7 +122,7 @@ func runMain(m *testing.M) int {
 			DieWithParent: true,
 			// The HTTPRoute solver's tests need a Gateway.
 			GatewayAPI: true,
-			// The second ACME server (stepca_test.go).
+			// The second ACME server (issue_stepca_test.go).
 			StepCA: true,
 			Log:    os.Stderr,
 		})

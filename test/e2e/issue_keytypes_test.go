@@ -118,7 +118,7 @@ func TestRenewFollowsARI(t *testing.T) {
 	setRenewalInfo(t, dueSecret.Data["tls.crt"], now.Add(-2*time.Hour), now.Add(-time.Minute))
 	freshBefore, _ := kube.CoreV1().Secrets(ns).Get(t.Context(), "fresh", metav1.GetOptions{})
 	// The window stored at issue holds until Pebble's Retry-After (6h): the
-	// move is not seen yet (renewal_timing_test.go); pass that time.
+	// move is not seen yet (renew_timing_test.go); pass that time.
 	assertRenewalInfoCached(t, ns, "due")
 	expireRenewalInfo(t, ns, "due")
 
