@@ -13,24 +13,6 @@ import (
 // validates through simnode's Gateway, which routes only what the
 // HTTPRoute really attaches and matches.
 
-// solverHTTPRoutes lists the HTTPRoutes in ns matching selector ("" for
-// all), as "httproute/NAME"; none when the cluster has no Gateway API.
-func solverHTTPRoutes(t *testing.T, ns, selector string) []string {
-	t.Helper()
-	list, err := dynamicClient(t).Resource(httpRoutesGVR).Namespace(ns).List(t.Context(), metav1.ListOptions{LabelSelector: selector})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatalf("list httproutes in %s: %v", ns, err)
-	}
-	var out []string
-	for _, o := range list.Items {
-		out = append(out, "httproute/"+o.GetName())
-	}
-	return out
-}
-
 // TestGatewayHTTPRouteApply issues cert-manager's Gateway API solver
 // example through `apply -f`: the Secret is valid, the challenge went
 // through an HTTPRoute (simnode logged routing it), nothing is left, and
@@ -115,53 +97,6 @@ func TestGatewayHTTPRouteRefusesIP(t *testing.T) {
 	}
 	if len(cms.Items) > 0 || len(secrets.Items) > 0 {
 		t.Errorf("apply created %d ConfigMaps and %d Secrets although it refused the manifest", len(cms.Items), len(secrets.Items))
-	}
-	assertNoSolverObjects(t, ns)
-}
-
-// TestGatewayHTTPRouteCleanup: `cleanup` removes an HTTPRoute a killed
-// run left, and leaves the user's own routes alone.
-func TestGatewayHTTPRouteCleanup(t *testing.T) {
-	requireGateway(t)
-	t.Parallel()
-	ns := newNamespace(t)
-	ctx := t.Context()
-	left := simRoute("a."+ns+".example", "acme-solver-web-abc123", "/.well-known/acme-challenge/tok")
-	left.Name = "acme-solver-web-abc123"
-	left.Labels = map[string]string{
-		"app.kubernetes.io/managed-by": "kubectl-acme", "app.kubernetes.io/component": "http01-solver",
-		"acme.kubectl.io/solver": left.Name, "acme.kubectl.io/certificate": "web",
-	}
-	left.Annotations = map[string]string{"acme.kubectl.io/created": "2026-01-01T00:00:00Z"}
-	createRoute(ctx, t, ns, left)
-	mine := simRoute("a."+ns+".example", "app", "/")
-	mine.Name = "app"
-	createRoute(ctx, t, ns, mine)
-
-	out := mustACME(t, env.Kubeconfig, "cleanup", "-n", ns)
-	wantAll(t, "cleanup", out, "httproute", left.Name, "deleted")
-	if got := solverHTTPRoutes(t, ns, ""); len(got) != 1 || got[0] != "httproute/app" {
-		t.Errorf("httproutes after cleanup: %v, want only the user's", got)
-	}
-}
-
-// TestGatewayCreateIssuerAndIssue: `create issuer --gateway NS/NAME`
-// stores a gatewayHTTPRoute solver, and `issue` solves through it.
-func TestGatewayCreateIssuerAndIssue(t *testing.T) {
-	requireGateway(t)
-	t.Parallel()
-	ns := newNamespace(t)
-	mustACME(t, env.Kubeconfig, "create", "issuer", "gw", "-n", ns,
-		"--server", env.ACMEServer, "--ca-bundle", env.ACMECABundle,
-		"--email", "e2e@example.com", "--gateway", env.GatewayNamespace+"/"+env.GatewayName, "--agree-tos")
-	host := "issue." + ns + ".example.test"
-	mustACME(t, env.Kubeconfig, issueArgs(ns, "web", "gw", "--domain", host, "--secret", "web-tls", "-q")...)
-	verifySecret(t, ns, "web-tls", []string{host})
-	assertNoSolverObjects(t, ns)
-
-	_, errOut, code := acmeCmd(t, env.Kubeconfig, issueArgs(ns, "ip", "gw", "--domain", "ip."+host, "--ip", "127.0.0.1")...)
-	if code == 0 || !strings.Contains(errOut, "HTTPRoute hostnames cannot be IP addresses") {
-		t.Errorf("issue --ip through a Gateway: exit %d, %s", code, errOut)
 	}
 	assertNoSolverObjects(t, ns)
 }

@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestExportToCertManager: what export prints for issued certificates is
+// accepted by an API server with cert-manager's CRDs, names the same
+// Secrets, and carries no status.
+func TestExportToCertManager(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	v := varsFor(t, ns)
+	path := renderManifest(t, "", "v1-docs.yaml", v)
+	mustApply(t, nil, "-n", ns, "-f", path, "--agree-tos", "--connect-to", env.IngressHTTP, "-q")
+	createIssuer(t, env.Kubeconfig, ns, "pebble", env.IngressClass)
+	mustACME(t, env.Kubeconfig, issueArgs(ns, "plain", "pebble", "--domain", "plain."+v.Host, "--ip", "127.0.0.1", "-q")...)
+
+	out := mustACME(t, env.Kubeconfig, "export", "--all", "-n", ns)
+	wantAll(t, "export", out, "kind: Issuer", "name: letsencrypt-staging", "name: pebble", "kind: Certificate",
+		"secretName: example-com-tls", "enableDurationFeature: true", "privateKeySecretRef:", "127.0.0.1")
+	if strings.Contains(out, "status:") {
+		t.Errorf("export carries status:\n%s", out)
+	}
+	one := mustACME(t, env.Kubeconfig, "export", "plain", "-n", ns, "-o", "json")
+	wantAll(t, "export plain -o json", one, `"kind": "List"`, `"name": "pebble"`, `"name": "plain"`)
+	if strings.Contains(one, "letsencrypt-staging") {
+		t.Errorf("export of one certificate printed other issuers:\n%s", one)
+	}
+
+	installCertManagerCRDs(t)
+	file := filepath.Join(t.TempDir(), "export.yaml")
+	if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, errOut, code := kubectl(t, "apply", "--dry-run=server", "-f", file)
+	if code != 0 {
+		t.Fatalf("cert-manager's CRDs refuse the export: %s", errOut)
+	}
+	wantAll(t, "kubectl apply --dry-run=server", stdout, "issuer.cert-manager.io/letsencrypt-staging created (server dry run)",
+		"certificate.cert-manager.io/example-com created (server dry run)", "certificate.cert-manager.io/plain created (server dry run)")
+	cmd := exec.Command("kubectl", "apply", "--dry-run=server", "-f", "-")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
+	cmd.Stdin = strings.NewReader(one)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("cert-manager's CRDs refuse the JSON export: %v: %s", err, b)
+	}
+}
+
+// installCertManagerCRDs installs cert-manager's Issuer, ClusterIssuer and
+// Certificate CRDs from the module source (go mod download), and removes
+// them when the test ends if it installed them.
+func installCertManagerCRDs(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "mod", "download", "-json", "github.com/cert-manager/cert-manager@"+certManagerVersion).Output()
+	if err != nil {
+		t.Skipf("cert-manager's module source is not available (go mod download: %v); it holds the CRDs this test checks against", err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		t.Skipf("go mod download gave no directory: %s", out)
+	}
+	names := []string{"issuers.cert-manager.io", "clusterissuers.cert-manager.io", "certificates.cert-manager.io"}
+	_, _, existed := kubectl(t, "get", "crd", names[0])
+	args := []string{"apply"}
+	for _, n := range names {
+		args = append(args, "-f", filepath.Join(mod.Dir, "deploy", "crds", "cert-manager.io_"+strings.TrimSuffix(n, ".cert-manager.io")+".yaml"))
+	}
+	if _, errOut, code := kubectl(t, args...); code != 0 {
+		t.Fatalf("install cert-manager CRDs: %s", errOut)
+	}
+	if existed != 0 {
+		t.Cleanup(func() {
+			cmd := exec.Command("kubectl", append([]string{"delete", "crd", "--wait=false"}, names...)...)
+			cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("delete cert-manager CRDs: %v: %s", err, out)
+			}
+		})
+	}
+	if _, errOut, code := kubectl(t, append([]string{"wait", "--for", "condition=Established", "--timeout", "60s"}, prefixEach("crd/", names)...)...); code != 0 {
+		t.Fatalf("cert-manager CRDs not established: %s", errOut)
+	}
+}
+
+func prefixEach(p string, list []string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = p + s
+	}
+	return out
+}
+
+// certManagerVersion is the cert-manager release whose CRDs check what
+// export prints.
+const certManagerVersion = "v1.21.2"
