@@ -379,20 +379,40 @@ func (e *MissingPermissionsError) Error() string {
 // the user review their own access skips the check: the API calls then
 // report what is forbidden themselves.
 func preflight(ctx context.Context, c kubernetes.Interface, scope rbac.Scope, hint string, cmds ...rbac.Command) error {
-	results, err := rbac.Review(ctx, c, rbac.Needs(scope, cmds...))
+	_, err := preflightRules(ctx, c, scope, hint, cmds...)
+	return err
+}
+
+// preflightRules is preflight that also returns the rules review of
+// scope's namespace (nil when there was none), for the command to skip
+// requests it shows would be forbidden.
+func preflightRules(ctx context.Context, c kubernetes.Interface, scope rbac.Scope, hint string, cmds ...rbac.Command) (*rbac.Rules, error) {
+	results, reviews, err := rbac.ReviewRules(ctx, c, rbac.Needs(scope, cmds...))
 	if err != nil {
 		if apierrors.IsForbidden(errors.Unwrap(err)) || apierrors.IsNotFound(errors.Unwrap(err)) {
-			return nil
+			return nil, nil
 		}
-		return err
+		return nil, err
 	}
+	rules := reviews[scope.Namespace]
 	missing := rbac.Missing(results)
 	if len(missing) == 0 {
-		return nil
+		return rules, nil
 	}
 	var b bytes.Buffer
 	if err := printPermissions(&b, results, false); err != nil {
-		return err
+		return nil, err
 	}
-	return &MissingPermissionsError{Missing: missing, Table: string(bytes.TrimRight(b.Bytes(), "\n")), Hint: hint}
+	return nil, &MissingPermissionsError{Missing: missing, Table: string(bytes.TrimRight(b.Bytes(), "\n")), Hint: hint}
+}
+
+// denyIngressClassReads tells classes which IngressClass reads the rules
+// of the preflight show would be forbidden, so they are not sent.
+func denyIngressClassReads(classes *solver.IngressClasses, rules *rbac.Rules) {
+	if classes == nil || rules == nil {
+		return
+	}
+	classes.Deny(func(verb, name string) bool {
+		return rules.Denies(verb, "networking.k8s.io", "ingressclasses", name)
+	})
 }

@@ -223,9 +223,11 @@ func (o *IssueOptions) preflight(st *store.Store) func(ctx context.Context, j *i
 			scope, j.Issuer = accessScope(ctx, st, o.namespace, ref.Name, cluster, j.Cert)
 		}
 		scope.SolverTraffic = scope.SolverTraffic || o.AllowSolverTraffic
-		if err := preflight(ctx, st.Client, scope, roleHint(o.namespace, ref.Name, cluster), rbac.Issue); err != nil {
+		rules, err := preflightRules(ctx, st.Client, scope, roleHint(o.namespace, ref.Name, cluster), rbac.Issue)
+		if err != nil {
 			return "", err
 		}
+		denyIngressClassReads(o.classes, rules)
 		// A nil Issuer is read again by the runner, for the reason it
 		// could not be read.
 		return "", nil

@@ -118,9 +118,11 @@ func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
 	cluster := r.Kind == certmanager.KindClusterIssuer
 	scope, _ := accessScope(ctx, st, ns, r.Name, cluster, certs[0])
 	scope.SolverTraffic = scope.SolverTraffic || o.AllowSolverTraffic
-	if err := preflight(ctx, st.Client, scope, roleHint(ns, r.Name, cluster), rbac.Issue); err != nil {
+	rules, err := preflightRules(ctx, st.Client, scope, roleHint(ns, r.Name, cluster), rbac.Issue)
+	if err != nil {
 		return fmt.Errorf("ingress %q: %w", ii.Name, err)
 	}
+	denyIngressClassReads(o.classes, rules)
 	var problems []string
 	issuers := map[string]*certmanager.Issuer{}
 	for _, c := range certs {

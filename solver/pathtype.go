@@ -103,6 +103,19 @@ func PathTypeFor(controller, className string) (t networkingv1.PathType, why str
 type IngressClasses struct {
 	mu      sync.Mutex
 	byClass map[string]*classLookup
+	denied  func(verb, name string) bool
+}
+
+// Deny tells the lookups which reads the user's rules forbid: denied
+// reports that the user may not verb ("get", or "list" for the default
+// class) the IngressClass name ("" for a list). Such a read is skipped and
+// the class name decides, as its Forbidden answer would have; the commands
+// know from the SelfSubjectRulesReview their preflight already made, so
+// this saves a request that could only fail.
+func (ic *IngressClasses) Deny(denied func(verb, name string) bool) {
+	ic.mu.Lock()
+	ic.denied = denied
+	ic.mu.Unlock()
 }
 
 type classLookup struct {
@@ -114,10 +127,11 @@ type classLookup struct {
 // controller returns the controller and name of class ("" for the
 // cluster's default IngressClass), or "" when it cannot be read: a missing
 // IngressClass, or a Role without get/list on ingressclasses, falls back
-// to the class name. It costs one request: a GET, or for the default class
-// a LIST.
+// to the class name. It costs one request, a GET, or for the default class
+// a LIST, unless Deny says it would be forbidden.
 func (ic *IngressClasses) controller(ctx context.Context, client kubernetes.Interface, class string) (controller, name string) {
 	var l *classLookup
+	var denied func(verb, name string) bool
 	if ic == nil {
 		l = &classLookup{}
 	} else {
@@ -129,9 +143,20 @@ func (ic *IngressClasses) controller(ctx context.Context, client kubernetes.Inte
 			l = &classLookup{}
 			ic.byClass[class] = l
 		}
+		denied = ic.denied
 		ic.mu.Unlock()
 	}
-	l.once.Do(func() { l.controller, l.name = lookupClass(ctx, client, class) })
+	l.once.Do(func() {
+		switch {
+		// What lookupClass answers when the read is Forbidden.
+		case denied != nil && class != "" && denied("get", class):
+			l.controller, l.name = "", class
+		case denied != nil && class == "" && denied("list", ""):
+			l.controller, l.name = "", ""
+		default:
+			l.controller, l.name = lookupClass(ctx, client, class)
+		}
+	})
 	return l.controller, l.name
 }
 

@@ -80,3 +80,29 @@ func TestIngressClassLookup(t *testing.T) {
 		t.Errorf("forbidden, class nginx: %s", got)
 	}
 }
+
+// TestIngressClassDeny: a read the user's rules forbid is not sent, and
+// decides as its Forbidden answer would.
+func TestIngressClassDeny(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset(&networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "public"}, Spec: networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"}})
+	var reads atomic.Int32
+	client.PrependReactor("*", "ingressclasses", func(k8stesting.Action) (bool, runtime.Object, error) {
+		reads.Add(1)
+		return false, nil, nil
+	})
+	ic := &IngressClasses{}
+	ic.Deny(func(verb, name string) bool { return name != "public" })
+	if c, n := ic.controller(ctx, client, "nginx"); c != "" || n != "nginx" {
+		t.Errorf("denied class nginx: controller %q name %q, want the name alone", c, n)
+	}
+	if c, n := ic.controller(ctx, client, ""); c != "" || n != "" {
+		t.Errorf("denied list for the default class: controller %q name %q", c, n)
+	}
+	if c, _ := ic.controller(ctx, client, "public"); c != "k8s.io/ingress-nginx" {
+		t.Errorf("allowed class public: controller %q", c)
+	}
+	if got := reads.Load(); got != 1 {
+		t.Errorf("%d IngressClass requests, want 1 (the allowed one)", got)
+	}
+}

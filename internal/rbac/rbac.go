@@ -242,10 +242,41 @@ const reviewConcurrency = 8
 // its rules do not grant (or all, when the authorizer cannot list rules)
 // get a SelfSubjectAccessReview each, which is the authoritative answer.
 func Review(ctx context.Context, c kubernetes.Interface, ps []Permission) ([]Result, error) {
+	out, _, err := ReviewRules(ctx, c, ps)
+	return out, err
+}
+
+// Rules is what the SelfSubjectRulesReview of one namespace said, kept so
+// that a command can skip a request its rules show would be forbidden.
+type Rules struct {
+	// exhaustive: the review answered and its authorizers listed every
+	// rule (status.incomplete false), so a permission no rule grants is
+	// one the user lacks. A webhook authorizer (GKE's IAM, for one) makes
+	// the review incomplete.
+	exhaustive bool
+	rules      []authorizationv1.ResourceRule
+}
+
+// Denies reports whether the rules show for certain that the user may not
+// verb resource in group (the object name, or "" for a list): the review
+// was exhaustive and no rule grants it. A nil Rules denies nothing. Rules of a namespace include those of
+// ClusterRoleBindings, which are the only ones that reach a cluster-scoped
+// resource such as IngressClasses.
+func (r *Rules) Denies(verb, group, resource, name string) bool {
+	if r == nil || !r.exhaustive {
+		return false
+	}
+	return !rulesAllow(r.rules, Permission{Verb: verb, Group: group, Resource: resource, Name: name})
+}
+
+// ReviewRules is Review that also returns the rules review of each
+// namespace that answered, by namespace.
+func ReviewRules(ctx context.Context, c kubernetes.Interface, ps []Permission) ([]Result, map[string]*Rules, error) {
 	out := make([]Result, len(ps))
 	var ask []int
 	rules := map[string][]authorizationv1.ResourceRule{}
 	complete := map[string]bool{}
+	reviews := map[string]*Rules{}
 	for i, p := range ps {
 		if _, seen := complete[p.Namespace]; !seen {
 			r, err := c.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx, &authorizationv1.SelfSubjectRulesReview{
@@ -254,6 +285,7 @@ func Review(ctx context.Context, c kubernetes.Interface, ps []Permission) ([]Res
 			complete[p.Namespace] = err == nil
 			if err == nil {
 				rules[p.Namespace] = r.Status.ResourceRules
+				reviews[p.Namespace] = &Rules{exhaustive: !r.Status.Incomplete, rules: r.Status.ResourceRules}
 			}
 		}
 		if complete[p.Namespace] && rulesAllow(rules[p.Namespace], p) {
@@ -269,16 +301,16 @@ func Review(ctx context.Context, c kubernetes.Interface, ps []Permission) ([]Res
 		ask = append(ask, i)
 	}
 	if len(ask) == 0 {
-		return out, nil
+		return out, reviews, nil
 	}
 	reviewed, err := accessReviews(ctx, c, ps, ask)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, i := range ask {
 		out[i] = reviewed[i]
 	}
-	return out, nil
+	return out, reviews, nil
 }
 
 // rulesAllow reports whether a rules review's rules grant p.

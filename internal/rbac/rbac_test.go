@@ -169,3 +169,46 @@ func TestHTTPRouteSolverNeedsHTTPRoutes(t *testing.T) {
 		t.Errorf("the Role has no httproutes rule: %+v", roles[0].Rules)
 	}
 }
+
+// TestRulesDenies: a request is skipped only when an exhaustive rules
+// review grants it by no rule: a webhook authorizer's incomplete review,
+// a failed review, and a rule naming the object all keep it.
+func TestRulesDenies(t *testing.T) {
+	review := func(incomplete bool, rules ...authorizationv1.ResourceRule) *Rules {
+		c := fake.NewClientset()
+		c.PrependReactor("create", "selfsubjectrulesreviews", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, &authorizationv1.SelfSubjectRulesReview{Status: authorizationv1.SubjectRulesReviewStatus{ResourceRules: rules, Incomplete: incomplete}}, nil
+		})
+		c.PrependReactor("create", "selfsubjectaccessreviews", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, &authorizationv1.SelfSubjectAccessReview{Status: authorizationv1.SubjectAccessReviewStatus{Allowed: true}}, nil
+		})
+		_, reviews, err := ReviewRules(context.Background(), c, Needs(Scope{Namespace: "app"}, Issue))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reviews["app"]
+	}
+	const net = "networking.k8s.io"
+	namespaced := authorizationv1.ResourceRule{Verbs: []string{"*"}, APIGroups: []string{""}, Resources: []string{"*"}}
+	if r := review(false, namespaced); !r.Denies("get", net, "ingressclasses", "nginx") || !r.Denies("list", net, "ingressclasses", "") {
+		t.Error("no rule on ingressclasses: want denied")
+	}
+	if r := review(true, namespaced); r.Denies("get", net, "ingressclasses", "nginx") {
+		t.Error("incomplete review (a webhook authorizer may allow it): want not denied")
+	}
+	reader := authorizationv1.ResourceRule{Verbs: []string{"get", "list"}, APIGroups: []string{net}, Resources: []string{"ingressclasses"}}
+	if r := review(false, namespaced, reader); r.Denies("get", net, "ingressclasses", "nginx") || r.Denies("list", net, "ingressclasses", "") {
+		t.Error("granted: want not denied")
+	}
+	byName := authorizationv1.ResourceRule{Verbs: []string{"get"}, APIGroups: []string{net}, Resources: []string{"ingressclasses"}, ResourceNames: []string{"nginx"}}
+	r := review(false, byName)
+	if r.Denies("get", net, "ingressclasses", "nginx") {
+		t.Error("get granted by name: want not denied")
+	}
+	if !r.Denies("get", net, "ingressclasses", "gce") || !r.Denies("list", net, "ingressclasses", "") {
+		t.Error("another name, or a list, under a rule by name: want denied")
+	}
+	if (*Rules)(nil).Denies("get", net, "ingressclasses", "nginx") {
+		t.Error("no review: want not denied")
+	}
+}
