@@ -4,7 +4,7 @@
 
 GO ?= go
 BIN := $(CURDIR)/bin
-# go test -timeout for the end-to-end tests.
+# go test -timeout for the end-to-end tests (per package).
 E2E_TIMEOUT ?= 20m
 
 .PHONY: help tools build testenv-bin testenv lint test test-unit test-e2e demo
@@ -37,11 +37,13 @@ lint: ## gofmt, go vet, the layers' import rules (hack/importcheck) and the gene
 
 test: test-unit test-e2e ## Unit tests, then end-to-end tests in a fresh environment
 
-test-unit: ## Unit tests (everything but test/e2e), with the race detector
-	$(GO) test -race $$($(GO) list ./... | grep -v '/test/e2e')
+test-unit: ## Unit tests (everything but test/e2e and test/harness), with the race detector
+	$(GO) test -race $$($(GO) list ./... | grep -v -e '/test/e2e' -e '/test/harness')
 
-test-e2e: tools build testenv-bin ## End-to-end tests; TESTENV_DIR=DIR reuses a running `hack/testenv up DIR`
-	PATH="$(BIN):$$PATH" $(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./test/e2e/...
+# test/e2e and test/harness (the environment's own checks) each start one
+# environment; go test runs the two packages side by side.
+test-e2e: tools build testenv-bin ## End-to-end tests and the environment's checks; TESTENV_DIR=DIR reuses a running `hack/testenv up DIR`
+	PATH="$(BIN):$$PATH" $(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./test/e2e/... ./test/harness/...
 
 # Releases: reproducible archives (hack/release.sh) and the Krew manifest.
 # VERSION defaults to HEAD's v* tag, else a pseudo-version v0.0.0-DATE-COMMIT.

@@ -9,6 +9,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/kubectl-acme/kubectl-acme/test/internal/suite"
 )
 
 // pathTypeWatch records the pathType of every challenge path of every
@@ -74,6 +76,4 @@ func watchPathTypes(t *testing.T, ns string) *pathTypeWatch {
 	return pw
 }
 
-// gkeClass is the GKE-like class simnode serves (simnode.GKEClasses),
-// chosen by the legacy annotation as on GKE.
-const gkeClass = "gce"
+const gkeClass = suite.GKEClass

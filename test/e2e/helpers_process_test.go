@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -19,6 +20,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/kubectl-acme/kubectl-acme/test/internal/suite"
 )
 
 // lockedBuffer is a bytes.Buffer a running command writes while the test
@@ -100,17 +103,9 @@ func startACME(t *testing.T, kubeconfig string, args ...string) *runningACME {
 	return r
 }
 
-// waitFor polls cond every 50ms until it holds, failing the test after
-// timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	suite.WaitFor(t, timeout, what, cond)
 }
 
 // solverObjects lists the solver objects of certificate cert in ns.
@@ -259,4 +254,9 @@ spec:
 	}
 	mustACME(t, env.Kubeconfig, "apply", "-n", ns, "-f", path, "--agree-tos")
 	return ingressSpec(t, ns, "web")
+}
+
+func certPool(t *testing.T, file string) *x509.CertPool {
+	t.Helper()
+	return suite.CertPool(t, file)
 }

@@ -149,8 +149,8 @@ func excerpt(s, around string) string {
 	return s[lo:hi]
 }
 
-// checkNoDataRace fails the suite when a plugin built with -race (see
-// buildRace) reported a data race in any run.
+// checkNoDataRace fails the suite when a plugin built with -race (by
+// test/internal/suite.Main) reported a data race in any run.
 func checkNoDataRace() error {
 	leakCheck.mu.Lock()
 	defer leakCheck.mu.Unlock()

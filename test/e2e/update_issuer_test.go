@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubectl-acme/kubectl-acme/acme"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-acme/kubectl-acme/acme"
 )
 
 // TestAccountKeyRollover: after rotation the new key issues and the old

@@ -35,7 +35,7 @@ import (
 // plugin socket in /var/lib/kubelet/device-plugins and log links in
 // /var/log/containers, the cgroups under CgroupRoot and the sysctls the
 // kubelet sets. cleanupRealNode undoes all of
-// it, and TestRealNode (test/e2e) checks.
+// it, and TestRealNode (test/harness) checks.
 
 const realNodeDir = "realnode"
 

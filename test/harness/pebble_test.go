@@ -1,4 +1,4 @@
-package e2e
+package harness
 
 import (
 	"bytes"
@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -297,17 +296,4 @@ func newACMEClient(t *testing.T) *acme.Client {
 			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certPool(t, env.ACMECABundle)}},
 		},
 	}
-}
-
-func certPool(t *testing.T, file string) *x509.CertPool {
-	t.Helper()
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatalf("no certificates in %s", file)
-	}
-	return pool
 }

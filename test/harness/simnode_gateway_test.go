@@ -1,4 +1,4 @@
-package e2e
+package harness
 
 import (
 	"context"
@@ -8,10 +8,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
@@ -19,61 +16,6 @@ import (
 // The HTTPRoute side of simnode's fidelity: the hand-written solver of
 // simnode_test.go, routed by an HTTPRoute attached to the environment's
 // Gateway instead of an Ingress; each single mistake must stop it.
-
-var httpRoutesGVR = gatewayv1.SchemeGroupVersion.WithResource("httproutes")
-
-func dynamicClient(t *testing.T) dynamic.Interface {
-	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dc
-}
-
-func requireGateway(t *testing.T) {
-	t.Helper()
-	if env.GatewayName == "" {
-		t.Skip("the environment has no Gateway (started without Options.GatewayAPI)")
-	}
-}
-
-// simRoute is the HTTPRoute equivalent of simObjects.ing.
-func simRoute(host, backend string, path string) *gatewayv1.HTTPRoute {
-	exact := gatewayv1.PathMatchExact
-	return &gatewayv1.HTTPRoute{
-		TypeMeta:   metav1.TypeMeta{APIVersion: gatewayv1.GroupVersion.String(), Kind: "HTTPRoute"},
-		ObjectMeta: metav1.ObjectMeta{Name: "solver"},
-		Spec: gatewayv1.HTTPRouteSpec{
-			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{
-				Name:      gatewayv1.ObjectName(env.GatewayName),
-				Namespace: ptr.To(gatewayv1.Namespace(env.GatewayNamespace)),
-			}}},
-			Hostnames: []gatewayv1.Hostname{gatewayv1.Hostname(host)},
-			Rules: []gatewayv1.HTTPRouteRule{{
-				Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{Type: &exact, Value: ptr.To(path)}}},
-				BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{BackendObjectReference: gatewayv1.BackendObjectReference{
-					Name: gatewayv1.ObjectName(backend), Port: ptr.To(gatewayv1.PortNumber(80)),
-				}}}},
-			}},
-		},
-	}
-}
-
-func createRoute(ctx context.Context, t *testing.T, ns string, hr *gatewayv1.HTTPRoute) {
-	t.Helper()
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(hr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dynamicClient(t).Resource(httpRoutesGVR).Namespace(ns).Create(ctx, &unstructured.Unstructured{Object: m}, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create httproute %s/%s: %v", ns, hr.Name, err)
-	}
-}
 
 // routeParentCondition returns the status of one condition simnode wrote on
 // the route's first parent, once it is for the route's current generation.

@@ -1,4 +1,4 @@
-package e2e
+package harness
 
 import (
 	"context"
@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubectl-acme/kubectl-acme/test/simnode"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/kubectl-acme/kubectl-acme/test/simnode"
 )
 
 // TestSimnodeNetworkPolicy: simnode's ingress controller, a pod of

@@ -1,15 +1,15 @@
 //go:build race
 
-package e2e
+package suite
 
 import (
 	"os"
 	"os/exec"
 )
 
-// raceEnabled: the tests run with -race, so TestMain builds the plugin
-// with -race too, and a data race in any run fails the suite.
-const raceEnabled = true
+// RaceEnabled: the tests run with -race, so Main builds the plugin with
+// -race too, and a data race in any run can fail the suite.
+const RaceEnabled = true
 
 // buildRace rebuilds the plugin in tmpBin with -race.
 func buildRace(repo, tmpBin string) error {

@@ -1,4 +1,4 @@
-package e2e
+package harness
 
 import (
 	"context"
@@ -6,11 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	testenv "github.com/kubectl-acme/kubectl-acme/test/env"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+
+	testenv "github.com/kubectl-acme/kubectl-acme/test/env"
 )
 
 // TestSimnodeNginxAdmission checks the environment's stand-in for
