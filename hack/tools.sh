@@ -53,6 +53,10 @@ hack/stepca.sh
 # go build leaves an up-to-date binary alone.
 (cd hack/krew && go build -o "$bin/kubectl-krew" sigs.k8s.io/krew/cmd/krew)
 
+# cert-manager's module source, for its CRDs (test/e2e/export_test.go), at the
+# release its own module pins; a no-op once it is in the module cache.
+(cd hack/certmanager && go mod download github.com/cert-manager/cert-manager)
+
 # Debian packages, by the program each provides: busybox-static for simnode's
 # pods and the real node's solver image (the static build needs no
 # libraries), containerd and runc for the real node (test/env realnode.go).

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,25 +56,20 @@ func TestExportToCertManager(t *testing.T) {
 }
 
 // installCertManagerCRDs installs cert-manager's Issuer, ClusterIssuer and
-// Certificate CRDs from the module source (go mod download), and removes
-// them when the test ends if it installed them.
+// Certificate CRDs from the module source of the release hack/certmanager
+// pins, and removes them when the test ends if it installed them. A source
+// that cannot be had fails the test: skipping would let export drift from
+// cert-manager's schema unseen.
 func installCertManagerCRDs(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "mod", "download", "-json", "github.com/cert-manager/cert-manager@"+certManagerVersion).Output()
-	if err != nil {
-		t.Skipf("cert-manager's module source is not available (go mod download: %v); it holds the CRDs this test checks against", err)
-	}
-	var mod struct{ Dir string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		t.Skipf("go mod download gave no directory: %s", out)
-	}
+	dir := certManagerSource(ctx, t)
 	names := []string{"issuers.cert-manager.io", "clusterissuers.cert-manager.io", "certificates.cert-manager.io"}
 	_, _, existed := kubectl(t, "get", "crd", names[0])
 	args := []string{"apply"}
 	for _, n := range names {
-		args = append(args, "-f", filepath.Join(mod.Dir, "deploy", "crds", "cert-manager.io_"+strings.TrimSuffix(n, ".cert-manager.io")+".yaml"))
+		args = append(args, "-f", filepath.Join(dir, "deploy", "crds", "cert-manager.io_"+strings.TrimSuffix(n, ".cert-manager.io")+".yaml"))
 	}
 	if _, errOut, code := kubectl(t, args...); code != 0 {
 		t.Fatalf("install cert-manager CRDs: %s", errOut)
@@ -100,6 +96,48 @@ func prefixEach(p string, list []string) []string {
 	return out
 }
 
-// certManagerVersion is the cert-manager release whose CRDs check what
-// export prints.
-const certManagerVersion = "v1.21.2"
+// certManagerSource returns the directory of cert-manager's module source in
+// the module cache, as `go list -m -json` in hack/certmanager resolves the
+// version pinned there; when the cache lacks it (make tools downloads it),
+// go mod download fetches it first. A source that cannot be had fails the
+// test.
+func certManagerSource(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	const mod = "github.com/cert-manager/cert-manager"
+	modDir, err := filepath.Abs("../../hack/certmanager")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func() (string, error) {
+		cmd := exec.CommandContext(ctx, "go", "list", "-m", "-json", mod)
+		cmd.Dir = modDir
+		var errOut strings.Builder
+		cmd.Stderr = &errOut
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("go list -m -json %s: %w: %s", mod, err, strings.TrimSpace(errOut.String()))
+		}
+		var m struct{ Dir, Version string }
+		if err := json.Unmarshal(out, &m); err != nil {
+			return "", fmt.Errorf("go list -m -json %s printed %q: %w", mod, out, err)
+		}
+		if m.Dir == "" {
+			return "", fmt.Errorf("go list -m -json: %s@%s is not in the module cache", mod, m.Version)
+		}
+		return m.Dir, nil
+	}
+	dir, err := list()
+	if err == nil {
+		return dir
+	}
+	t.Logf("%v; downloading it", err)
+	cmd := exec.CommandContext(ctx, "go", "mod", "download", mod)
+	cmd.Dir = modDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cert-manager's module source holds the CRDs this test checks export against, and it cannot be had: go mod download %s in %s (make tools downloads it): %v: %s", mod, modDir, err, strings.TrimSpace(string(out)))
+	}
+	if dir, err = list(); err != nil {
+		t.Fatalf("cert-manager's module source holds the CRDs this test checks export against, and %s does not resolve it after go mod download: %v", modDir, err)
+	}
+	return dir
+}
