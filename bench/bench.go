@@ -311,7 +311,7 @@ func (b *run) statusAtScale(ctx context.Context) error {
 	cfg := b.cfg
 	total := cfg.StatusNamespaces * cfg.StatusPerNamespace
 	b.logf("seeding %d certificates in %d namespaces (not timed)", total, cfg.StatusNamespaces)
-	if err := seedCertificates(ctx, b.client, cfg.StatusNamespaces, cfg.StatusPerNamespace); err != nil {
+	if err := SeedCertificates(ctx, b.client, cfg.StatusNamespaces, cfg.StatusPerNamespace); err != nil {
 		return err
 	}
 	st := &b.res.Status

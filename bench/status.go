@@ -83,9 +83,9 @@ func syntheticCertificate(ns string, i int, now time.Time) *certmanager.Certific
 	return c
 }
 
-// seedCertificates stores namespaces x perNamespace Certificates through
+// SeedCertificates stores namespaces x perNamespace Certificates through
 // store.Store.SaveCertificate, as kubectl-acme writes them.
-func seedCertificates(ctx context.Context, c kubernetes.Interface, namespaces, perNamespace int) error {
+func SeedCertificates(ctx context.Context, c kubernetes.Interface, namespaces, perNamespace int) error {
 	for i := range namespaces {
 		if err := createNamespace(ctx, c, statusNamespace(i)); err != nil {
 			return err

@@ -9,12 +9,13 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
+	"github.com/kubectl-acme/kubectl-acme/internal/status"
 )
 
 func TestCertificateTable(t *testing.T) {
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) *time.Time { v := now.Add(d); return &v }
-	rows := []CertificateRow{
+	rows := []status.Row{
 		{Namespace: "b", Name: "web", Secret: "web-tls", Domains: "a.example.com,b.example.com,c.example.com", Issuer: "Issuer/le",
 			NotAfter: at(60 * 24 * time.Hour), RenewAfter: at(30 * 24 * time.Hour), Created: now.Add(-time.Hour)},
 		{Namespace: "a", Name: "api", Secret: "api", Domains: "api.example.com", Issuer: "ClusterIssuer/le",

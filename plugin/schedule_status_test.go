@@ -8,6 +8,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-acme/kubectl-acme/internal/status"
 )
 
 func TestScheduleRows(t *testing.T) {
@@ -42,7 +44,7 @@ func TestScheduleRows(t *testing.T) {
 func TestFailingRenewalSaysWhenItExpires(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	na := now.Add(50 * time.Hour)
-	_, rows := CertificateTable([]CertificateRow{{Name: "web", NotAfter: &na, LastFailure: "CA unreachable"}}, false, true, now)
+	_, rows := CertificateTable([]status.Row{{Name: "web", NotAfter: &na, LastFailure: "CA unreachable"}}, false, true, now)
 	if got, want := rows[0][6], "Failed (renewal failing, expires in 2d2h): CA unreachable"; got != want {
 		t.Errorf("status %q, want %q", got, want)
 	}

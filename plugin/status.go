@@ -6,22 +6,19 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/metadata"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
-	"github.com/kubectl-acme/kubectl-acme/internal/kube"
+	"github.com/kubectl-acme/kubectl-acme/internal/status"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
@@ -37,9 +34,14 @@ type StatusOptions struct {
 	genericiooptions.IOStreams
 }
 
+// NewStatusOptions returns the defaults of `kubectl acme status`.
+func NewStatusOptions(streams genericiooptions.IOStreams) *StatusOptions {
+	return &StatusOptions{IOStreams: streams, now: time.Now}
+}
+
 // NewCmdStatus builds `kubectl acme status`.
 func NewCmdStatus(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StatusOptions{IOStreams: streams, now: time.Now}
+	o := NewStatusOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "status [NAME]",
 		Short: "Show certificates: expiry, renewal time and the outcome of the last order",
@@ -53,14 +55,9 @@ last order with each challenge's outcome.`,
   kubectl acme status web -o yaml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				o.Name = args[0]
-			}
-			ns, _, err := f.Namespace()
-			if err != nil {
+			if err := o.Complete(f, args); err != nil {
 				return err
 			}
-			o.namespace, o.factory = ns, f
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -71,6 +68,19 @@ last order with each challenge's outcome.`,
 	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: wide, json or yaml")
 	registerStatusCompletion(cmd, f)
 	return cmd
+}
+
+// Complete takes NAME and the namespace.
+func (o *StatusOptions) Complete(f *Factory, args []string) error {
+	if len(args) == 1 {
+		o.Name = args[0]
+	}
+	ns, _, err := f.Namespace()
+	if err != nil {
+		return err
+	}
+	o.namespace, o.factory = ns, f
+	return nil
 }
 
 // Validate checks flag combinations.
@@ -93,8 +103,16 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if o.AllNamespaces {
 		ns = ""
 	}
+	st, err := o.factory.Store()
+	if err != nil {
+		return err
+	}
 	if o.Output == "json" || o.Output == "yaml" {
-		return o.printFull(ctx, ns)
+		certs, err := status.Certificates(ctx, st.Client, ns)
+		if err != nil {
+			return err
+		}
+		return printObject(o.Out, o.Output, list(certs))
 	}
 	cfg, err := o.factory.RESTConfig()
 	if err != nil {
@@ -104,23 +122,11 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The table needs only the summary annotations: list metadata, in
-	// pages, so thousands of certificates stay fast and small.
-	var items []metav1.PartialObjectMetadata
-	opts := metav1.ListOptions{LabelSelector: store.CertificateSelector, Limit: 500}
-	res := mc.Resource(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}).Namespace(ns)
-	for {
-		page, err := res.List(ctx, opts)
-		if err != nil {
-			return kube.Describe(err, "list", "configmaps", ns)
-		}
-		items = append(items, page.Items...)
-		if page.Continue == "" {
-			break
-		}
-		opts.Continue = page.Continue
+	rows, err := status.Rows(ctx, mc, ns)
+	if err != nil {
+		return err
 	}
-	if len(items) == 0 {
+	if len(rows) == 0 {
 		where := "in " + o.namespace + " namespace"
 		if o.AllNamespaces {
 			where = "in any namespace"
@@ -129,86 +135,17 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 			return err
 		}
 	} else {
-		rows := make([]CertificateRow, 0, len(items))
-		for i := range items {
-			rows = append(rows, RowFromMetadata(&items[i].ObjectMeta))
-		}
 		header, table := CertificateTable(rows, o.AllNamespaces, o.Output == "wide", o.now())
 		if err := printTable(o.Out, header, table); err != nil {
 			return err
 		}
 	}
-	st, err := o.factory.Store()
-	if err != nil {
-		return err
-	}
 	return printSchedules(ctx, o.Out, st.Client, ns, o.now())
 }
 
-func (o *StatusOptions) printFull(ctx context.Context, ns string) error {
-	st, err := o.factory.Store()
-	if err != nil {
-		return err
-	}
-	certs, err := st.ListCertificates(ctx, ns)
-	if err != nil {
-		return err
-	}
-	return printObject(o.Out, o.Output, list(certs))
-}
-
-// CertificateRow is what the status table shows of one Certificate.
-type CertificateRow struct {
-	Namespace, Name, Secret, Domains, Issuer string
-	NotAfter, RenewAfter                     *time.Time
-	LastFailure, Revoked                     string
-	Created                                  time.Time
-}
-
-// RowFromMetadata reads a row from a Certificate ConfigMap's annotations.
-func RowFromMetadata(m *metav1.ObjectMeta) CertificateRow {
-	a := m.Annotations
-	r := CertificateRow{
-		Namespace:   m.Namespace,
-		Name:        m.Labels[store.LabelName],
-		Secret:      a[store.AnnotationSecret],
-		Domains:     a[store.AnnotationDomains],
-		Issuer:      a[store.AnnotationIssuer],
-		LastFailure: a[store.AnnotationLastFailure],
-		Revoked:     a[store.AnnotationRevoked],
-		Created:     m.CreationTimestamp.Time,
-	}
-	if t, err := time.Parse(time.RFC3339, a[store.AnnotationNotAfter]); err == nil {
-		r.NotAfter = &t
-	}
-	if t, err := time.Parse(time.RFC3339, a[store.AnnotationRenewAfter]); err == nil {
-		r.RenewAfter = &t
-	}
-	return r
-}
-
-func (r *CertificateRow) summary(now time.Time) certmanager.Summary {
-	st := &certmanager.CertificateStatus{LastFailure: r.LastFailure}
-	if r.Revoked != "" {
-		st.Revoked = &certmanager.RevocationStatus{Reason: r.Revoked}
-	}
-	if r.NotAfter != nil {
-		st.NotAfter = &metav1.Time{Time: *r.NotAfter}
-	}
-	if r.RenewAfter != nil {
-		st.RenewalTime = &metav1.Time{Time: *r.RenewAfter}
-	}
-	return certmanager.Summarize(st, now)
-}
-
 // CertificateTable renders rows sorted by namespace and name.
-func CertificateTable(rows []CertificateRow, allNamespaces, wide bool, now time.Time) ([]string, [][]string) {
-	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].Namespace != rows[j].Namespace {
-			return rows[i].Namespace < rows[j].Namespace
-		}
-		return rows[i].Name < rows[j].Name
-	})
+func CertificateTable(rows []status.Row, allNamespaces, wide bool, now time.Time) ([]string, [][]string) {
+	status.SortRows(rows)
 	header := []string{"NAME", "SECRET", "DOMAINS", "ISSUER", "NOT AFTER", "RENEW AFTER", "STATUS", "AGE"}
 	if allNamespaces {
 		header = append([]string{"NAMESPACE"}, header...)
@@ -219,20 +156,20 @@ func CertificateTable(rows []CertificateRow, allNamespaces, wide bool, now time.
 		if !wide {
 			domains = abbreviateList(domains, 2)
 		}
-		s := r.summary(now)
-		status := string(s.State)
+		s := r.Summary(now)
+		state := string(s.State)
 		if s.State == certmanager.StateFailed && r.NotAfter != nil && now.Before(*r.NotAfter) {
 			// The stored certificate still serves: say how long is left to
 			// fix the renewal.
-			status += " (renewal failing, expires in " + duration.HumanDuration(r.NotAfter.Sub(now)) + ")"
+			state += " (renewal failing, expires in " + duration.HumanDuration(r.NotAfter.Sub(now)) + ")"
 		}
 		if s.State == certmanager.StateFailed || (wide && s.Reason != "") {
-			status += ": " + s.Reason
+			state += ": " + s.Reason
 		}
 		if !wide {
-			status = truncateDetail(status)
+			state = truncateDetail(state)
 		}
-		row := []string{r.Name, r.Secret, domains, r.Issuer, formatTime(r.NotAfter), formatTime(r.RenewAfter), status, age(r.Created, now)}
+		row := []string{r.Name, r.Secret, domains, r.Issuer, formatTime(r.NotAfter), formatTime(r.RenewAfter), state, age(r.Created, now)}
 		if allNamespaces {
 			row = append([]string{r.Namespace}, row...)
 		}

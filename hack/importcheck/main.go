@@ -3,7 +3,7 @@
 //
 //	plugin/                  cobra commands, options, printing        (top)
 //	internal/issuance        the runner: store + acme + solver
-//	internal/{manifest,store,rbac,kube}
+//	internal/{manifest,status,store,rbac,kube}
 //	solver/                  HTTP-01 objects and the self-check
 //	acme/                    RFC 8555 + ARI: no Kubernetes, no cert-manager
 //	certmanager/             cert-manager.io/v1 types             (ground)
@@ -52,6 +52,8 @@ var Rules = []Rule{
 		Why: "reading manifests needs cert-manager's types only"},
 	{From: "internal/store", Forbid: []string{"./internal/issuance", "./internal/rbac", "./internal/manifest", "./solver", "./plugin"},
 		Why: "the store sits below the runner"},
+	{From: "internal/status", Forbid: []string{"./internal/issuance", "./internal/rbac", "./internal/manifest", "./solver", "./plugin"},
+		Why: "status reads what the store wrote; it issues nothing"},
 	{From: "internal/rbac", Forbid: []string{"./internal/issuance", "./plugin"},
 		Why: "rbac computes permissions; the runner and commands use it"},
 	{From: "internal/...", Forbid: []string{"./plugin"},
