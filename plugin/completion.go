@@ -56,12 +56,6 @@ func registerCreateIssuerCompletion(cmd *cobra.Command, f *Factory) {
 	mustRegister(cmd, "ca-bundle", cobra.FixedCompletions([]cobra.Completion{"pem", "crt"}, cobra.ShellCompDirectiveFilterFileExt))
 }
 
-// registerGetIssuersCompletion completes `get issuers` flags.
-func registerGetIssuersCompletion(cmd *cobra.Command) {
-	cmd.ValidArgsFunction = cobra.NoFileCompletions
-	mustRegister(cmd, "output", fixedCompletions("wide", "json", "yaml"))
-}
-
 // registerIssueCompletion completes `issue`: NAME from the existing
 // Certificates (to re-issue one), --issuer from the Issuers, or the
 // ClusterIssuers with --cluster-issuer.
@@ -78,12 +72,6 @@ func registerIssueCompletion(cmd *cobra.Command, f *Factory) {
 func registerStatusCompletion(cmd *cobra.Command, f *Factory) {
 	cmd.ValidArgsFunction = f.completeCertificates
 	mustRegister(cmd, "output", fixedCompletions("wide", "json", "yaml"))
-}
-
-// registerVersionCompletion completes `version` flags.
-func registerVersionCompletion(cmd *cobra.Command) {
-	cmd.ValidArgsFunction = cobra.NoFileCompletions
-	mustRegister(cmd, "output", fixedCompletions("json", "yaml"))
 }
 
 // mustRegister registers a flag's completion. It fails only for a flag

@@ -46,10 +46,10 @@ type CreateIssuerOptions struct {
 	// IngressPathType is stored as the Issuer's AnnotationIngressPathType.
 	IngressPathType string
 
-	namespace string
-	caBundle  []byte
-	interact  bool
-	factory   *Factory
+	namespaceFlags
+	caBundle []byte
+	interact bool
+	factory  *Factory
 	genericiooptions.IOStreams
 }
 
@@ -83,15 +83,7 @@ must be agreed to, interactively or with --agree-tos.`,
   # A private CA whose API certificate is signed by your own CA
   kubectl acme create issuer internal --server https://acme.internal/directory --ca-bundle ca.pem --agree-tos`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(f, o),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.Server, "server", o.Server, "ACME directory URL, or letsencrypt / letsencrypt-staging")
@@ -107,7 +99,7 @@ must be agreed to, interactively or with --agree-tos.`,
 	fl.StringVar(&o.PrivateKeySecret, "private-key-secret", o.PrivateKeySecret, "Secret holding the account key (default: the issuer's name); an existing one is reused")
 	fl.StringVar(&o.Profile, "profile", o.Profile, "ACME profile to order certificates with (e.g. shortlived), if the CA offers profiles")
 	fl.StringVar(&o.PreferredChain, "preferred-chain", o.PreferredChain, "Common name of the root CA whose chain to prefer, if the CA offers alternates")
-	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the CA")
+	addTimeoutFlag(fl, &o.Timeout, "How long to wait for the CA")
 	fl.StringVar(&o.EABKeyID, "eab-kid", o.EABKeyID, "External Account Binding key ID, for CAs that require one")
 	fl.StringVar(&o.EABHMACKey, "eab-hmac-key", o.EABHMACKey, "External Account Binding HMAC key (base64url); used once to register, never stored")
 	fl.StringVar(&o.EABHMACSecret, "eab-hmac-key-secret", o.EABHMACSecret, "Secret holding the EAB HMAC key, as NAME or NAME/KEY (default key: secret)")
@@ -119,16 +111,15 @@ must be agreed to, interactively or with --agree-tos.`,
 func (o *CreateIssuerOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
 	o.Name = args[0]
 	o.factory = f
-	ns, _, err := f.Namespace()
-	if err != nil {
+	if err := o.complete(f); err != nil {
 		return err
 	}
-	o.namespace = ns
 	o.Server = acme.ResolveServer(o.Server)
 	if o.PrivateKeySecret == "" {
 		o.PrivateKeySecret = o.Name
 	}
 	if o.CABundleFile != "" {
+		var err error
 		if o.caBundle, err = os.ReadFile(o.CABundleFile); err != nil {
 			return fmt.Errorf("--ca-bundle: %w", err)
 		}
@@ -219,7 +210,7 @@ func (o *CreateIssuerOptions) eab() *xacme.ExternalAccountBinding {
 func (o *CreateIssuerOptions) Issuer() *certmanager.Issuer {
 	iss := &certmanager.Issuer{}
 	iss.APIVersion, iss.Kind = certmanager.GroupVersion, certmanager.KindIssuer
-	iss.Name, iss.Namespace = o.Name, o.namespace
+	iss.Name, iss.Namespace = o.Name, o.Namespace
 	if o.Cluster {
 		iss.Kind, iss.Namespace = certmanager.KindClusterIssuer, ""
 	}

@@ -16,15 +16,20 @@ type DeleteCertificateOptions struct {
 	Name         string
 	DeleteSecret bool
 	Timeout      time.Duration
+	namespaceFlags
 
-	namespace string
-	factory   *Factory
+	factory *Factory
 	genericiooptions.IOStreams
+}
+
+// NewDeleteCertificateOptions returns options with defaults.
+func NewDeleteCertificateOptions(streams genericiooptions.IOStreams) *DeleteCertificateOptions {
+	return &DeleteCertificateOptions{IOStreams: streams, Timeout: time.Minute}
 }
 
 // NewCmdDeleteCertificate builds `kubectl acme delete certificate`.
 func NewCmdDeleteCertificate(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &DeleteCertificateOptions{IOStreams: streams, Timeout: time.Minute}
+	o := NewDeleteCertificateOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "certificate NAME [--delete-secret]",
 		Short: "Stop tracking a certificate, keeping its Secret unless asked",
@@ -33,25 +38,25 @@ serving; --delete-secret deletes it too, if kubectl-acme wrote it for this certi
 		Example: `  kubectl acme delete certificate web
   kubectl acme delete certificate old --delete-secret`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name, o.factory = args[0], f
-			ns, _, err := f.Namespace()
-			if err != nil {
-				return err
-			}
-			o.namespace = ns
-			if err := certmanager.ValidateName("certificate", o.Name); err != nil {
-				return err
-			}
-			if err := positive("--timeout", o.Timeout); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(f, o),
 	}
 	cmd.Flags().BoolVar(&o.DeleteSecret, "delete-secret", o.DeleteSecret, "Also delete the certificate's TLS Secret")
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the API server")
+	addTimeoutFlag(cmd.Flags(), &o.Timeout, "How long to wait for the API server")
 	return cmd
+}
+
+// Complete takes the name and fills in the namespace.
+func (o *DeleteCertificateOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
+	o.Name, o.factory = args[0], f
+	return o.complete(f)
+}
+
+// Validate checks the name and timeout.
+func (o *DeleteCertificateOptions) Validate() error {
+	if err := certmanager.ValidateName("certificate", o.Name); err != nil {
+		return err
+	}
+	return positive("--timeout", o.Timeout)
 }
 
 // Run deletes.
@@ -62,7 +67,7 @@ func (o *DeleteCertificateOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cert, err := st.GetCertificate(ctx, o.namespace, o.Name)
+	cert, err := st.GetCertificate(ctx, o.Namespace, o.Name)
 	if err != nil {
 		return err
 	}

@@ -2,14 +2,11 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/manifest"
@@ -18,27 +15,26 @@ import (
 
 // ExportOptions holds `kubectl acme export` input.
 type ExportOptions struct {
-	Names         []string
-	All           bool
-	AllNamespaces bool
-	Output        string
-	To            string
+	Names []string
+	All   bool
+	namespaceFlags
+	Output *outputFlags
+	To     string
 
-	namespace string
-	factory   *Factory
+	factory *Factory
 	genericiooptions.IOStreams
 }
 
 // NewExportOptions returns options with defaults.
 func NewExportOptions(streams genericiooptions.IOStreams) *ExportOptions {
-	return &ExportOptions{IOStreams: streams, Output: "yaml", To: "cert-manager"}
+	return &ExportOptions{IOStreams: streams, Output: newOutputFlags("yaml", "json", "name"), To: "cert-manager"}
 }
 
 // NewCmdExport builds `kubectl acme export`.
 func NewCmdExport(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewExportOptions(streams)
 	cmd := &cobra.Command{
-		Use:   "export [CERTIFICATE...] [--all] [-A] [-o yaml|json] [--to cert-manager]",
+		Use:   "export [CERTIFICATE...] [--all] [-A] [-o yaml|json|name] [--to cert-manager]",
 		Short: "Print Issuers and Certificates as cert-manager manifests, to hand renewals over to cert-manager",
 		Long: `Print the stored Issuers, ClusterIssuers and Certificates as cert-manager.io/v1
 manifests. They name the same account key Secrets and TLS Secrets, so once cert-manager
@@ -54,39 +50,26 @@ hand-over go to stderr.`,
 
   # One certificate and its issuer, as JSON
   kubectl acme export web -o json`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(f, o),
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.All, "all", o.All, "Export every certificate and issuer in the namespace")
-	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all: in every namespace, with every ClusterIssuer")
-	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: yaml (documents) or json (a v1 List)")
+	o.addAllNamespacesFlag(fl, "With --all: in every namespace, with every ClusterIssuer")
+	o.Output.addFlag(cmd, "Output format: yaml (documents), json (a v1 List) or name")
 	fl.StringVar(&o.To, "to", o.To, "What to export to: cert-manager")
 	return cmd
 }
 
 // Complete fills in the namespace.
-func (o *ExportOptions) Complete(f *Factory, args []string) error {
+func (o *ExportOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
 	o.Names = args
 	o.factory = f
-	ns, _, err := f.Namespace()
-	if err != nil {
-		return err
-	}
-	o.namespace = ns
-	return nil
+	return o.complete(f)
 }
 
 // Validate checks the options without touching the cluster.
 func (o *ExportOptions) Validate() error {
-	if err := validateOutput(o.Output, "yaml", "json"); err != nil {
+	if err := o.Output.validate(); err != nil {
 		return err
 	}
 	if o.To != "cert-manager" {
@@ -97,8 +80,9 @@ func (o *ExportOptions) Validate() error {
 		return errors.New("give certificate names, or --all")
 	case len(o.Names) > 0 && o.All:
 		return errors.New("give certificate names or --all, not both")
-	case o.AllNamespaces && !o.All:
-		return errors.New("-A needs --all")
+	}
+	if err := o.requireAll(o.All); err != nil {
+		return err
 	}
 	for _, n := range o.Names {
 		if err := certmanager.ValidateName("certificate", n); err != nil {
@@ -119,7 +103,7 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if len(issuers)+len(certs) == 0 {
-		return fmt.Errorf("no issuers or certificates in namespace %q", o.namespace)
+		return fmt.Errorf("no issuers or certificates in namespace %q", o.Namespace)
 	}
 	ns := st.ClusterNamespace
 	if ns == "" {
@@ -129,7 +113,7 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 	for _, n := range notes {
 		fmt.Fprintln(o.ErrOut, "note:", n)
 	}
-	return writeExport(o.Out, o.Output, objs)
+	return o.Output.printDocuments(o.Out, objs)
 }
 
 // collect reads the certificates asked for and the issuers they need.
@@ -145,10 +129,7 @@ func (o *ExportOptions) collect(ctx context.Context, st *store.Store) ([]*certma
 		}
 	}
 	if o.All {
-		ns := o.namespace
-		if o.AllNamespaces {
-			ns = ""
-		}
+		ns := o.listNamespace()
 		var err error
 		if certs, err = st.ListCertificates(ctx, ns); err != nil {
 			return nil, nil, err
@@ -162,7 +143,7 @@ func (o *ExportOptions) collect(ctx context.Context, st *store.Store) ([]*certma
 		}
 	} else {
 		for _, n := range o.Names {
-			c, err := st.GetCertificate(ctx, o.namespace, n)
+			c, err := st.GetCertificate(ctx, o.Namespace, n)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -186,31 +167,4 @@ func (o *ExportOptions) collect(ctx context.Context, st *store.Store) ([]*certma
 		addIssuer(iss)
 	}
 	return issuers, certs, nil
-}
-
-// writeExport prints YAML documents, or JSON as a v1 List.
-func writeExport(w io.Writer, format string, objs []manifest.Exported) error {
-	if format == "json" {
-		b, err := json.MarshalIndent(list(objs), "", "    ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", b)
-		return err
-	}
-	for i, obj := range objs {
-		b, err := yaml.Marshal(obj)
-		if err != nil {
-			return err
-		}
-		if i > 0 {
-			if _, err := io.WriteString(w, "---\n"); err != nil {
-				return err
-			}
-		}
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -14,17 +15,21 @@ import (
 
 // GetIssuersOptions holds `kubectl acme get issuers` input.
 type GetIssuersOptions struct {
-	AllNamespaces bool
-	Output        string
+	namespaceFlags
+	Output *outputFlags
 
-	namespace string
-	factory   *Factory
+	factory *Factory
 	genericiooptions.IOStreams
+}
+
+// NewGetIssuersOptions returns options with defaults.
+func NewGetIssuersOptions(streams genericiooptions.IOStreams) *GetIssuersOptions {
+	return &GetIssuersOptions{IOStreams: streams, Output: newOutputFlags("", "wide", "json", "yaml", "name")}
 }
 
 // NewCmdGetIssuers builds `kubectl acme get issuers`.
 func NewCmdGetIssuers(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &GetIssuersOptions{IOStreams: streams}
+	o := NewGetIssuersOptions(streams)
 	cmd := &cobra.Command{
 		Use:     "issuers",
 		Aliases: []string{"issuer", "clusterissuers"},
@@ -34,28 +39,24 @@ the CA reported when the issuer was last registered.`,
 		Example: `  kubectl acme get issuers
   kubectl acme get issuers -A -o wide
   kubectl acme get issuers -o yaml`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, _, err := f.Namespace()
-			if err != nil {
-				return err
-			}
-			o.namespace, o.factory = ns, f
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		Args:              cobra.NoArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE:              runE(f, o),
 	}
-	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "List issuers in all namespaces")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: wide, json or yaml")
-	registerGetIssuersCompletion(cmd)
+	o.addAllNamespacesFlag(cmd.Flags(), "List issuers in all namespaces")
+	o.Output.addFlag(cmd, "Output format: wide, json, yaml or name")
 	return cmd
+}
+
+// Complete fills in the namespace.
+func (o *GetIssuersOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
+	o.factory = f
+	return o.complete(f)
 }
 
 // Validate checks the output format.
 func (o *GetIssuersOptions) Validate() error {
-	return validateOutput(o.Output, "", "wide", "json", "yaml")
+	return o.Output.validate()
 }
 
 // Run lists and prints.
@@ -64,11 +65,7 @@ func (o *GetIssuersOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ns := o.namespace
-	if o.AllNamespaces {
-		ns = ""
-	}
-	issuers, err := st.ListIssuers(ctx, ns, true)
+	issuers, err := st.ListIssuers(ctx, o.listNamespace(), true)
 	if err != nil {
 		return err
 	}
@@ -82,18 +79,14 @@ func (o *GetIssuersOptions) Run(ctx context.Context) error {
 		}
 		return a.Name < b.Name
 	})
-	if o.Output == "json" || o.Output == "yaml" {
-		return printObject(o.Out, o.Output, list(issuers))
+	if !o.Output.table() {
+		return o.Output.printList(o.Out, issuers)
 	}
 	if len(issuers) == 0 {
-		where := "in " + o.namespace + " namespace"
-		if o.AllNamespaces {
-			where = "in any namespace"
-		}
-		_, err := o.ErrOut.Write([]byte("No issuers found " + where + ".\n"))
+		_, err := fmt.Fprintf(o.ErrOut, "No issuers found %s.\n", o.where())
 		return err
 	}
-	header, rows := IssuerRows(issuers, o.AllNamespaces, o.Output == "wide", time.Now())
+	header, rows := IssuerRows(issuers, o.AllNamespaces, o.Output.wide(), time.Now())
 	return printTable(o.Out, header, rows)
 }
 

@@ -20,25 +20,27 @@ import (
 
 // IssueOptions holds `kubectl acme issue` input.
 type IssueOptions struct {
-	Name          string
-	Issuer        string
-	ClusterIssuer bool
-	Domains       []string
-	IPs           []string
-	CommonName    string
-	SecretName    string
-	KeyAlgorithm  string
-	KeySize       int
-	KeyEncoding   string
-	ReuseKey      bool
-	RenewBefore   time.Duration
-	Force         bool
-	Profile       string
-	Duration      time.Duration
+	Name string
+	// Ingress, with --ingress, issues what its spec.tls asks for instead
+	// (issue_ingress.go).
+	Ingress string
+	issuerFlags
+	Domains      []string
+	IPs          []string
+	CommonName   string
+	SecretName   string
+	KeyAlgorithm string
+	KeySize      int
+	KeyEncoding  string
+	ReuseKey     bool
+	RenewBefore  time.Duration
+	Force        bool
+	Profile      string
+	Duration     time.Duration
 	issueFlags
+	namespaceFlags
 
-	namespace string
-	factory   *Factory
+	factory *Factory
 	genericiooptions.IOStreams
 }
 
@@ -50,7 +52,6 @@ func NewIssueOptions(streams genericiooptions.IOStreams) *IssueOptions {
 // NewCmdIssue builds `kubectl acme issue`.
 func NewCmdIssue(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewIssueOptions(streams)
-	ing := &issueIngress{o: o}
 	cmd := &cobra.Command{
 		Use:   "issue NAME --issuer ISSUER --domain DOMAIN [--domain DOMAIN...] [--secret SECRET]",
 		Short: "Issue a certificate now, solving HTTP-01 challenges inline",
@@ -71,23 +72,11 @@ Run it again with just NAME to re-issue with the stored settings.`,
 
   # Re-issue with the stored settings
   kubectl acme issue web`,
-		Args: ing.args,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if ing.Name != "" {
-				return ing.Run(cmd.Context(), f)
-			}
-			if err := o.Complete(f, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		Args: o.args,
+		RunE: runE(f, o),
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.Issuer, "issuer", o.Issuer, "Issuer to use (in the same namespace)")
-	fl.BoolVar(&o.ClusterIssuer, "cluster-issuer", o.ClusterIssuer, "--issuer names a ClusterIssuer")
+	o.issuerFlags.addFlags(fl, "Issuer to use (in the same namespace)")
 	fl.StringSliceVarP(&o.Domains, "domain", "d", o.Domains, "DNS name to include (repeatable)")
 	fl.StringSliceVar(&o.IPs, "ip", o.IPs, "IP address to include (repeatable; the CA must allow IP identifiers)")
 	fl.StringVar(&o.CommonName, "common-name", o.CommonName, "Subject common name; must be one of the names")
@@ -101,39 +90,39 @@ Run it again with just NAME to re-issue with the stored settings.`,
 	fl.StringVar(&o.Profile, "profile", o.Profile, "ACME profile to order with (kubectl acme get profiles lists them); default: the issuer's")
 	fl.DurationVar(&o.Duration, "duration", o.Duration, "Ask the CA for this lifetime (only CAs that honour an order's notAfter)")
 	o.issueFlags.addFlags(fl)
-	ing.addFlags(cmd)
+	o.addIngressFlag(cmd)
 	registerIssueCompletion(cmd, f)
 	return cmd
 }
 
-// Complete fills in the namespace and defaults.
-func (o *IssueOptions) Complete(f *Factory, args []string) error {
-	o.Name = args[0]
-	o.factory = f
-	ns, _, err := f.Namespace()
-	if err != nil {
-		return err
+// Complete takes NAME (none with --ingress) and fills in the namespace.
+func (o *IssueOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		o.Name = args[0]
 	}
-	o.namespace = ns
-	return nil
+	o.factory = f
+	return o.complete(f)
 }
 
 // Validate checks flags without touching the cluster.
 func (o *IssueOptions) Validate() error {
+	if o.Ingress != "" {
+		return o.validateIngress()
+	}
 	if err := certmanager.ValidateName("certificate", o.Name); err != nil {
 		return err
 	}
 	if err := o.issueFlags.validate(); err != nil {
 		return err
 	}
-	if err := validateIssuerRef(o.Issuer, o.ClusterIssuer); err != nil {
+	if err := o.issuerFlags.validate(); err != nil {
 		return err
 	}
-	if o.Duration < 0 {
-		return errors.New("--duration must not be negative")
+	if err := notNegative("--duration", o.Duration); err != nil {
+		return err
 	}
-	if o.RenewBefore < 0 {
-		return errors.New("--renew-before must not be negative")
+	if err := notNegative("--renew-before", o.RenewBefore); err != nil {
+		return err
 	}
 	if o.newSpec() {
 		spec := o.spec()
@@ -156,13 +145,10 @@ func (o *IssueOptions) spec() certmanager.CertificateSpec {
 		CommonName:  o.CommonName,
 		DNSNames:    append([]string(nil), o.Domains...),
 		IPAddresses: append([]string(nil), o.IPs...),
-		IssuerRef:   certmanager.IssuerRef{Name: o.Issuer, Kind: certmanager.KindIssuer, Group: certmanager.Group},
+		IssuerRef:   o.ref(),
 	}
 	if s.SecretName == "" {
 		s.SecretName = o.Name
-	}
-	if o.ClusterIssuer {
-		s.IssuerRef.Kind = certmanager.KindClusterIssuer
 	}
 	if o.KeyAlgorithm != "" || o.KeySize != 0 || o.KeyEncoding != "" || o.ReuseKey {
 		s.PrivateKey = &certmanager.CertificatePrivateKey{Algorithm: strings.ToUpper(o.KeyAlgorithm), Size: o.KeySize, Encoding: strings.ToUpper(o.KeyEncoding)}
@@ -182,6 +168,9 @@ func (o *IssueOptions) spec() certmanager.CertificateSpec {
 // Run issues the certificate through the one runner, which gives the
 // permission check and the order one --timeout.
 func (o *IssueOptions) Run(ctx context.Context) error {
+	if o.Ingress != "" {
+		return o.runIngress(ctx)
+	}
 	st, err := o.store(o.factory)
 	if err != nil {
 		return err
@@ -218,12 +207,12 @@ func (o *IssueOptions) preflight(st *store.Store) func(ctx context.Context, j *i
 		cluster := ref.Kind == certmanager.KindClusterIssuer
 		var scope rbac.Scope
 		if j.Issuer != nil {
-			scope = issuerScope(st, o.namespace, j.Issuer, j.Cert)
+			scope = issuerScope(st, o.Namespace, j.Issuer, j.Cert)
 		} else {
-			scope, j.Issuer = accessScope(ctx, st, o.namespace, ref.Name, cluster, j.Cert)
+			scope, j.Issuer = accessScope(ctx, st, o.Namespace, ref.Name, cluster, j.Cert)
 		}
 		scope.SolverTraffic = scope.SolverTraffic || o.AllowSolverTraffic
-		rules, err := preflightRules(ctx, st.Client, scope, roleHint(o.namespace, ref.Name, cluster), rbac.Issue)
+		rules, err := preflightRules(ctx, st.Client, scope, roleHint(o.Namespace, ref.Name, cluster), rbac.Issue)
 		if err != nil {
 			return "", err
 		}
@@ -240,24 +229,24 @@ func (o *IssueOptions) preflight(st *store.Store) func(ctx context.Context, j *i
 func (o *IssueOptions) load(ctx context.Context, st *store.Store) (cert *certmanager.Certificate, iss *certmanager.Issuer, err error) {
 	listed := false
 	if o.newSpec() && !o.ClusterIssuer {
-		cert, iss, err = st.GetCertificateAndIssuer(ctx, o.namespace, o.Name, o.Issuer)
+		cert, iss, err = st.GetCertificateAndIssuer(ctx, o.Namespace, o.Name, o.Issuer)
 		// Listing is an optimization the minimal Role need not grant.
 		listed = !apierrors.IsForbidden(err)
 		if listed && err == nil && cert == nil {
-			err = fmt.Errorf("certificate %q %w in namespace %q", o.Name, store.ErrNotFound, o.namespace)
+			err = fmt.Errorf("certificate %q %w in namespace %q", o.Name, store.ErrNotFound, o.Namespace)
 		}
 	}
 	if !listed {
-		cert, err = st.GetCertificate(ctx, o.namespace, o.Name)
+		cert, err = st.GetCertificate(ctx, o.Namespace, o.Name)
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		if !o.newSpec() {
-			return nil, nil, fmt.Errorf("certificate %q does not exist in namespace %q: give --issuer and --domain to create it", o.Name, o.namespace)
+			return nil, nil, fmt.Errorf("certificate %q does not exist in namespace %q: give --issuer and --domain to create it", o.Name, o.Namespace)
 		}
 		cert = &certmanager.Certificate{}
 		cert.APIVersion, cert.Kind = certmanager.GroupVersion, certmanager.KindCertificate
-		cert.Name, cert.Namespace = o.Name, o.namespace
+		cert.Name, cert.Namespace = o.Name, o.Namespace
 		cert.Spec = o.spec()
 	case err != nil:
 		return nil, nil, err

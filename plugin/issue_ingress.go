@@ -16,16 +16,13 @@ import (
 	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
 )
 
-// issueIngress is `kubectl acme issue --ingress NAME`: the certificates an
-// Ingress's spec.tls asks for, made as cert-manager's ingress-shim makes
-// them (manifest.FromIngress) and issued with the issue flags.
-type issueIngress struct {
-	Name string
-	o    *IssueOptions
-}
+// `kubectl acme issue --ingress NAME`: the certificates an Ingress's
+// spec.tls asks for, made as cert-manager's ingress-shim makes them
+// (manifest.FromIngress) and issued with the issue flags through the one
+// runner.
 
-func (ii *issueIngress) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&ii.Name, "ingress", ii.Name, "Issue what this Ingress's spec.tls asks for, as cert-manager would: one certificate per entry, named after its secretName, issuer from --issuer or the cert-manager.io/issuer or cert-manager.io/cluster-issuer annotation")
+func (o *IssueOptions) addIngressFlag(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.Ingress, "ingress", o.Ingress, "Issue what this Ingress's spec.tls asks for, as cert-manager would: one certificate per entry, named after its secretName, issuer from --issuer or the cert-manager.io/issuer or cert-manager.io/cluster-issuer annotation")
 	cmd.Use += "\n  kubectl acme issue --ingress INGRESS [--issuer ISSUER]"
 	cmd.Example += `
 
@@ -34,8 +31,8 @@ func (ii *issueIngress) addFlags(cmd *cobra.Command) {
 }
 
 // args is NAME, or nothing with --ingress.
-func (ii *issueIngress) args(cmd *cobra.Command, args []string) error {
-	if ii.Name != "" {
+func (o *IssueOptions) args(cmd *cobra.Command, args []string) error {
+	if o.Ingress != "" {
 		if len(args) > 0 {
 			return fmt.Errorf("--ingress takes the certificates' names from the Ingress's spec.tls: give no NAME (got %q)", strings.Join(args, " "))
 		}
@@ -44,10 +41,9 @@ func (ii *issueIngress) args(cmd *cobra.Command, args []string) error {
 	return cobra.ExactArgs(1)(cmd, args)
 }
 
-// validate rejects flags that describe a certificate: with --ingress the
-// Ingress and its cert-manager.io annotations do.
-func (ii *issueIngress) validate() error {
-	o := ii.o
+// validateIngress rejects flags that describe a certificate: with
+// --ingress the Ingress and its cert-manager.io annotations do.
+func (o *IssueOptions) validateIngress() error {
 	var set []string
 	for _, f := range []struct {
 		name string
@@ -65,40 +61,31 @@ func (ii *issueIngress) validate() error {
 	if len(set) > 0 {
 		return fmt.Errorf("%s cannot be used with --ingress: the Ingress's spec.tls and its cert-manager.io annotations (cert-manager.io/common-name, cert-manager.io/private-key-algorithm, cert-manager.io/renew-before, ...) describe the certificates", strings.Join(set, ", "))
 	}
-	if err := validateIssuerRef(o.Issuer, o.ClusterIssuer); err != nil {
+	if err := o.issuerFlags.validate(); err != nil {
 		return err
 	}
 	return o.issueFlags.validate()
 }
 
-// Run reads the Ingress, checks every certificate's issuer and solvers,
-// then issues them all, several at a time.
-func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
-	o := ii.o
-	if err := ii.validate(); err != nil {
-		return err
-	}
-	ns, _, err := f.Namespace()
+// runIngress reads the Ingress, checks every certificate's issuer and
+// solvers, then issues them all, several at a time.
+func (o *IssueOptions) runIngress(ctx context.Context) error {
+	ns := o.Namespace
+	st, err := o.store(o.factory)
 	if err != nil {
 		return err
 	}
-	st, err := o.store(f)
-	if err != nil {
-		return err
-	}
-	ing, err := st.Client.NetworkingV1().Ingresses(ns).Get(ctx, ii.Name, metav1.GetOptions{})
+	ing, err := st.Client.NetworkingV1().Ingresses(ns).Get(ctx, o.Ingress, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("ingress %q not found in namespace %q", ii.Name, ns)
+		return fmt.Errorf("ingress %q not found in namespace %q", o.Ingress, ns)
 	}
 	if err != nil {
 		return kube.Describe(err, "get", "ingresses.networking.k8s.io", ns)
 	}
 	var ref *certmanager.IssuerRef
 	if o.Issuer != "" {
-		ref = &certmanager.IssuerRef{Name: o.Issuer, Kind: certmanager.KindIssuer, Group: certmanager.Group}
-		if o.ClusterIssuer {
-			ref.Kind = certmanager.KindClusterIssuer
-		}
+		r := o.ref()
+		ref = &r
 	}
 	certs, err := manifest.FromIngress(ing, ref)
 	if err != nil {
@@ -120,7 +107,7 @@ func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
 	scope.SolverTraffic = scope.SolverTraffic || o.AllowSolverTraffic
 	rules, err := preflightRules(ctx, st.Client, scope, roleHint(ns, r.Name, cluster), rbac.Issue)
 	if err != nil {
-		return fmt.Errorf("ingress %q: %w", ii.Name, err)
+		return fmt.Errorf("ingress %q: %w", o.Ingress, err)
 	}
 	denyIngressClassReads(o.classes, rules)
 	var problems []string
@@ -144,7 +131,7 @@ func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
 	for i, c := range certs {
 		jobs[i] = &issuance.Job{Cert: c, Issuer: issuers[certIssuerKey(c)], Prepare: issuance.Reconcile(st, c, true)}
 	}
-	run := o.runner(st, f, o.ErrOut, len(certs))
+	run := o.runner(st, o.factory, o.ErrOut, len(certs))
 	run.Options.Force = o.Force
 	failed := run.Run(ctx, jobs, func(out issuance.Outcome) {
 		if out.Err != nil {
@@ -154,7 +141,7 @@ func (ii *issueIngress) Run(ctx context.Context, f *Factory) error {
 		fmt.Fprintln(o.Out, issuedLine(out.Job.Cert))
 	})
 	if failed > 0 {
-		return &ExitError{Code: 1, Err: fmt.Errorf("%d of %d certificates of ingress %q failed", failed, len(certs), ii.Name)}
+		return &ExitError{Code: 1, Err: fmt.Errorf("%d of %d certificates of ingress %q failed", failed, len(certs), o.Ingress)}
 	}
 	return nil
 }

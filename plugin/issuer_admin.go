@@ -19,29 +19,28 @@ type issuerRef struct {
 	Name    string
 	Cluster bool
 	Timeout time.Duration
+	namespaceFlags
 
-	namespace string
-	factory   *Factory
+	factory *Factory
 	genericiooptions.IOStreams
 }
 
-func (r *issuerRef) complete(f *Factory, args []string) error {
+// Complete takes NAME, if given as an argument, and fills in the
+// namespace.
+func (r *issuerRef) Complete(f *Factory, cmd *cobra.Command, args []string) error {
 	r.factory = f
 	if len(args) > 0 {
 		r.Name = args[0]
 	}
-	ns, _, err := f.Namespace()
-	r.namespace = ns
-	if err != nil {
-		return err
-	}
+	return r.complete(f)
+}
+
+// validate checks the name and timeout.
+func (r *issuerRef) validate() error {
 	if err := certmanager.ValidateName("issuer", r.Name); err != nil {
 		return err
 	}
-	if err := positive("--timeout", r.Timeout); err != nil {
-		return err
-	}
-	return nil
+	return positive("--timeout", r.Timeout)
 }
 
 func (r *issuerRef) load(ctx context.Context) (*store.Store, *certmanager.Issuer, error) {
@@ -49,7 +48,7 @@ func (r *issuerRef) load(ctx context.Context) (*store.Store, *certmanager.Issuer
 	if err != nil {
 		return nil, nil, err
 	}
-	iss, err := st.GetIssuer(ctx, r.namespace, r.Name, r.Cluster)
+	iss, err := st.GetIssuer(ctx, r.Namespace, r.Name, r.Cluster)
 	return st, iss, err
 }
 
@@ -62,7 +61,7 @@ func (r *issuerRef) kind() string {
 
 func (r *issuerRef) addFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&r.Cluster, "cluster", r.Cluster, "NAME is a ClusterIssuer")
-	cmd.Flags().DurationVar(&r.Timeout, "timeout", r.Timeout, "How long to wait for the CA")
+	addTimeoutFlag(cmd.Flags(), &r.Timeout, "How long to wait for the CA")
 }
 
 // UpdateIssuerOptions holds `kubectl acme update issuer` input.
@@ -73,9 +72,14 @@ type UpdateIssuerOptions struct {
 	emailSet         bool
 }
 
+// NewUpdateIssuerOptions returns options with defaults.
+func NewUpdateIssuerOptions(streams genericiooptions.IOStreams) *UpdateIssuerOptions {
+	return &UpdateIssuerOptions{issuerRef: issuerRef{IOStreams: streams, Timeout: 2 * time.Minute}}
+}
+
 // NewCmdUpdateIssuer builds `kubectl acme update issuer`.
 func NewCmdUpdateIssuer(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &UpdateIssuerOptions{issuerRef: issuerRef{IOStreams: streams, Timeout: 2 * time.Minute}}
+	o := NewUpdateIssuerOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "issuer NAME [--email ADDR] [--rotate-account-key]",
 		Short: "Change an issuer's account contact or roll its account key over",
@@ -88,16 +92,7 @@ current only once the CA confirms, and the old key is kept as tls.key.previous.`
 		Example: `  kubectl acme update issuer letsencrypt --email new-ops@example.com
   kubectl acme update issuer letsencrypt --rotate-account-key`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.emailSet = cmd.Flags().Changed("email")
-			if err := o.complete(f, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(f, o),
 	}
 	cmd.Flags().StringVar(&o.Email, "email", o.Email, "New contact address (empty removes it)")
 	cmd.Flags().BoolVar(&o.RotateAccountKey, "rotate-account-key", o.RotateAccountKey, "Roll the account over to a new key")
@@ -105,8 +100,17 @@ current only once the CA confirms, and the old key is kept as tls.key.previous.`
 	return cmd
 }
 
-// Validate checks that something is to be done.
+// Complete takes NAME, the namespace and whether --email was given.
+func (o *UpdateIssuerOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
+	o.emailSet = cmd.Flags().Changed("email")
+	return o.issuerRef.Complete(f, cmd, args)
+}
+
+// Validate checks the issuer and that something is to be done.
 func (o *UpdateIssuerOptions) Validate() error {
+	if err := o.validate(); err != nil {
+		return err
+	}
 	if !o.emailSet && !o.RotateAccountKey {
 		return errors.New("nothing to update: give --email and/or --rotate-account-key")
 	}
@@ -144,9 +148,14 @@ type DeleteIssuerOptions struct {
 	DeactivateAccount bool
 }
 
+// NewDeleteIssuerOptions returns options with defaults.
+func NewDeleteIssuerOptions(streams genericiooptions.IOStreams) *DeleteIssuerOptions {
+	return &DeleteIssuerOptions{issuerRef: issuerRef{IOStreams: streams, Timeout: time.Minute}}
+}
+
 // NewCmdDeleteIssuer builds `kubectl acme delete issuer`.
 func NewCmdDeleteIssuer(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &DeleteIssuerOptions{issuerRef: issuerRef{IOStreams: streams, Timeout: time.Minute}}
+	o := NewDeleteIssuerOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "issuer NAME [--deactivate-account]",
 		Short: "Delete an issuer, keeping its account key",
@@ -156,17 +165,15 @@ account. With --deactivate-account the account is deactivated at the CA first
 		Example: `  kubectl acme delete issuer staging
   kubectl acme delete issuer old --deactivate-account`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.complete(f, args); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(f, o),
 	}
 	cmd.Flags().BoolVar(&o.DeactivateAccount, "deactivate-account", o.DeactivateAccount, "Deactivate the ACME account at the CA first")
 	o.addFlags(cmd)
 	return cmd
 }
+
+// Validate checks the name and timeout.
+func (o *DeleteIssuerOptions) Validate() error { return o.validate() }
 
 // Run deletes.
 func (o *DeleteIssuerOptions) Run(ctx context.Context) error {
@@ -190,12 +197,17 @@ func (o *DeleteIssuerOptions) Run(ctx context.Context) error {
 // GetProfilesOptions holds `kubectl acme get profiles` input.
 type GetProfilesOptions struct {
 	issuerRef
-	Output string
+	Output *outputFlags
+}
+
+// NewGetProfilesOptions returns options with defaults.
+func NewGetProfilesOptions(streams genericiooptions.IOStreams) *GetProfilesOptions {
+	return &GetProfilesOptions{issuerRef: issuerRef{IOStreams: streams, Timeout: 30 * time.Second}, Output: newOutputFlags("", "json", "yaml")}
 }
 
 // NewCmdGetProfiles builds `kubectl acme get profiles`.
 func NewCmdGetProfiles(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &GetProfilesOptions{issuerRef: issuerRef{IOStreams: streams, Timeout: 30 * time.Second}}
+	o := NewGetProfilesOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "profiles --issuer NAME",
 		Short: "List the certificate profiles the issuer's CA offers",
@@ -203,20 +215,20 @@ func NewCmdGetProfiles(f *Factory, streams genericiooptions.IOStreams) *cobra.Co
 for --profile of create issuer and issue.`,
 		Example: `  kubectl acme get profiles --issuer letsencrypt`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.complete(f, nil); err != nil {
-				return err
-			}
-			if err := validateOutput(o.Output, "", "json", "yaml"); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runE(f, o),
 	}
 	cmd.Flags().StringVar(&o.Name, "issuer", o.Name, "Issuer whose CA to ask")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: json or yaml")
+	o.Output.addFlag(cmd, "Output format: json or yaml")
 	o.addFlags(cmd)
 	return cmd
+}
+
+// Validate checks the issuer, timeout and output format.
+func (o *GetProfilesOptions) Validate() error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	return o.Output.validate()
 }
 
 // Run lists the profiles.
@@ -231,8 +243,9 @@ func (o *GetProfilesOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", o.kind(), o.Name, err)
 	}
-	if o.Output != "" {
-		return printObject(o.Out, o.Output, profiles)
+	if !o.Output.table() {
+		// A CA's profiles are not Kubernetes objects.
+		return printObject(o.Out, o.Output.Format(), profiles)
 	}
 	if len(profiles) == 0 {
 		_, err := fmt.Fprintf(o.ErrOut, "The CA at %s offers no profiles.\n", iss.Spec.ACME.Server)

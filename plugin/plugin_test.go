@@ -35,38 +35,6 @@ b           web    web-tls   a.example.com,b.example.com +1 more   Issuer/le    
 	}
 }
 
-func TestIssueValidate(t *testing.T) {
-	tests := []struct {
-		name string
-		o    IssueOptions
-		err  string
-	}{
-		{name: "ok", o: IssueOptions{Name: "web", Issuer: "le", Domains: []string{"a.example.com"}}},
-		{name: "reissue stored", o: IssueOptions{Name: "web"}},
-		{name: "bad name", o: IssueOptions{Name: "Web", Issuer: "le", Domains: []string{"a.example.com"}}, err: "invalid certificate name"},
-		{name: "wildcard", o: IssueOptions{Name: "web", Issuer: "le", Domains: []string{"*.example.com"}}, err: "wildcard"},
-		{name: "no names", o: IssueOptions{Name: "web", Issuer: "le"}, err: "at least one"},
-		{name: "connect-to", o: IssueOptions{Name: "web", Issuer: "le", Domains: []string{"a.example.com"}, issueFlags: issueFlags{ConnectTo: "lb"}}, err: "HOST:PORT"},
-		{name: "cluster issuer without name", o: IssueOptions{Name: "web", ClusterIssuer: true, Domains: []string{"a.example.com"}}, err: "--cluster-issuer needs"},
-		{name: "key size", o: IssueOptions{Name: "web", Issuer: "le", Domains: []string{"a.example.com"}, KeyAlgorithm: "ecdsa", KeySize: 2048}, err: "256 or 384"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			o := tt.o
-			if o.Timeout == 0 {
-				o.Timeout, o.SelfCheckTimeout, o.Concurrency = time.Minute, time.Minute, 1
-			}
-			err := o.Validate()
-			if tt.err == "" && err != nil {
-				t.Fatalf("unexpected %v", err)
-			}
-			if tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
-				t.Fatalf("error %v, want %q", err, tt.err)
-			}
-		})
-	}
-}
-
 func TestCreateIssuerValidate(t *testing.T) {
 	ok := CreateIssuerOptions{Name: "le", Server: "https://acme.example/dir", Email: "ops@example.com", PrivateKeySecret: "le", Timeout: time.Minute}
 	if err := ok.Validate(); err != nil {

@@ -27,23 +27,27 @@ const (
 
 // RenewOptions holds `kubectl acme renew` input.
 type RenewOptions struct {
-	Names         []string
-	All           bool
-	AllNamespaces bool
-	DryRun        bool
-	Force         bool
+	Names []string
+	All   bool
+	namespaceFlags
+	DryRun bool
+	Force  bool
 	// Scheduled: run as kubectl acme schedule's CronJob does.
 	Scheduled bool
 	issueFlags
 
-	namespace string
-	factory   *Factory
+	factory *Factory
 	genericiooptions.IOStreams
+}
+
+// NewRenewOptions returns options with defaults.
+func NewRenewOptions(streams genericiooptions.IOStreams) *RenewOptions {
+	return &RenewOptions{IOStreams: streams, issueFlags: defaultIssueFlags()}
 }
 
 // NewCmdRenew builds `kubectl acme renew`.
 func NewCmdRenew(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &RenewOptions{IOStreams: streams, issueFlags: defaultIssueFlags()}
+	o := NewRenewOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "renew (NAME... | --all) [-A] [--dry-run] [--force]",
 		Short: "Renew certificates that are due",
@@ -73,27 +77,22 @@ on the Certificate's ConfigMap.`,
 
   # Renew one certificate now, due or not
   kubectl acme renew web --force`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Names = args
-			ns, _, err := f.Namespace()
-			if err != nil {
-				return err
-			}
-			o.namespace, o.factory = ns, f
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(f, o),
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.All, "all", o.All, "Consider every certificate in the namespace (or all namespaces with -A)")
-	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "With --all, every namespace")
+	o.addAllNamespacesFlag(fl, "With --all, every namespace")
 	fl.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Only say which certificates are due")
 	fl.BoolVar(&o.Force, "force", o.Force, "Renew even if not due")
 	fl.BoolVar(&o.Scheduled, "scheduled", o.Scheduled, "Run as kubectl acme schedule's CronJob: exit 0 after renewals too (the Job completes) and leave a Warning Event on the Certificate's ConfigMap for each failure")
 	o.issueFlags.addFlags(fl)
 	return cmd
+}
+
+// Complete takes the names and fills in the namespace.
+func (o *RenewOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
+	o.Names, o.factory = args, f
+	return o.complete(f)
 }
 
 // Validate checks flag combinations.
@@ -103,8 +102,9 @@ func (o *RenewOptions) Validate() error {
 		return errors.New("give certificate names or --all, not both")
 	case !o.All && len(o.Names) == 0:
 		return errors.New("give certificate names, or --all to consider every certificate")
-	case o.AllNamespaces && !o.All:
-		return errors.New("--all-namespaces needs --all")
+	}
+	if err := o.requireAll(o.All); err != nil {
+		return err
 	}
 	if err := o.issueFlags.validate(); err != nil {
 		return err
@@ -204,7 +204,7 @@ func (o *RenewOptions) certificates(ctx context.Context, st *store.Store) ([]*ce
 	if !o.All {
 		out := make([]*certmanager.Certificate, 0, len(o.Names))
 		for _, n := range o.Names {
-			c, err := st.GetCertificate(ctx, o.namespace, n)
+			c, err := st.GetCertificate(ctx, o.Namespace, n)
 			if err != nil {
 				return nil, err
 			}
@@ -212,9 +212,5 @@ func (o *RenewOptions) certificates(ctx context.Context, st *store.Store) ([]*ce
 		}
 		return out, nil
 	}
-	ns := o.namespace
-	if o.AllNamespaces {
-		ns = ""
-	}
-	return st.ListCertificates(ctx, ns)
+	return st.ListCertificates(ctx, o.listNamespace())
 }

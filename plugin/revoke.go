@@ -18,15 +18,20 @@ type RevokeOptions struct {
 	Name    string
 	Reason  string
 	Timeout time.Duration
+	namespaceFlags
 
-	namespace string
-	factory   *Factory
+	factory *Factory
 	genericiooptions.IOStreams
+}
+
+// NewRevokeOptions returns options with defaults.
+func NewRevokeOptions(streams genericiooptions.IOStreams) *RevokeOptions {
+	return &RevokeOptions{IOStreams: streams, Reason: "unspecified", Timeout: time.Minute}
 }
 
 // NewCmdRevoke builds `kubectl acme revoke`.
 func NewCmdRevoke(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &RevokeOptions{IOStreams: streams, Reason: "unspecified", Timeout: time.Minute}
+	o := NewRevokeOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "revoke NAME [--reason REASON]",
 		Short: "Revoke the certificate stored for NAME",
@@ -40,21 +45,10 @@ already revoked and keeps the first revocation's reason and time.`,
   # The certificate was replaced by a new one
   kubectl acme revoke web --reason superseded`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			ns, _, err := f.Namespace()
-			if err != nil {
-				return err
-			}
-			o.namespace, o.factory = ns, f
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(f, o),
 	}
 	cmd.Flags().StringVar(&o.Reason, "reason", o.Reason, "Revocation reason: "+reasonList())
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the CA")
+	addTimeoutFlag(cmd.Flags(), &o.Timeout, "How long to wait for the CA")
 	return cmd
 }
 
@@ -67,9 +61,18 @@ func reasonList() string {
 	return fmt.Sprint(names)
 }
 
-// Validate checks the name and reason.
+// Complete takes the name and fills in the namespace.
+func (o *RevokeOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
+	o.Name, o.factory = args[0], f
+	return o.complete(f)
+}
+
+// Validate checks the name, reason and timeout.
 func (o *RevokeOptions) Validate() error {
 	if err := certmanager.ValidateName("certificate", o.Name); err != nil {
+		return err
+	}
+	if err := positive("--timeout", o.Timeout); err != nil {
 		return err
 	}
 	if _, ok := issuance.RevocationReasons[o.Reason]; !ok {
@@ -86,7 +89,7 @@ func (o *RevokeOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	cert, err := st.GetCertificate(ctx, o.namespace, o.Name)
+	cert, err := st.GetCertificate(ctx, o.Namespace, o.Name)
 	if err != nil {
 		return err
 	}

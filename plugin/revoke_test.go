@@ -6,6 +6,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 )
@@ -38,6 +39,28 @@ func TestAlreadyRevokedMessage(t *testing.T) {
 					t.Errorf("%q says %q", got, n)
 				}
 			}
+		})
+	}
+}
+
+func TestRevokeValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(o *RevokeOptions)
+		err  string
+	}{
+		{"default reason", func(o *RevokeOptions) {}, ""},
+		{"key compromise", func(o *RevokeOptions) { o.Reason = "keyCompromise" }, ""},
+		{"bad name", func(o *RevokeOptions) { o.Name = "Web" }, "invalid certificate name"},
+		{"bad reason", func(o *RevokeOptions) { o.Reason = "bogus" }, `--reason "bogus": use one of`},
+		{"timeout", func(o *RevokeOptions) { o.Timeout = 0 }, "--timeout must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := NewRevokeOptions(genericiooptions.NewTestIOStreamsDiscard())
+			o.Name = "web"
+			tt.set(o)
+			wantErr(t, o.Validate(), tt.err)
 		})
 	}
 }

@@ -4,7 +4,6 @@ package plugin
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 
@@ -101,7 +100,7 @@ No CRDs, no controller and no cluster-admin are needed.`,
 		NewCmdCheck(f, streams),
 		NewCmdSchedule(f, streams, build),
 		NewCmdUnschedule(f, streams),
-		NewCmdVersion(streams, build),
+		NewCmdVersion(f, streams, build),
 	)
 	registerRootCompletion(cmd, f)
 	return cmd
@@ -161,13 +160,4 @@ func (f *Factory) Store() (*store.Store, error) {
 func isTerminal(v any) bool {
 	f, ok := v.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-func validateOutput(o string, allowed ...string) error {
-	for _, a := range allowed {
-		if o == a {
-			return nil
-		}
-	}
-	return fmt.Errorf("unsupported output format %q: use one of %q", o, allowed)
 }

@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
@@ -24,22 +22,27 @@ import (
 
 // ScheduleOptions holds `kubectl acme schedule` input.
 type ScheduleOptions struct {
-	Image         string
-	Schedule      string
-	DryRun        string
-	Output        string
-	AllNamespaces bool
-	Timeout       time.Duration
+	Image    string
+	Schedule string
+	DryRun   string
+	Output   *outputFlags
+	// namespaceFlags' -A is refused: a schedule covers one namespace.
+	namespaceFlags
+	Timeout time.Duration
 
-	namespace string
-	build     BuildInfo
-	factory   *Factory
+	build   BuildInfo
+	factory *Factory
 	genericiooptions.IOStreams
+}
+
+// NewScheduleOptions returns options with defaults.
+func NewScheduleOptions(streams genericiooptions.IOStreams, build BuildInfo) *ScheduleOptions {
+	return &ScheduleOptions{IOStreams: streams, build: build, DryRun: "none", Timeout: time.Minute, Output: newOutputFlags("", "yaml", "json", "name")}
 }
 
 // NewCmdSchedule builds `kubectl acme schedule`.
 func NewCmdSchedule(f *Factory, streams genericiooptions.IOStreams, build BuildInfo) *cobra.Command {
-	o := &ScheduleOptions{IOStreams: streams, build: build, DryRun: "none", Timeout: time.Minute}
+	o := NewScheduleOptions(streams, build)
 	cmd := &cobra.Command{
 		Use:   "schedule [-n NAMESPACE] [--image REPO@sha256:DIGEST] [--schedule CRON] [--dry-run=client -o yaml]",
 		Short: "Renew the namespace's certificates from a CronJob in the cluster",
@@ -77,38 +80,33 @@ names that schedule did not create are never changed.`,
   # From a registry copy of the image, every six hours
   kubectl acme schedule -n my-app --image registry.example.com/kubectl-acme@sha256:... --schedule "17 */6 * * *"`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, _, err := f.Namespace()
-			if err != nil {
-				return err
-			}
-			o.namespace, o.factory = ns, f
-			o.Complete()
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(f, o),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.Image, "image", o.Image, "Container image to run, by digest (REPO@sha256:...); default: this release's image")
 	fl.StringVar(&o.Schedule, "schedule", o.Schedule, "Cron schedule of the renewal (default: twice a day, at a minute and hour derived from the namespace)")
-	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client" only prints what would be created (with -o yaml or json)`)
+	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client" only prints what would be created (with -o yaml, json or name)`)
 	fl.Lookup("dry-run").NoOptDefVal = "client"
-	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: yaml or json (the objects)")
-	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "Refused: a schedule covers one namespace")
-	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long")
+	o.Output.addFlag(cmd, "Output format: yaml or json (the objects), or name")
+	o.addAllNamespacesFlag(fl, "Refused: a schedule covers one namespace")
+	addTimeoutFlag(fl, &o.Timeout, "Give up after this long")
 	return cmd
 }
 
-// Complete fills in the defaults that depend on the namespace and build.
-func (o *ScheduleOptions) Complete() {
+// Complete fills in the namespace and the defaults that depend on it and
+// on the build.
+func (o *ScheduleOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
+	o.factory = f
+	if err := o.complete(f); err != nil {
+		return err
+	}
 	if o.Image == "" {
 		o.Image = o.build.Image
 	}
 	if o.Schedule == "" {
-		o.Schedule = schedule.DefaultSchedule(o.namespace)
+		o.Schedule = schedule.DefaultSchedule(o.Namespace)
 	}
+	return nil
 }
 
 // Validate checks the flags.
@@ -122,13 +120,14 @@ func (o *ScheduleOptions) Validate() error {
 		return fmt.Errorf("--image %s: give the image by digest, REPO@sha256:DIGEST, so every run uses the same image", o.Image)
 	case o.DryRun != "none" && o.DryRun != "client":
 		return fmt.Errorf("--dry-run=%s: only none or client are supported", o.DryRun)
-	case o.Timeout <= 0:
-		return positive("--timeout", o.Timeout)
+	}
+	if err := positive("--timeout", o.Timeout); err != nil {
+		return err
 	}
 	if len(strings.Fields(o.Schedule)) != 5 && (len(o.Schedule) == 0 || o.Schedule[0] != '@') {
 		return fmt.Errorf("--schedule %q: want a cron expression of five fields, like \"17 3,15 * * *\"", o.Schedule)
 	}
-	return validateOutput(o.Output, "", "yaml", "json")
+	return o.Output.validate()
 }
 
 // Run builds the objects and prints or applies them.
@@ -139,17 +138,17 @@ func (o *ScheduleOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	perms, err := ScheduledPermissions(ctx, st, o.namespace)
+	perms, err := ScheduledPermissions(ctx, st, o.Namespace)
 	if err != nil {
 		return err
 	}
-	args := []string{"renew", "--all", "--scheduled", "--namespace", o.namespace}
+	args := []string{"renew", "--all", "--scheduled", "--namespace", o.Namespace}
 	if cns := clusterNamespace(st); cns != store.DefaultClusterNamespace {
 		args = append(args, "--cluster-resource-namespace", cns)
 	}
-	objs := schedule.Objects(schedule.Config{Namespace: o.namespace, Image: o.Image, Schedule: o.Schedule, Permissions: perms, Args: args})
+	objs := schedule.Objects(schedule.Config{Namespace: o.Namespace, Image: o.Image, Schedule: o.Schedule, Permissions: perms, Args: args})
 	if o.DryRun == "client" {
-		if o.Output == "" {
+		if o.Output.table() {
 			var rs []schedule.Result
 			for _, obj := range objs {
 				m := obj.(metav1.Object)
@@ -158,17 +157,17 @@ func (o *ScheduleOptions) Run(ctx context.Context) error {
 			printResults(o.Out, rs)
 			return nil
 		}
-		return printObjects(o.Out, o.Output, objs)
+		return o.printObjects(objs)
 	}
-	results, err := schedule.Apply(ctx, st.Client, o.namespace, clusterNamespace(st), objs)
+	results, err := schedule.Apply(ctx, st.Client, o.Namespace, clusterNamespace(st), objs)
 	printResults(o.Out, results)
 	if err != nil {
 		return err
 	}
-	if o.Output != "" {
-		return printObjects(o.Out, o.Output, objs)
+	if !o.Output.table() {
+		return o.printObjects(objs)
 	}
-	fmt.Fprintf(o.ErrOut, "renewing namespace %q on schedule %q with %s\n", o.namespace, o.Schedule, o.Image)
+	fmt.Fprintf(o.ErrOut, "renewing namespace %q on schedule %q with %s\n", o.Namespace, o.Schedule, o.Image)
 	return nil
 }
 
@@ -225,44 +224,62 @@ func printResults(w io.Writer, rs []schedule.Result) {
 	}
 }
 
-// printObjects writes objects as YAML documents or a JSON List.
-func printObjects(w io.Writer, format string, objs []runtime.Object) error {
-	if format == "json" {
-		return printObject(w, "json", list(objs))
+// printObjects writes the objects with -o, as kubectl create --dry-run
+// does, less the empty fields a fresh object has (creationTimestamp: null,
+// status: {}).
+func (o *ScheduleOptions) printObjects(objs []runtime.Object) error {
+	list, err := toList(objs)
+	if err != nil {
+		return err
 	}
-	for i, obj := range objs {
-		if i > 0 {
-			if _, err := io.WriteString(w, "---\n"); err != nil {
-				return err
+	for i := range list.Items {
+		dropFreshFields(list.Items[i].Object)
+	}
+	return o.Output.printDocuments(o.Out, list)
+}
+
+// dropFreshFields deletes, at any depth, a null creationTimestamp and an
+// empty status.
+func dropFreshFields(m map[string]any) {
+	for k, v := range m {
+		switch v := v.(type) {
+		case nil:
+			if k == "creationTimestamp" {
+				delete(m, k)
+			}
+		case map[string]any:
+			if k == "status" && len(v) == 0 {
+				delete(m, k)
+				continue
+			}
+			dropFreshFields(v)
+		case []any:
+			for _, e := range v {
+				if em, ok := e.(map[string]any); ok {
+					dropFreshFields(em)
+				}
 			}
 		}
-		b, err := yaml.Marshal(obj)
-		if err != nil {
-			return err
-		}
-		// Fresh objects have no status or creation time: leave them out.
-		for _, drop := range []string{"  creationTimestamp: null\n", "      creationTimestamp: null\n", "          creationTimestamp: null\n", "status: {}\n"} {
-			b = bytes.ReplaceAll(b, []byte(drop), nil)
-		}
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
 	}
-	return nil
 }
 
 // UnscheduleOptions holds `kubectl acme unschedule` input.
 type UnscheduleOptions struct {
+	namespaceFlags
 	Timeout time.Duration
 
-	namespace string
-	factory   *Factory
+	factory *Factory
 	genericiooptions.IOStreams
+}
+
+// NewUnscheduleOptions returns options with defaults.
+func NewUnscheduleOptions(streams genericiooptions.IOStreams) *UnscheduleOptions {
+	return &UnscheduleOptions{IOStreams: streams, Timeout: time.Minute}
 }
 
 // NewCmdUnschedule builds `kubectl acme unschedule`.
 func NewCmdUnschedule(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &UnscheduleOptions{IOStreams: streams, Timeout: time.Minute}
+	o := NewUnscheduleOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "unschedule [-n NAMESPACE]",
 		Short: "Remove what kubectl acme schedule created in the namespace",
@@ -272,20 +289,21 @@ cluster resource namespace too), and with the CronJob its Jobs and their pods.
 Objects it did not create are left alone; certificates and their Secrets stay.`,
 		Example: `  kubectl acme unschedule -n my-app`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, _, err := f.Namespace()
-			if err != nil {
-				return err
-			}
-			o.namespace, o.factory = ns, f
-			if err := positive("--timeout", o.Timeout); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runE(f, o),
 	}
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long")
+	addTimeoutFlag(cmd.Flags(), &o.Timeout, "Give up after this long")
 	return cmd
+}
+
+// Complete fills in the namespace.
+func (o *UnscheduleOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
+	o.factory = f
+	return o.complete(f)
+}
+
+// Validate checks the timeout.
+func (o *UnscheduleOptions) Validate() error {
+	return positive("--timeout", o.Timeout)
 }
 
 // Run deletes the schedule's objects.
@@ -296,13 +314,13 @@ func (o *UnscheduleOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	results, err := schedule.Delete(ctx, st.Client, o.namespace, clusterNamespace(st))
+	results, err := schedule.Delete(ctx, st.Client, o.Namespace, clusterNamespace(st))
 	printResults(o.Out, results)
 	if err != nil {
 		return err
 	}
 	if len(results) == 0 {
-		fmt.Fprintf(o.Out, "no schedule in namespace %q\n", o.namespace)
+		fmt.Fprintf(o.Out, "no schedule in namespace %q\n", o.Namespace)
 	}
 	return nil
 }

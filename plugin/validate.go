@@ -3,13 +3,11 @@ package plugin
 import (
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -122,23 +120,6 @@ func validateSecretKeyRef(flag, v string) error {
 		if errs := validation.IsConfigMapKey(key); len(errs) > 0 {
 			return fmt.Errorf("%s %q: key %q: %s", flag, v, key, strings.Join(errs, "; "))
 		}
-	}
-	return nil
-}
-
-// positive checks a duration flag that must be above zero (every
-// --timeout).
-func positive(flag string, d time.Duration) error {
-	if d <= 0 {
-		return fmt.Errorf("%s must be positive", flag)
-	}
-	return nil
-}
-
-// validateIssuerRef checks --issuer and --cluster-issuer together.
-func validateIssuerRef(issuer string, cluster bool) error {
-	if cluster && issuer == "" {
-		return errors.New("--cluster-issuer needs --issuer NAME")
 	}
 	return nil
 }
