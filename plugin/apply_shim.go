@@ -1,18 +1,14 @@
 package plugin
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/manifest"
-	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 // shimFlags are apply's flags for Ingresses and Gateways whose
@@ -49,39 +45,6 @@ func (f *shimFlags) validate(decoded *manifest.Result) error {
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("--apply-ingress cannot apply these as written; nothing was changed:\n%s", strings.Join(bad, "\n"))
-	}
-	return nil
-}
-
-// shimResources are the kinds --apply-ingress applies.
-var shimResources = map[string]schema.GroupVersionResource{
-	"Ingress":     {Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
-	"Gateway":     {Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"},
-	"ListenerSet": {Group: "gateway.networking.k8s.io", Version: "v1", Resource: "listenersets"},
-}
-
-// applyShims applies the Ingresses and Gateways themselves with
-// server-side apply, as `kubectl apply --server-side` would, before their
-// certificates are issued (an edit-in-place solver needs the Ingress).
-func applyShims(ctx context.Context, st *store.Store, shims []*manifest.Shim, ns string) error {
-	for _, sh := range shims {
-		gv, err := schema.ParseGroupVersion(sh.APIVersion)
-		if err != nil {
-			return err
-		}
-		gvr, ok := shimResources[sh.Kind]
-		if !ok || gvr.Group != gv.Group {
-			gvr = schema.GroupVersionResource{Group: gv.Group, Version: gv.Version, Resource: strings.ToLower(sh.Kind) + "s"}
-		}
-		gvr.Version = gv.Version
-		n := sh.Namespace
-		if n == "" {
-			n = ns
-		}
-		_, err = st.Dynamic.Resource(gvr).Namespace(n).Patch(ctx, sh.Name, types.ApplyPatchType, sh.JSON, metav1.PatchOptions{FieldManager: "kubectl-acme"})
-		if err != nil {
-			return fmt.Errorf("apply %s %s/%s: %w", strings.ToLower(sh.Kind), n, sh.Name, err)
-		}
 	}
 	return nil
 }

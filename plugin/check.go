@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
@@ -20,8 +18,6 @@ import (
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
 	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
-	"github.com/kubectl-acme/kubectl-acme/internal/store"
-	"github.com/kubectl-acme/kubectl-acme/solver"
 )
 
 // CheckOptions holds `kubectl acme check` input.
@@ -36,9 +32,14 @@ type CheckOptions struct {
 	genericiooptions.IOStreams
 }
 
+// NewCheckOptions returns options with defaults.
+func NewCheckOptions(streams genericiooptions.IOStreams) *CheckOptions {
+	return &CheckOptions{IOStreams: streams, Timeout: time.Minute}
+}
+
 // NewCmdCheck builds `kubectl acme check`.
 func NewCmdCheck(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CheckOptions{IOStreams: streams, Timeout: time.Minute}
+	o := NewCheckOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "check [--issuer NAME [--cluster-issuer]] [-o wide|yaml|json]",
 		Short: "Check that you have the permissions kubectl acme needs, or print a Role granting them",
@@ -68,11 +69,9 @@ kubectl acme issue runs the same check for what it needs before it starts.`,
   kubectl create rolebinding kubectl-acme -n my-app --role kubectl-acme --user alice`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, _, err := f.Namespace()
-			if err != nil {
+			if err := o.Complete(f); err != nil {
 				return err
 			}
-			o.namespace, o.factory = ns, f
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -85,6 +84,16 @@ kubectl acme issue runs the same check for what it needs before it starts.`,
 	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: wide, or yaml or json for the Role")
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long")
 	return cmd
+}
+
+// Complete fills in the namespace.
+func (o *CheckOptions) Complete(f *Factory) error {
+	ns, _, err := f.Namespace()
+	if err != nil {
+		return err
+	}
+	o.namespace, o.factory = ns, f
+	return nil
 }
 
 // Validate checks the flags.
@@ -114,7 +123,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	scope, iss := accessScope(ctx, st, o.namespace, o.Issuer, o.ClusterIssuer, nil)
+	scope, iss := rbac.AccessScope(ctx, st, o.namespace, o.Issuer, o.ClusterIssuer, nil)
 	perms := rbac.Needs(scope, rbac.Everyday...)
 	if o.Output == "yaml" || o.Output == "json" {
 		roles := rbac.Roles(rbac.RoleName, perms)
@@ -158,131 +167,11 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	}
 	// The issuer's solver objects, judged by the admission chain and the
 	// NetworkPolicies as issue does before ordering.
-	if err := o.admit(ctx, st, iss); err != nil {
+	if err := issuance.AdmitSolvers(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, iss, o.namespace); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Out, "The cluster admits the solver objects of %s in namespace %q (server-side dry run).\n", kindName(iss), o.namespace)
+	fmt.Fprintf(o.Out, "The cluster admits the solver objects of %s in namespace %q (server-side dry run).\n", issuance.KindName(iss), o.namespace)
 	return nil
-}
-
-// admit dry-runs the solver objects of each of the issuer's solvers, for
-// a name each would be picked for.
-func (o *CheckOptions) admit(ctx context.Context, st *store.Store, iss *certmanager.Issuer) error {
-	if iss.Spec.ACME == nil {
-		return nil
-	}
-	opts := issuance.Options{Store: st, UserAgent: o.factory.UserAgent}
-	var errs []error
-	for _, sv := range iss.Spec.ACME.Solvers {
-		cert := &certmanager.Certificate{}
-		cert.Name, cert.Namespace = "check", o.namespace
-		cert.Spec.DNSNames = []string{exampleName(sv)}
-		// This solver alone, for any name.
-		one, a := *iss, *iss.Spec.ACME
-		sv.Selector = nil
-		a.Solvers = []certmanager.ACMEChallengeSolver{sv}
-		one.Spec.ACME = &a
-		if err := issuance.Admit(ctx, opts, &one, cert); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("issuing through %s would fail before any order: %w", kindName(iss), errors.Join(errs...))
-	}
-	return nil
-}
-
-// exampleName is a DNS name the solver is picked for: from its selector,
-// else one under the reserved example.com.
-func exampleName(sv certmanager.ACMEChallengeSolver) string {
-	if sel := sv.Selector; sel != nil {
-		if len(sel.DNSNames) > 0 {
-			return strings.TrimPrefix(sel.DNSNames[0], "*.")
-		}
-		if len(sel.DNSZones) > 0 {
-			return "check." + sel.DNSZones[0]
-		}
-	}
-	return "check.example.com"
-}
-
-// accessScope is where a user of ns, issuing through issuer, needs
-// permissions. The issuer is read when allowed: for a ClusterIssuer's
-// account key Secret, and for the solvers that patch existing Ingresses
-// instead of creating one. With cert, only the solvers picked for its
-// names count, with its override annotations; otherwise all of them. The
-// issuer read is returned for the command to use; nil if it could not be.
-func accessScope(ctx context.Context, st *store.Store, ns, issuer string, cluster bool, cert *certmanager.Certificate) (rbac.Scope, *certmanager.Issuer) {
-	if issuer == "" {
-		return baseScope(st, ns, issuer, cluster), nil
-	}
-	iss, err := st.GetIssuer(ctx, ns, issuer, cluster)
-	if err != nil {
-		return baseScope(st, ns, issuer, cluster), nil
-	}
-	return issuerScope(st, ns, iss, cert), iss
-}
-
-// baseScope is the scope of issuing in ns through the named issuer, before
-// the issuer is read.
-func baseScope(st *store.Store, ns, issuer string, cluster bool) rbac.Scope {
-	s := rbac.Scope{Namespace: ns}
-	if cluster {
-		s.ClusterIssuer, s.ClusterNamespace = issuer, st.ClusterNamespace
-		if s.ClusterNamespace == "" {
-			s.ClusterNamespace = store.DefaultClusterNamespace
-		}
-	}
-	return s
-}
-
-// issuerScope is accessScope for an issuer already read.
-func issuerScope(st *store.Store, ns string, iss *certmanager.Issuer, cert *certmanager.Certificate) rbac.Scope {
-	s := baseScope(st, ns, iss.Name, iss.IsCluster())
-	if iss.Spec.ACME == nil {
-		return s
-	}
-	if iss.IsCluster() {
-		s.AccountKeySecret = iss.Spec.ACME.PrivateKeySecretRef.Name
-	}
-	solvers := iss.Spec.ACME.Solvers
-	var picked []int
-	if cert != nil {
-		if picks, err := certmanager.SolversFor(iss, cert); err == nil {
-			for _, i := range picks {
-				picked = append(picked, i)
-			}
-		}
-	}
-	if picked == nil {
-		for i := range solvers {
-			picked = append(picked, i)
-		}
-	}
-	creates := len(picked) == 0
-	for _, i := range picked {
-		sv := solvers[i]
-		if cert != nil {
-			if o, err := certmanager.IngressOverrides(sv, cert.Annotations); err == nil {
-				sv = o
-			}
-		}
-		if sv.IsGatewayHTTPRoute() {
-			s.HTTPRoutes = true
-			continue
-		}
-		if h := sv.HTTP01; h != nil && h.Ingress != nil && h.Ingress.Name != "" {
-			if !slices.Contains(s.PatchedIngresses, h.Ingress.Name) {
-				s.PatchedIngresses = append(s.PatchedIngresses, h.Ingress.Name)
-			}
-			continue
-		}
-		creates = true
-	}
-	slices.Sort(s.PatchedIngresses)
-	s.NoNewIngresses = !creates
-	s.SolverTraffic = iss.Annotations[solver.AnnotationAllowSolverTraffic] == "true"
-	return s
 }
 
 func (o *CheckOptions) roleHint() string {
@@ -375,9 +264,7 @@ func (e *MissingPermissionsError) Error() string {
 }
 
 // preflight reviews what cmds need and fails fast, before anything is
-// created, with the table of what is missing. A cluster that does not let
-// the user review their own access skips the check: the API calls then
-// report what is forbidden themselves.
+// created, with the table of what is missing.
 func preflight(ctx context.Context, c kubernetes.Interface, scope rbac.Scope, hint string, cmds ...rbac.Command) error {
 	_, err := preflightRules(ctx, c, scope, hint, cmds...)
 	return err
@@ -385,34 +272,15 @@ func preflight(ctx context.Context, c kubernetes.Interface, scope rbac.Scope, hi
 
 // preflightRules is preflight that also returns the rules review of
 // scope's namespace (nil when there was none), for the command to skip
-// requests it shows would be forbidden.
+// requests it shows would be forbidden (rbac.DenyIngressClassReads).
 func preflightRules(ctx context.Context, c kubernetes.Interface, scope rbac.Scope, hint string, cmds ...rbac.Command) (*rbac.Rules, error) {
-	results, reviews, err := rbac.ReviewRules(ctx, c, rbac.Needs(scope, cmds...))
-	if err != nil {
-		if apierrors.IsForbidden(errors.Unwrap(err)) || apierrors.IsNotFound(errors.Unwrap(err)) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	rules := reviews[scope.Namespace]
-	missing := rbac.Missing(results)
-	if len(missing) == 0 {
-		return rules, nil
+	results, rules, err := rbac.Preflight(ctx, c, scope, cmds...)
+	if err != nil || results == nil {
+		return rules, err
 	}
 	var b bytes.Buffer
 	if err := printPermissions(&b, results, false); err != nil {
 		return nil, err
 	}
-	return nil, &MissingPermissionsError{Missing: missing, Table: string(bytes.TrimRight(b.Bytes(), "\n")), Hint: hint}
-}
-
-// denyIngressClassReads tells classes which IngressClass reads the rules
-// of the preflight show would be forbidden, so they are not sent.
-func denyIngressClassReads(classes *solver.IngressClasses, rules *rbac.Rules) {
-	if classes == nil || rules == nil {
-		return
-	}
-	classes.Deny(func(verb, name string) bool {
-		return rules.Denies(verb, "networking.k8s.io", "ingressclasses", name)
-	})
+	return nil, &MissingPermissionsError{Missing: rbac.Missing(results), Table: string(bytes.TrimRight(b.Bytes(), "\n")), Hint: hint}
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
 	"github.com/kubectl-acme/kubectl-acme/solver"
@@ -68,11 +67,9 @@ them; the certificate's next issue collects the certificate without a new order.
   kubectl acme cleanup --older-than 0s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, _, err := f.Namespace()
-			if err != nil {
+			if err := o.Complete(f); err != nil {
 				return err
 			}
-			o.namespace, o.factory = ns, f
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -87,6 +84,16 @@ them; the certificate's next issue collects the certificate without a new order.
 	return cmd
 }
 
+// Complete fills in the namespace.
+func (o *CleanupOptions) Complete(f *Factory) error {
+	ns, _, err := f.Namespace()
+	if err != nil {
+		return err
+	}
+	o.namespace, o.factory = ns, f
+	return nil
+}
+
 // Validate checks the flags.
 func (o *CleanupOptions) Validate() error {
 	if o.OlderThan < 0 {
@@ -96,35 +103,6 @@ func (o *CleanupOptions) Validate() error {
 		return err
 	}
 	return nil
-}
-
-// CleanupPlan is what cleanup does with each leftover solver object.
-type CleanupPlan struct {
-	Delete []solver.Leftover
-	// Skip holds objects of certificates being issued now, with why.
-	Skip []SkippedLeftover
-}
-
-// SkippedLeftover is an object cleanup leaves alone.
-type SkippedLeftover struct {
-	solver.Leftover
-	Reason string
-}
-
-// PlanCleanup decides, without touching the cluster, which leftovers to
-// delete: those older than olderThan whose certificate nobody is issuing.
-// busy maps namespace/certificate to the holder of its lease.
-func PlanCleanup(all []solver.Leftover, olderThan time.Duration, now time.Time, busy map[string]*issuance.LeaseInfo) CleanupPlan {
-	var p CleanupPlan
-	for _, l := range solver.OlderThan(all, olderThan, now) {
-		if li := busy[l.Namespace+"/"+l.Certificate]; li != nil {
-			p.Skip = append(p.Skip, SkippedLeftover{l, fmt.Sprintf("certificate %s is being issued by %s (lease held until %s)",
-				l.Certificate, li.Holder, li.Expires.UTC().Format(time.RFC3339))})
-			continue
-		}
-		p.Delete = append(p.Delete, l)
-	}
-	return p
 }
 
 // Run finds, plans and deletes.
@@ -140,20 +118,12 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 		ns = ""
 	}
 	defer o.notePending(st.Cluster, ns)
-	all, err := solver.Leftovers(ctx, st.Client, st.Dynamic, ns)
-	if err != nil {
-		return err
-	}
 	now := o.now()
-	busy, err := certificateLeases(ctx, st.Client, solver.OlderThan(all, o.OlderThan, now), now)
+	plan, err := issuance.FindCleanup(ctx, st.Client, st.Dynamic, ns, o.OlderThan, now)
 	if err != nil {
 		return err
 	}
-	plan := PlanCleanup(all, o.OlderThan, now, busy)
-	leases, err := issuance.ExpiredLeases(ctx, st.Client, ns, o.OlderThan, now)
-	if err != nil {
-		return err
-	}
+	leases := plan.Leases
 	for _, s := range plan.Skip {
 		fmt.Fprintf(o.ErrOut, "skipped %s/%s in namespace %s: %s\n", s.Kind, s.Name, s.Namespace, s.Reason)
 	}
@@ -220,21 +190,4 @@ func where(ns string) string {
 		return "in any namespace"
 	}
 	return fmt.Sprintf("in namespace %s", ns)
-}
-
-// certificateLeases looks up the lease of each certificate with leftovers.
-func certificateLeases(ctx context.Context, c kubernetes.Interface, l []solver.Leftover, now time.Time) (map[string]*issuance.LeaseInfo, error) {
-	busy := map[string]*issuance.LeaseInfo{}
-	for _, o := range l {
-		key := o.Namespace + "/" + o.Certificate
-		if _, seen := busy[key]; seen || o.Certificate == "" {
-			continue
-		}
-		li, err := issuance.CertificateLease(ctx, c, o.Namespace, o.Certificate, now)
-		if err != nil {
-			return nil, err
-		}
-		busy[key] = li
-	}
-	return busy, nil
 }

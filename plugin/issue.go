@@ -207,16 +207,16 @@ func (o *IssueOptions) preflight(st *store.Store) func(ctx context.Context, j *i
 		cluster := ref.Kind == certmanager.KindClusterIssuer
 		var scope rbac.Scope
 		if j.Issuer != nil {
-			scope = issuerScope(st, o.Namespace, j.Issuer, j.Cert)
+			scope = rbac.IssuerScope(st.ClusterNamespace, o.Namespace, j.Issuer, j.Cert)
 		} else {
-			scope, j.Issuer = accessScope(ctx, st, o.Namespace, ref.Name, cluster, j.Cert)
+			scope, j.Issuer = rbac.AccessScope(ctx, st, o.Namespace, ref.Name, cluster, j.Cert)
 		}
 		scope.SolverTraffic = scope.SolverTraffic || o.AllowSolverTraffic
 		rules, err := preflightRules(ctx, st.Client, scope, roleHint(o.Namespace, ref.Name, cluster), rbac.Issue)
 		if err != nil {
 			return "", err
 		}
-		denyIngressClassReads(o.classes, rules)
+		rbac.DenyIngressClassReads(o.classes, rules)
 		// A nil Issuer is read again by the runner, for the reason it
 		// could not be read.
 		return "", nil

@@ -103,19 +103,19 @@ func (o *IssueOptions) runIngress(ctx context.Context) error {
 	// Before anything is created: permissions, issuers, a solver per name.
 	r := certs[0].Spec.IssuerRef
 	cluster := r.Kind == certmanager.KindClusterIssuer
-	scope, _ := accessScope(ctx, st, ns, r.Name, cluster, certs[0])
+	scope, _ := rbac.AccessScope(ctx, st, ns, r.Name, cluster, certs[0])
 	scope.SolverTraffic = scope.SolverTraffic || o.AllowSolverTraffic
 	rules, err := preflightRules(ctx, st.Client, scope, roleHint(ns, r.Name, cluster), rbac.Issue)
 	if err != nil {
 		return fmt.Errorf("ingress %q: %w", o.Ingress, err)
 	}
-	denyIngressClassReads(o.classes, rules)
+	rbac.DenyIngressClassReads(o.classes, rules)
 	var problems []string
 	issuers := map[string]*certmanager.Issuer{}
 	for _, c := range certs {
 		iss, err := issuance.IssuerOf(ctx, st, c)
 		if err == nil {
-			issuers[certIssuerKey(c)] = iss
+			issuers[issuance.CertIssuerKey(c)] = iss
 			_, err = certmanager.SolversFor(iss, c)
 		}
 		if err != nil {
@@ -129,7 +129,7 @@ func (o *IssueOptions) runIngress(ctx context.Context) error {
 	// issue issues: a stored, current certificate is issued again too.
 	jobs := make([]*issuance.Job, len(certs))
 	for i, c := range certs {
-		jobs[i] = &issuance.Job{Cert: c, Issuer: issuers[certIssuerKey(c)], Prepare: issuance.Reconcile(st, c, true)}
+		jobs[i] = &issuance.Job{Cert: c, Issuer: issuers[issuance.CertIssuerKey(c)], Prepare: issuance.Reconcile(st, c, true)}
 	}
 	run := o.runner(st, o.factory, o.ErrOut, len(certs))
 	run.Options.Force = o.Force

@@ -180,15 +180,15 @@ func ScheduledPermissions(ctx context.Context, st *store.Store, ns string) ([]rb
 	if err != nil {
 		return nil, err
 	}
-	scopes := []rbac.Scope{baseScope(st, ns, "", false)}
+	scopes := []rbac.Scope{rbac.BaseScope(st.ClusterNamespace, ns, "", false)}
 	for _, cert := range certs {
 		iss, err := issuance.IssuerOf(ctx, st, cert)
 		if err != nil {
 			ref := cert.Spec.IssuerRef
-			scopes = append(scopes, baseScope(st, ns, ref.Name, ref.Kind == certmanager.KindClusterIssuer))
+			scopes = append(scopes, rbac.BaseScope(st.ClusterNamespace, ns, ref.Name, ref.Kind == certmanager.KindClusterIssuer))
 			continue
 		}
-		scopes = append(scopes, issuerScope(st, ns, iss, cert))
+		scopes = append(scopes, rbac.IssuerScope(st.ClusterNamespace, ns, iss, cert))
 	}
 	if len(certs) > 0 {
 		scopes = scopes[1:]
