@@ -91,6 +91,10 @@ func readAuditFile(path string) ([]AuditEvent, error) {
 	return ReadAudit(f)
 }
 
+// solverResources are what the HTTP-01 solver creates: its workload, the
+// route to it, and the NetworkPolicy letting the ingress reach it.
+var solverResources = map[string]bool{"pods": true, "services": true, "ingresses": true, "httproutes": true, "networkpolicies": true}
+
 // PluginUserAgent is the prefix of kubectl-acme's user agent.
 const PluginUserAgent = "kubectl-acme/"
 
@@ -107,6 +111,11 @@ type APICost struct {
 	ByVerbResource    map[string]float64 `json:"byVerbResourcePerCert"`
 	Watches           float64            `json:"watchesPerCert"`
 	MaxReadsOneObject int                `json:"maxReadsOfOneObjectInOneIssuance"`
+	// SolverObjects are the solver's objects created per run (window) by
+	// resource, server-side dry runs left out; SolverObjectsPerRun their
+	// sum.
+	SolverObjects       map[string]float64 `json:"solverObjectsCreatedPerRun"`
+	SolverObjectsPerRun float64            `json:"solverObjectsPerRun"`
 	// MostReadObject is the object read MaxReadsOneObject times.
 	MostReadObject string `json:"mostReadObject,omitempty"`
 }
@@ -115,7 +124,7 @@ type APICost struct {
 // the windows, which must not overlap for MaxReadsOneObject to mean "in
 // one issuance"; certs is how many certificates the windows issued.
 func CountAPI(events []AuditEvent, windows []Window, certs int) APICost {
-	c := APICost{Certificates: certs, ByVerb: map[string]float64{}, ByVerbResource: map[string]float64{}}
+	c := APICost{Certificates: certs, ByVerb: map[string]float64{}, ByVerbResource: map[string]float64{}, SolverObjects: map[string]float64{}}
 	if certs == 0 {
 		return c
 	}
@@ -136,11 +145,21 @@ func CountAPI(events []AuditEvent, windows []Window, certs int) APICost {
 			if e.Verb == "get" {
 				reads[e.object()]++
 			}
+			if e.Verb == "create" && solverResources[e.Resource()] && !strings.Contains(e.RequestURI, "dryRun=") {
+				c.SolverObjects[e.Resource()]++
+				c.SolverObjectsPerRun++
+			}
 		}
 		for obj, n := range reads {
 			if n > c.MaxReadsOneObject || (n == c.MaxReadsOneObject && obj < c.MostReadObject) {
 				c.MaxReadsOneObject, c.MostReadObject = n, obj
 			}
+		}
+	}
+	if runs := float64(len(windows)); runs > 0 {
+		c.SolverObjectsPerRun /= runs
+		for k := range c.SolverObjects {
+			c.SolverObjects[k] /= runs
 		}
 	}
 	n := float64(certs)

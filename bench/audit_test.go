@@ -44,3 +44,29 @@ func mustDuration(t *testing.T, s string) time.Duration {
 	}
 	return d
 }
+
+// Solver objects are the plugin's real creates of pods, services,
+// ingresses, httproutes and networkpolicies, per run; a server-side dry
+// run creates nothing.
+func TestCountAPISolverObjects(t *testing.T) {
+	ev := func(id, verb, uri, resource string, sec int) string {
+		return `{"auditID":"` + id + `","stage":"ResponseComplete","verb":"` + verb + `","requestURI":"` + uri + `","userAgent":"kubectl-acme/dev","objectRef":{"resource":"` + resource + `","namespace":"b"},"requestReceivedTimestamp":"2026-01-01T00:00:0` + string(rune('0'+sec)) + `.000000Z"}` + "\n"
+	}
+	log := ev("p0", "create", "/api/v1/namespaces/b/pods?dryRun=All", "pods", 1) +
+		ev("p1", "create", "/api/v1/namespaces/b/pods", "pods", 1) +
+		ev("s1", "create", "/api/v1/namespaces/b/services", "services", 1) +
+		ev("i1", "create", "/apis/networking.k8s.io/v1/namespaces/b/ingresses", "ingresses", 1) +
+		ev("n1", "create", "/apis/networking.k8s.io/v1/namespaces/b/networkpolicies", "networkpolicies", 1) +
+		ev("c1", "create", "/api/v1/namespaces/b/secrets", "secrets", 1) +
+		ev("p2", "create", "/api/v1/namespaces/b/pods", "pods", 5) +
+		ev("r2", "create", "/apis/gateway.networking.k8s.io/v1/namespaces/b/httproutes", "httproutes", 5)
+	events, err := ReadAudit(strings.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s string) time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(mustDuration(t, s)) }
+	c := CountAPI(events, []Window{{at("0s"), at("2s")}, {at("4s"), at("6s")}}, 2)
+	if c.SolverObjectsPerRun != 3 || c.SolverObjects["pods"] != 1 || c.SolverObjects["httproutes"] != 0.5 || c.SolverObjects["secrets"] != 0 {
+		t.Errorf("solver objects %v, %v per run; want 3 per run, pods 1, httproutes 0.5", c.SolverObjects, c.SolverObjectsPerRun)
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -43,12 +42,12 @@ type Config struct {
 	// Runs is how many certificates the floor, lego and kubectl-acme one
 	// at a time each time, after Warmup untimed ones.
 	Runs, Warmup int
-	// Batches are the batch sizes; each runs as one `kubectl acme apply
-	// -f` (when the plugin has it) and as parallel `kubectl acme issue`
-	// processes.
-	Batches []int
-	// Concurrency is apply's --concurrency, and the bound on parallel
-	// issue processes.
+	// Batches are the batch sizes; each runs BatchRuns rounds of the
+	// floor, lego and one `kubectl acme apply -f`, interleaved.
+	Batches   []int
+	BatchRuns int
+	// Concurrency is apply's --concurrency, and the floor's and lego's
+	// orders in flight in a batch.
 	Concurrency int
 	// StatusNamespaces x StatusPerNamespace Certificates are seeded for
 	// `status -A`, which runs StatusRuns times after one warm-up.
@@ -67,9 +66,10 @@ func (c *Config) complete() {
 	}
 	def(&c.Runs, 12)
 	def(&c.Warmup, 1)
+	def(&c.BatchRuns, 2)
 	def(&c.Concurrency, 20)
-	def(&c.StatusNamespaces, 50)
-	def(&c.StatusPerNamespace, 100)
+	def(&c.StatusNamespaces, 100)
+	def(&c.StatusPerNamespace, 500)
 	def(&c.StatusRuns, 5)
 	def(&c.CountCerts, 3)
 	if c.Batches == nil {
@@ -90,6 +90,18 @@ type run struct {
 	audit  string
 	res    *Results
 	proxy  *acmeProxy
+
+	// sb passes Pebble's http-01 connections to the client being timed.
+	sb *switchboard
+	// floorT is the timed floor, floorC the one through the counting
+	// proxy; both answer on floorAddr.
+	floorT, floorC *floor
+	floorAddr      string
+	legoT          *legoPeer
+	// oneWindows and batchWindows are kubectl-acme's runs, for the audit
+	// log: one per `issue`, and per batch size one per `apply`.
+	oneWindows   []Window
+	batchWindows [][]Window
 }
 
 func (b *run) logf(format string, args ...any) {
@@ -118,8 +130,8 @@ func Run(ctx context.Context, cfg Config) (_ *Results, err error) {
 		return nil, err
 	}
 
-	// Hold Pebble's http-01 port until the floor's responder takes it, so
-	// the environment cannot hand it to anything else.
+	// Pebble's http-01 port, taken first so the environment cannot hand
+	// it to anything else; the switchboard serves it.
 	hold, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -173,6 +185,24 @@ func Run(ctx context.Context, cfg Config) (_ *Results, err error) {
 	b.res.CPU = map[string]CPUCost{}
 	b.res.Failures = map[string]int{}
 
+	b.sb = newSwitchboard(hold)
+	defer b.sb.stop()
+	if b.floorT, err = newFloor(ctx, b.env.ACMEServer, ca, "default"); err != nil {
+		return nil, err
+	}
+	if b.floorC, err = newFloor(ctx, b.proxy.URL, b.proxy.CAPEM, "default"); err != nil {
+		return nil, err
+	}
+	var stopFloor func()
+	if b.floorAddr, stopFloor, err = serveFloors(b.floorT, b.floorC); err != nil {
+		return nil, err
+	}
+	defer stopFloor()
+	if b.legoT, err = startLego(ctx, legoBin, b.env.ACMEServer, b.env.ACMECABundle); err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, b.legoT.close()) }()
+
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -180,9 +210,9 @@ func Run(ctx context.Context, cfg Config) (_ *Results, err error) {
 		{"baselines", b.baselines},
 		{"status at scale", b.statusAtScale},
 		{"idle", b.idle},
-		{"floor", func(ctx context.Context) error { return b.floor(ctx, hold, ca) }},
-		{"lego", func(ctx context.Context) error { return b.lego(ctx, legoBin, proxyCA) }},
-		{"kubectl-acme", func(ctx context.Context) error { return b.plugin(ctx, proxyCA) }},
+		{"one certificate: floor, lego, kubectl-acme issue, interleaved", b.one},
+		{"batches: floor, lego, kubectl-acme apply -f, interleaved", b.batches},
+		{"request counts", func(ctx context.Context) error { return b.counts(ctx, legoBin, proxyCA) }},
 	}
 	node := "solver pods ran on simnode's simulated node (TESTENV_NODE=sim)"
 	if b.env.RealNode {
@@ -199,7 +229,8 @@ func Run(ctx context.Context, cfg Config) (_ *Results, err error) {
 		b.logf("%s done in %s", s.name, time.Since(begin).Round(100*time.Millisecond))
 	}
 	b.res.Notes = append(b.res.Notes,
-		fmt.Sprintf("Pebble validates http-01 on 127.0.0.1:%d: the floor's and lego's own responders while they run, and a byte-for-byte TCP forwarder to the simulated ingress (%s) while kubectl-acme runs", b.port, b.env.IngressHTTP),
+		fmt.Sprintf("Pebble validates http-01 on 127.0.0.1:%d, a byte-for-byte TCP switchboard to the responder of the client running: the floor's, lego's, or the cluster's ingress (%s) for kubectl-acme", b.port, b.env.IngressHTTP),
+		fmt.Sprintf("one certificate: %d rounds of floor, lego, kubectl-acme after %d warm-up; batches: %d rounds per size of floor, lego, kubectl-acme apply, each at concurrency %d", b.cfg.Runs, b.cfg.Warmup, b.cfg.BatchRuns, b.cfg.Concurrency),
 		"every client makes an RSA 2048 certificate key (kubectl-acme's and lego's default) and orders Pebble's \"default\" profile",
 		"ACME requests are counted by a reverse proxy in front of Pebble in separate runs (not the timed ones); account registration is excluded",
 	)
@@ -338,184 +369,101 @@ func (b *run) statusAtScale(ctx context.Context) error {
 	return nil
 }
 
-// floor times the floor client, serving its challenges on l (Pebble's
-// http-01 port), then counts its ACME requests through the proxy.
-func (b *run) floor(ctx context.Context, l net.Listener, ca []byte) error {
-	f, err := newFloor(ctx, b.env.ACMEServer, ca, "default")
-	if err != nil {
-		return err
-	}
-	counted, err := newFloor(ctx, b.proxy.URL, b.proxy.CAPEM, "default")
-	if err != nil {
-		return err
-	}
-	var mu sync.Mutex
-	active := f
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		h := active
-		mu.Unlock()
-		h.ServeHTTP(w, r)
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	defer srv.Close()
-
-	var times, noWait []float64
-	var phases []map[string]float64
-	var cpuStart float64
-	var meter *cpuMeter
-	for i := range b.cfg.Warmup + b.cfg.Runs {
-		if i == b.cfg.Warmup {
-			cpuStart, meter = cpuSeconds(), startCPU(b.env.Dir, b.res.IdleCPU)
-		}
-		r, err := f.Issue(ctx, fmt.Sprintf("floor-%d.bench.test", i))
-		if err != nil {
-			if err := b.failed("floor", err); err != nil {
-				return err
-			}
-			continue
-		}
-		if i < b.cfg.Warmup {
-			continue
-		}
-		ph := r.phases()
-		times = append(times, r.Total.Seconds())
-		phases = append(phases, ph)
-		if waited(ph, FloorValidation, FloorFinalize) {
-			b.res.FloorWaits++
-		} else {
-			noWait = append(noWait, r.Total.Seconds())
-		}
-	}
-	if len(times) == 0 {
-		return errors.New("no floor issuance succeeded")
-	}
-	b.res.FloorCPU = (cpuSeconds() - cpuStart) / float64(len(times))
-	b.res.CPU["floor"] = meter.per(len(times), b.res.FloorCPU, 1)
-	b.res.Floor, b.res.FloorNoWait = Summarize(times), Summarize(noWait)
-	b.res.FloorPhases = summarizeNamed(phases, FloorPhaseNames)
-
-	mu.Lock()
-	active = counted
-	mu.Unlock()
-	pass := 0
-	b.res.ACME["floor"], err = b.counted("floor", func() error {
-		pass++
-		for i := range b.cfg.CountCerts {
-			if _, err := counted.Issue(ctx, fmt.Sprintf("floor-counted-%d-%d.bench.test", pass, i)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return err
-}
-
-func (b *run) acmeCost(n int) ACMECost {
-	total, by := perCert(b.proxy.Take(), n)
-	return ACMECost{Certificates: n, PerCert: total, ByEndpoint: by}
-}
-
-// lego times the peer, then counts its ACME requests through the proxy.
-func (b *run) lego(ctx context.Context, bin, proxyCA string) error {
-	meter := startCPU(b.env.Dir, b.res.IdleCPU)
-	res, err := legoRun{bin: bin, dir: b.env.ACMEServer, caFile: b.env.ACMECABundle, prefix: "lego",
-		port: b.port, n: b.cfg.Runs, warmup: b.cfg.Warmup}.run(ctx)
-	if err != nil {
-		return err
-	}
-	for range res.Failures {
-		if err := b.failed("lego", errors.New("see lego-peer's error above")); err != nil {
-			return err
-		}
-	}
-	if len(res.PerCertSecs) == 0 {
-		return errors.New("lego issued no certificate")
-	}
-	// The environment's share includes lego's registration and warm-up.
-	b.res.CPU["lego"] = meter.per(b.cfg.Warmup+b.cfg.Runs, res.CPUSecs, len(res.PerCertSecs))
-	b.res.Lego, b.res.LegoVersion = Summarize(res.PerCertSecs), res.Lego
-	b.res.LegoCPU = res.CPUSecs / float64(len(res.PerCertSecs))
-	pass := 0
-	b.res.ACME["lego"], err = b.counted("lego", func() error {
-		pass++
-		// The peer registers first; the proxy counts from when it has.
-		cres, err := legoRun{bin: bin, dir: b.proxy.URL, caFile: proxyCA, prefix: fmt.Sprintf("lego-counted-%d", pass),
-			port: b.port, n: b.cfg.CountCerts, warmup: 0, registered: func() { b.proxy.Take() }}.run(ctx)
-		if err == nil && cres.Failures > 0 {
-			err = fmt.Errorf("%d failed", cres.Failures)
-		}
-		return err
-	})
-	return err
-}
-
-// createIssuer makes an Issuer for Pebble (directly or through the
-// counting proxy) in a new namespace.
-func (b *run) createIssuer(ctx context.Context, ns, server, caBundle string) error {
-	if err := createNamespace(ctx, b.client, ns); err != nil {
-		return err
-	}
-	_, err := b.k.run(ctx, "acme", "create", "issuer", "pebble", "-n", ns, "--server", server, "--ca-bundle", caBundle,
-		"--email", "bench@example.com", "--ingress-class", b.env.IngressClass, "--profile", "default", "--agree-tos")
-	return err
-}
-
-// plugin times kubectl-acme one certificate at a time and in batches,
-// counts its ACME requests through the proxy and its Kubernetes API
-// requests in the audit log.
-func (b *run) plugin(ctx context.Context, proxyCA string) error {
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(b.port))
-	if err != nil {
-		return fmt.Errorf("take Pebble's http-01 port back from lego: %w", err)
-	}
-	stop := forward(l, b.env.IngressHTTP)
-	defer stop()
-
-	// One at a time.
+// one times one certificate at a time, interleaved: each round issues
+// one with the floor, one with lego and one with `kubectl acme issue`, so
+// a change in the machine's load touches all three alike.
+func (b *run) one(ctx context.Context) error {
 	const ns = "bench-one"
 	if err := b.createIssuer(ctx, ns, b.env.ACMEServer, b.env.ACMECABundle); err != nil {
 		return err
 	}
-	var walls, rss, cpu []float64
-	var phases []map[string]float64
-	var windows []Window
-	var meter *cpuMeter
+	fcpu, lcpu, kcpu := b.cpuSeries(), b.cpuSeries(), b.cpuSeries()
+	var floorTimes, noWait, legoTimes, walls, rss, cpu []float64
+	var floorPhases, phases []map[string]float64
+	var floorClient, legoClient float64
 	for i := range b.cfg.Warmup + b.cfg.Runs {
-		if i == b.cfg.Warmup {
-			meter = startCPU(b.env.Dir, b.res.IdleCPU)
+		timed := i >= b.cfg.Warmup
+
+		b.sb.set(b.floorAddr)
+		c0 := cpuSeconds()
+		fcpu.begin()
+		r, err := b.floorT.Issue(ctx, fmt.Sprintf("floor-%d.bench.test", i))
+		fcpu.end()
+		switch {
+		case err != nil:
+			if err := b.failed("floor", err); err != nil {
+				return err
+			}
+		case timed:
+			floorClient += cpuSeconds() - c0
+			ph := r.phases()
+			floorTimes, floorPhases = append(floorTimes, r.Total.Seconds()), append(floorPhases, ph)
+			if waited(ph, FloorValidation, FloorFinalize) {
+				b.res.FloorWaits++
+			} else {
+				noWait = append(noWait, r.Total.Seconds())
+			}
 		}
+
+		b.sb.set(b.legoT.addr)
+		lcpu.begin()
+		lr, err := b.legoT.obtain(1, 1, fmt.Sprintf("lego-%d", i))
+		lcpu.end()
+		if err != nil {
+			return err
+		}
+		b.res.LegoVersion = lr.Lego
+		switch {
+		case lr.Failures > 0:
+			if err := b.failed("lego", errors.New("see lego-peer's error above")); err != nil {
+				return err
+			}
+		case timed:
+			legoTimes = append(legoTimes, lr.PerCertSecs...)
+			legoClient += lr.CPUSecs
+		}
+
+		b.sb.set(b.env.IngressHTTP)
 		name := fmt.Sprintf("one-%d", i)
-		r, err := b.k.timed(ctx, issueArgs(ns, "pebble", name, name+".bench.test", b.env.IngressHTTP)...)
+		kcpu.begin()
+		kr, err := b.k.timed(ctx, issueArgs(ns, "pebble", name, name+".bench.test", b.env.IngressHTTP)...)
+		kcpu.end()
 		if err != nil {
 			if err := b.failed("kubectl-acme one", err); err != nil {
 				return err
 			}
 			continue
 		}
-		if i < b.cfg.Warmup {
+		if !timed {
 			continue
 		}
-		ph, err := ParsePhases(r.Lines, r.Wall)
+		ph, err := ParsePhases(kr.Lines, kr.Wall)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		walls = append(walls, r.Wall.Seconds())
-		rss = append(rss, float64(r.MaxRSSKB)/1024)
-		cpu = append(cpu, r.CPU.Seconds())
+		walls = append(walls, kr.Wall.Seconds())
+		rss = append(rss, float64(kr.MaxRSSKB)/1024)
+		cpu = append(cpu, kr.CPU.Seconds())
 		phases = append(phases, ph)
 		if waited(ph, PhaseValidation, PhaseFinalize) {
 			b.res.OneWaits++
 		}
-		windows = append(windows, Window{r.Start, r.End})
+		b.oneWindows = append(b.oneWindows, Window{kr.Start, kr.End})
 	}
-	if len(walls) == 0 {
-		return errors.New("no kubectl acme issue succeeded")
+	if len(floorTimes) == 0 || len(legoTimes) == 0 || len(walls) == 0 {
+		return fmt.Errorf("a series issued nothing: floor %d, lego %d, kubectl-acme %d", len(floorTimes), len(legoTimes), len(walls))
 	}
+	b.res.Floor, b.res.FloorNoWait = Summarize(floorTimes), Summarize(noWait)
+	b.res.FloorPhases = summarizeNamed(floorPhases, FloorPhaseNames)
+	b.res.FloorCPU = floorClient / float64(len(floorTimes))
+	b.res.CPU["floor"] = fcpu.per(len(floorTimes), floorClient, len(floorTimes))
+	b.res.Lego = Summarize(legoTimes)
+	b.res.LegoCPU = legoClient / float64(len(legoTimes))
+	b.res.CPU["lego"] = lcpu.per(len(legoTimes), legoClient, len(legoTimes))
 	b.res.One, b.res.OnePhases = Summarize(walls), SummarizePhases(phases)
 	b.res.OneRSSMB = slices.Max(rss)
 	b.res.OneCPU = Summarize(cpu)
-	b.res.CPU["kubectl-acme one"] = meter.per(len(walls), sum(cpu), len(walls))
+	b.res.CPU["kubectl-acme one"] = kcpu.per(len(walls), sum(cpu), len(walls))
 
 	// The same with an ECDSA certificate key, for the share of RSA key
 	// generation in the client's CPU.
@@ -532,41 +480,177 @@ func (b *run) plugin(ctx context.Context, proxyCA string) error {
 		ecWalls, ecCPU = append(ecWalls, r.Wall.Seconds()), append(ecCPU, r.CPU.Seconds())
 	}
 	b.res.OneECDSA, b.res.OneECDSACPU = Summarize(ecWalls), Summarize(ecCPU)
-	if err := b.settle(ctx); err != nil {
-		return err
-	}
+	return b.settle(ctx)
+}
 
-	// Batches: with `kubectl acme apply -f` when the plugin has it, and
-	// with parallel `kubectl acme issue` processes, for comparison or
-	// instead.
-	apply := b.hasApply(ctx)
-	if !apply {
-		b.res.Notes = append(b.res.Notes, "`kubectl acme apply -f` with --concurrency and --connect-to is not available: batches ran as parallel `kubectl acme issue` processes")
+func (b *run) cpuSeries() *cpuSeries { return newCPUSeries(b.env.Dir, b.res.IdleCPU) }
+
+// batches times N certificates at once, BatchRuns rounds per size, each
+// round interleaved: the floor ordering N with Concurrency at a time, lego
+// the same, and one `kubectl acme apply -f` of N Certificates in one
+// namespace with --concurrency.
+func (b *run) batches(ctx context.Context) error {
+	if !b.hasApply(ctx) {
+		return errors.New("`kubectl acme apply -f` with --concurrency and --connect-to is not available")
 	}
-	var batchWindows [][]Window
 	for _, n := range b.cfg.Batches {
-		for _, useApply := range []bool{true, false} {
-			if useApply && !apply {
-				continue
-			}
-			bt, ws, err := b.batch(ctx, n, useApply)
+		bt := Batch{N: n, Mode: ModeApply, Concurrency: min(b.cfg.Concurrency, n), Runs: b.cfg.BatchRuns}
+		fcpu, lcpu, kcpu := b.cpuSeries(), b.cpuSeries(), b.cpuSeries()
+		var walls, floorWalls, legoWalls, floorCPU, legoCPU, clientCPU []float64
+		var phases []map[string]float64
+		var windows []Window
+		for round := range b.cfg.BatchRuns {
+			b.sb.set(b.floorAddr)
+			c0 := cpuSeconds()
+			fcpu.begin()
+			wall, failed := b.floorBatch(ctx, n, bt.Concurrency, fmt.Sprintf("floor-b%d-%d", n, round))
+			fcpu.end()
+			floorCPU = append(floorCPU, cpuSeconds()-c0)
+			bt.FloorFailures += failed
+			floorWalls = append(floorWalls, wall.Seconds())
+
+			b.sb.set(b.legoT.addr)
+			lcpu.begin()
+			lr, err := b.legoT.obtain(n, bt.Concurrency, fmt.Sprintf("lego-b%d-%d", n, round))
+			lcpu.end()
 			if err != nil {
 				return err
 			}
-			b.res.Batches = append(b.res.Batches, bt)
-			batchWindows = append(batchWindows, ws)
+			bt.LegoFailures += lr.Failures
+			legoWalls, legoCPU = append(legoWalls, lr.WallSecs), append(legoCPU, lr.CPUSecs)
+
+			b.sb.set(b.env.IngressHTTP)
+			ns := fmt.Sprintf("bench-apply-%d-%d", n, round)
+			if err := b.createIssuer(ctx, ns, b.env.ACMEServer, b.env.ACMECABundle); err != nil {
+				return err
+			}
+			kcpu.begin()
+			r, ph, failed, err := b.apply(ctx, ns, n, bt.Concurrency)
+			kcpu.end()
+			if err != nil {
+				return err
+			}
+			bt.Failures += failed
+			walls, clientCPU = append(walls, r.Wall.Seconds()), append(clientCPU, r.CPU.Seconds())
+			phases = append(phases, ph...)
+			windows = append(windows, Window{r.Start, r.End})
+			b.logf("%d certificates, round %d: floor %.1fs, lego %.1fs, kubectl-acme apply %.1fs (%d, %d, %d failed)",
+				n, round+1, wall.Seconds(), lr.WallSecs, r.Wall.Seconds(), failed, lr.Failures, bt.Failures)
 			if err := b.settle(ctx); err != nil {
 				return err
 			}
 		}
+		certs := n * b.cfg.BatchRuns
+		bt.WallRuns, bt.Floor, bt.Lego = Summarize(walls), Summarize(floorWalls), Summarize(legoWalls)
+		bt.Wall = bt.WallRuns.Median
+		bt.PerCert = bt.Wall / float64(n)
+		bt.RatioToFloor = ratio(bt.Wall, bt.Floor.Median)
+		bt.LegoRatioToFloor = ratio(bt.Lego.Median, bt.Floor.Median)
+		bt.RatioToNxFloor = ratio(bt.Wall, float64(n)*b.res.Floor.Median)
+		bt.ClientCPU = sum(clientCPU) / float64(certs)
+		bt.FloorCPU, bt.LegoCPU = sum(floorCPU)/float64(certs), sum(legoCPU)/float64(certs)
+		bt.Phases = SummarizePhases(phases)
+		b.res.CPU[fmt.Sprintf("kubectl-acme %d, apply -f", n)] = kcpu.per(certs, sum(clientCPU), certs)
+		b.res.CPU[fmt.Sprintf("floor %d", n)] = fcpu.per(certs, sum(floorCPU), certs)
+		b.res.CPU[fmt.Sprintf("lego %d", n)] = lcpu.per(certs, sum(legoCPU), certs)
+		b.res.Batches = append(b.res.Batches, bt)
+		b.batchWindows = append(b.batchWindows, windows)
+	}
+	return nil
+}
+
+// floorBatch has the floor order n certificates, conc at a time, and
+// returns the wall time and the number that failed.
+func (b *run) floorBatch(ctx context.Context, n, conc int, prefix string) (time.Duration, int) {
+	var mu sync.Mutex
+	failed := 0
+	g := new(errgroup.Group)
+	g.SetLimit(conc)
+	start := time.Now()
+	for i := range n {
+		g.Go(func() error {
+			if _, err := b.floorT.Issue(ctx, fmt.Sprintf("%s-%d.bench.test", prefix, i)); err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				b.logf("floor: %v", err)
+				failed++
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return time.Since(start), failed
+}
+
+// apply runs one `kubectl acme apply -f` of n Certificates in ns and
+// returns the process, the phases of each certificate and how many got
+// no Secret.
+func (b *run) apply(ctx context.Context, ns string, n, conc int) (*timedRun, []map[string]float64, int, error) {
+	file, err := b.writeManifests(ns, "a", n)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	r, err := b.k.timed(ctx, "acme", "apply", "-f", file, "-n", ns, "--concurrency", strconv.Itoa(conc), "--connect-to", b.env.IngressHTTP)
+	if r == nil {
+		return nil, nil, 0, err
+	}
+	if err != nil {
+		b.logf("%v", err)
+	}
+	issued, err := b.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{FieldSelector: "type=kubernetes.io/tls"})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var phases []map[string]float64
+	for _, lines := range SplitByCertificate(r.Lines) {
+		if ph, err := ParseCertificatePhases(lines); err == nil {
+			phases = append(phases, ph)
+		}
+	}
+	return r, phases, n - len(issued.Items), nil
+}
+
+// counts sends a few certificates of each client through the counting
+// proxy, for ACME requests per certificate, and counts kubectl-acme's
+// Kubernetes API requests and solver objects in the audit log.
+func (b *run) counts(ctx context.Context, legoBin, proxyCA string) error {
+	var err error
+	b.sb.set(b.floorAddr)
+	pass := 0
+	if b.res.ACME["floor"], err = b.counted("floor", func() error {
+		pass++
+		for i := range b.cfg.CountCerts {
+			if _, err := b.floorC.Issue(ctx, fmt.Sprintf("floor-counted-%d-%d.bench.test", pass, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
 
-	// ACME requests, through the counting proxy.
+	lc, err := startLego(ctx, legoBin, b.proxy.URL, proxyCA)
+	if err != nil {
+		return err
+	}
+	defer lc.close()
+	b.sb.set(lc.addr)
+	if b.res.ACME["lego"], err = b.counted("lego", func() error {
+		pass++
+		r, err := lc.obtain(b.cfg.CountCerts, 1, fmt.Sprintf("lego-counted-%d", pass))
+		if err == nil && r.Failures > 0 {
+			err = fmt.Errorf("%d failed", r.Failures)
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+
+	b.sb.set(b.env.IngressHTTP)
 	const cns = "bench-acme"
 	if err := b.createIssuer(ctx, cns, b.proxy.URL, proxyCA); err != nil {
 		return err
 	}
-	pass := 0
 	if b.res.ACME["kubectl-acme"], err = b.counted("kubectl-acme", func() error {
 		pass++
 		for i := range b.cfg.CountCerts {
@@ -579,34 +663,32 @@ func (b *run) plugin(ctx context.Context, proxyCA string) error {
 	}); err != nil {
 		return err
 	}
-	if apply {
-		if b.res.ACME["kubectl-acme apply"], err = b.counted("kubectl-acme apply", func() error {
-			pass++
-			file, err := b.writeManifests(cns, fmt.Sprintf("counted-apply-%d", pass), b.cfg.CountCerts)
-			if err != nil {
-				return err
-			}
-			_, err = b.k.timed(ctx, "acme", "apply", "-f", file, "-n", cns, "--concurrency", "1", "--connect-to", b.env.IngressHTTP, "-q")
-			return err
-		}); err != nil {
+	if b.res.ACME["kubectl-acme apply"], err = b.counted("kubectl-acme apply", func() error {
+		pass++
+		file, err := b.writeManifests(cns, fmt.Sprintf("counted-apply-%d", pass), b.cfg.CountCerts)
+		if err != nil {
 			return err
 		}
+		_, err = b.k.timed(ctx, "acme", "apply", "-f", file, "-n", cns, "--concurrency", "1", "--connect-to", b.env.IngressHTTP, "-q")
+		return err
+	}); err != nil {
+		return err
 	}
 
-	// Kubernetes API requests, from the audit log.
+	// Kubernetes API requests and solver objects, from the audit log.
 	events, err := readAuditFile(b.audit)
 	if err != nil {
 		return err
 	}
-	b.res.API = CountAPI(events, windows, len(windows))
+	b.res.API = CountAPI(events, b.oneWindows, len(b.oneWindows))
 	for i := range b.res.Batches {
 		bt := &b.res.Batches[i]
-		bt.API = CountAPI(events, batchWindows[i], bt.N)
+		bt.API = CountAPI(events, b.batchWindows[i], bt.N*len(b.batchWindows[i]))
 		// Concurrent issuances share the issuer's objects: the maximum
 		// reads of one object says nothing per issuance here.
 		bt.API.MaxReadsOneObject, bt.API.MostReadObject = 0, ""
 	}
-	return nil
+	return b.settle(ctx)
 }
 
 // hasApply reports whether the plugin has `apply -f` with the flags
@@ -616,84 +698,15 @@ func (b *run) hasApply(ctx context.Context) bool {
 	return err == nil && strings.Contains(help, "--concurrency") && strings.Contains(help, "--connect-to")
 }
 
-// batch issues n certificates at once: with one `kubectl acme apply -f`,
-// or with parallel `kubectl acme issue` processes.
-func (b *run) batch(ctx context.Context, n int, apply bool) (Batch, []Window, error) {
-	mode := "processes"
-	if apply {
-		mode = "apply"
+// createIssuer makes an Issuer for Pebble (directly or through the
+// counting proxy) in a new namespace.
+func (b *run) createIssuer(ctx context.Context, ns, server, caBundle string) error {
+	if err := createNamespace(ctx, b.client, ns); err != nil {
+		return err
 	}
-	ns := fmt.Sprintf("bench-%s-%d", mode, n)
-	if err := b.createIssuer(ctx, ns, b.env.ACMEServer, b.env.ACMECABundle); err != nil {
-		return Batch{}, nil, err
-	}
-	bt := Batch{N: n, Concurrency: min(b.cfg.Concurrency, n)}
-	if apply {
-		return b.applyBatch(ctx, ns, bt)
-	}
-	bt.Mode = ModeProcesses
-	var mu sync.Mutex
-	var phases []map[string]float64
-	var cpu []float64
-	g := new(errgroup.Group)
-	g.SetLimit(bt.Concurrency)
-	meter := startCPU(b.env.Dir, b.res.IdleCPU)
-	start := time.Now()
-	for i := range n {
-		g.Go(func() error {
-			name := fmt.Sprintf("b%d-%d", n, i)
-			r, err := b.k.timed(ctx, issueArgs(ns, "pebble", name, name+".bench.test", b.env.IngressHTTP)...)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				b.logf("%v", err)
-				bt.Failures++
-				return nil
-			}
-			cpu = append(cpu, r.CPU.Seconds())
-			if ph, err := ParsePhases(r.Lines, r.Wall); err == nil {
-				phases = append(phases, ph)
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
-	end := time.Now()
-	bt.ClientCPU = sum(cpu) / float64(n)
-	b.res.CPU[fmt.Sprintf("kubectl-acme %d, processes", n)] = meter.per(n, sum(cpu), n)
-	b.finishBatch(&bt, end.Sub(start), phases)
-	return bt, []Window{{start, end}}, nil
-}
-
-func (b *run) applyBatch(ctx context.Context, ns string, bt Batch) (Batch, []Window, error) {
-	bt.Mode = ModeApply
-	file, err := b.writeManifests(ns, fmt.Sprintf("a%d", bt.N), bt.N)
-	if err != nil {
-		return bt, nil, err
-	}
-	meter := startCPU(b.env.Dir, b.res.IdleCPU)
-	r, err := b.k.timed(ctx, "acme", "apply", "-f", file, "-n", ns, "--concurrency", strconv.Itoa(bt.Concurrency), "--connect-to", b.env.IngressHTTP)
-	if r == nil {
-		return bt, nil, err
-	}
-	if err != nil {
-		b.logf("%v", err)
-	}
-	issued, err := b.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{FieldSelector: "type=kubernetes.io/tls"})
-	if err != nil {
-		return bt, nil, err
-	}
-	bt.Failures = bt.N - len(issued.Items)
-	bt.ClientCPU = r.CPU.Seconds() / float64(bt.N)
-	b.res.CPU[fmt.Sprintf("kubectl-acme %d, apply -f", bt.N)] = meter.per(bt.N, r.CPU.Seconds(), bt.N)
-	var phases []map[string]float64
-	for _, lines := range SplitByCertificate(r.Lines) {
-		if ph, err := ParseCertificatePhases(lines); err == nil {
-			phases = append(phases, ph)
-		}
-	}
-	b.finishBatch(&bt, r.Wall, phases)
-	return bt, []Window{{r.Start, r.End}}, nil
+	_, err := b.k.run(ctx, "acme", "create", "issuer", "pebble", "-n", ns, "--server", server, "--ca-bundle", caBundle,
+		"--email", "bench@example.com", "--ingress-class", b.env.IngressClass, "--profile", "default", "--agree-tos")
+	return err
 }
 
 // writeManifests writes n cert-manager Certificates PREFIX-I in ns, for
@@ -706,14 +719,6 @@ func (b *run) writeManifests(ns, prefix string, n int) (string, error) {
 	}
 	file := filepath.Join(b.env.Dir, ns+"-"+prefix+".yaml")
 	return file, os.WriteFile(file, []byte(m.String()), 0o644)
-}
-
-func (b *run) finishBatch(bt *Batch, wall time.Duration, phases []map[string]float64) {
-	bt.Wall = wall.Seconds()
-	bt.PerCert = bt.Wall / float64(bt.N)
-	bt.RatioToNxFloor = ratio(bt.Wall, float64(bt.N)*b.res.Floor.Median)
-	bt.Phases = SummarizePhases(phases)
-	b.logf("%d by %s: %.1fs (%d failed)", bt.N, bt.Mode, bt.Wall, bt.Failures)
 }
 
 // settle waits until the solver pods of the last step are gone, so their
@@ -735,4 +740,9 @@ func (b *run) settle(ctx context.Context) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func (b *run) acmeCost(n int) ACMECost {
+	total, by := perCert(b.proxy.Take(), n)
+	return ACMECost{Certificates: n, PerCert: total, ByEndpoint: by}
 }

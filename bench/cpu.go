@@ -124,3 +124,45 @@ func (m *cpuMeter) per(n int, client float64, clientN int) CPUCost {
 	c["client"] = client / float64(clientN)
 	return c
 }
+
+// cpuSeries adds up the environment's CPU over the windows of one series
+// when series are interleaved: begin and end bracket each of its runs.
+type cpuSeries struct {
+	dir  string
+	idle map[string]float64
+	sum  map[string]float64
+	cur  map[string]float64
+	at   time.Time
+}
+
+func newCPUSeries(dir string, idle map[string]float64) *cpuSeries {
+	return &cpuSeries{dir: dir, idle: idle, sum: map[string]float64{}}
+}
+
+func (s *cpuSeries) begin() {
+	s.cur, _ = envCPU(s.dir)
+	s.at = time.Now()
+}
+
+func (s *cpuSeries) end() {
+	after, err := envCPU(s.dir)
+	if err != nil || s.cur == nil {
+		return
+	}
+	secs := time.Since(s.at).Seconds()
+	for k, v := range after {
+		s.sum[k] += max(0, v-s.cur[k]-s.idle[k]*secs)
+	}
+	s.cur = nil
+}
+
+// per is the environment's CPU over the windows divided by n, plus the
+// client's own CPU divided by clientN as "client".
+func (s *cpuSeries) per(n int, client float64, clientN int) CPUCost {
+	c := CPUCost{}
+	for k, v := range s.sum {
+		c[k] = v / float64(max(1, n))
+	}
+	c["client"] = client / float64(max(1, clientN))
+	return c
+}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -71,6 +72,34 @@ func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = w.Write([]byte(ka))
+}
+
+// serveFloors answers the floors' http-01 challenges on a port of its
+// own; the switchboard passes Pebble's connections to it.
+func serveFloors(fs ...*floor) (addr string, stop func(), err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := strings.TrimPrefix(r.URL.Path, "/.well-known/acme-challenge/")
+		for _, f := range fs {
+			if f.has(token) {
+				f.ServeHTTP(w, r)
+				return
+			}
+		}
+		http.NotFound(w, r)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return l.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+func (f *floor) has(token string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.tokens[token]
+	return ok
 }
 
 func (f *floor) setToken(token, ka string) {

@@ -4,13 +4,31 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
-// forward accepts connections on l and pipes each to target, until the
-// returned stop is called. While kubectl-acme runs, it stands on the port
-// Pebble validates http-01 on and passes those requests to the simulated
-// ingress, byte for byte.
-func forward(l net.Listener, target string) (stop func()) {
+// switchboard stands on the port Pebble validates http-01 on and pipes
+// each connection, byte for byte, to the responder of the client being
+// measured: the floor's server, lego's, or the cluster's ingress for
+// kubectl-acme. Every client's validation takes the same hop.
+type switchboard struct {
+	target atomic.Pointer[string]
+	stop   func()
+}
+
+func newSwitchboard(l net.Listener) *switchboard {
+	s := &switchboard{}
+	s.set("")
+	s.stop = forward(l, func() string { return *s.target.Load() })
+	return s
+}
+
+// set sends the next connections to addr.
+func (s *switchboard) set(addr string) { s.target.Store(&addr) }
+
+// forward accepts connections on l and pipes each to target() at the
+// time, until the returned stop is called.
+func forward(l net.Listener, target func() string) (stop func()) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	conns := map[net.Conn]bool{}
@@ -34,7 +52,7 @@ func forward(l net.Listener, target string) (stop func()) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				out, err := net.Dial("tcp", target)
+				out, err := net.Dial("tcp", target())
 				if err != nil {
 					in.Close()
 					return

@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 )
 
@@ -24,32 +24,35 @@ func buildLego(ctx context.Context, repo, dir string) (string, error) {
 	return bin, nil
 }
 
-// legoResult is what bench/lego prints.
+// legoResult is what bench/lego prints for one command.
 type legoResult struct {
-	Lego         string    `json:"lego"`
-	RegisterSecs float64   `json:"registerSeconds"`
-	PerCertSecs  []float64 `json:"perCertSeconds"`
-	CPUSecs      float64   `json:"cpuSeconds"`
-	Failures     int       `json:"failures"`
+	Lego        string    `json:"lego"`
+	PerCertSecs []float64 `json:"perCertSeconds"`
+	WallSecs    float64   `json:"wallSeconds"`
+	CPUSecs     float64   `json:"cpuSeconds"`
+	Failures    int       `json:"failures"`
 }
 
-// legoRun says how to run the peer.
-type legoRun struct {
-	bin, dir, caFile, prefix string
-	port, n, warmup          int
-	// registered, if set, runs once the account exists and before the
-	// first certificate.
-	registered func()
+// legoPeer is a running bench/lego: registered with the CA, answering
+// http-01 on its own address, obtaining certificates on command.
+type legoPeer struct {
+	// addr is where it answers http-01 (127.0.0.1:PORT).
+	addr   string
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	out    *bufio.Reader
+	errOut *strings.Builder
 }
 
-func (r legoRun) run(ctx context.Context) (*legoResult, error) {
-	cmd := exec.CommandContext(ctx, r.bin, "-dir", r.dir, "-port", strconv.Itoa(r.port),
-		"-n", strconv.Itoa(r.n), "-warmup", strconv.Itoa(r.warmup), "-prefix", r.prefix, "-wait")
-	cmd.Env = append(os.Environ(), "LEGO_CA_CERTIFICATES="+r.caFile)
-	var errOut strings.Builder
-	cmd.Stderr = &errOut
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
+// startLego starts the peer against the directory dir (trusting caFile)
+// and returns once its account is registered.
+func startLego(ctx context.Context, bin, dir, caFile string) (*legoPeer, error) {
+	cmd := exec.CommandContext(ctx, bin, "-dir", dir)
+	cmd.Env = append(os.Environ(), "LEGO_CA_CERTIFICATES="+caFile)
+	p := &legoPeer{cmd: cmd, errOut: &strings.Builder{}}
+	cmd.Stderr = p.errOut
+	var err error
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
@@ -59,25 +62,39 @@ func (r legoRun) run(ctx context.Context) (*legoResult, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	out := bufio.NewReader(stdout)
-	line, err := out.ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "registered" {
+	p.out = bufio.NewReader(stdout)
+	line, err := p.out.ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "registered ")
+	if err != nil || !ok {
+		p.stdin.Close()
 		_ = cmd.Wait()
-		return nil, fmt.Errorf("lego peer: %q, %v: %s", line, err, errOut.String())
+		return nil, fmt.Errorf("lego peer: %q, %v: %s", line, err, p.errOut.String())
 	}
-	if r.registered != nil {
-		r.registered()
+	p.addr = addr
+	return p, nil
+}
+
+// obtain has the peer get n certificates PREFIX-I, conc at a time.
+func (p *legoPeer) obtain(n, conc int, prefix string) (*legoResult, error) {
+	if _, err := fmt.Fprintf(p.stdin, "%d %d %s\n", n, conc, prefix); err != nil {
+		return nil, fmt.Errorf("lego peer: %w: %s", err, p.errOut.String())
 	}
-	if _, err := stdin.Write([]byte("\n")); err != nil {
-		return nil, err
+	line, err := p.out.ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("lego peer: %w: %s", err, p.errOut.String())
 	}
 	var res legoResult
-	decErr := json.NewDecoder(out).Decode(&res)
-	if err := cmd.Wait(); err != nil {
-		return nil, fmt.Errorf("lego peer: %w: %s", err, errOut.String())
-	}
-	if decErr != nil {
-		return nil, fmt.Errorf("lego peer output: %w", decErr)
+	if err := json.Unmarshal(line, &res); err != nil {
+		return nil, fmt.Errorf("lego peer output: %w", err)
 	}
 	return &res, nil
+}
+
+// close ends the peer: stdin's end is its signal to exit.
+func (p *legoPeer) close() error {
+	p.stdin.Close()
+	if err := p.cmd.Wait(); err != nil {
+		return fmt.Errorf("lego peer: %w: %s", err, p.errOut.String())
+	}
+	return nil
 }

@@ -8,49 +8,52 @@ import (
 
 func TestEvaluate(t *testing.T) {
 	r := &Results{
-		Floor:       Summary{N: 10, Median: 1.0},
-		FloorNoWait: Summary{N: 3, Median: 0.1},
-		Lego:        Summary{N: 10, Median: 4.0},
-		One:         Summary{N: 10, Median: 2.0},
-		OnePhases:   map[string]Summary{PhasePodStart: {N: 10, Median: 0.6}},
-		API:         APICost{Certificates: 10, PerCert: 14},
+		Floor:     Summary{N: 10, Median: 1.0},
+		Lego:      Summary{N: 10, Median: 4.0},
+		One:       Summary{N: 10, Median: 1.2},
+		OnePhases: map[string]Summary{PhasePodStart: {N: 10, Median: 0.6}},
+		API:       APICost{Certificates: 10, PerCert: 14, SolverObjectsPerRun: 3, SolverObjects: map[string]float64{"pods": 1, "services": 1, "ingresses": 1}},
 		Batches: []Batch{
-			{N: 20, Wall: 9, API: APICost{PerCert: 14.5}},
-			{N: 100, Wall: 16, Mode: "parallel issue processes", Concurrency: 20, API: APICost{PerCert: 14}},
+			{N: 20, Runs: 2, Wall: 3, Floor: Summary{N: 2, Median: 2.5}, RatioToFloor: 1.2, API: APICost{Certificates: 40, PerCert: 12}},
+			{N: 100, Runs: 2, Wall: 16, Floor: Summary{N: 2, Median: 5}, RatioToFloor: 3.2, Concurrency: 20,
+				API: APICost{Certificates: 200, PerCert: 13, SolverObjectsPerRun: 300, SolverObjects: map[string]float64{"pods": 100, "services": 100, "ingresses": 100}}},
 		},
-		Status: StatusResult{Certificates: 5000, Wall: Summary{N: 5, Median: 0.4}, PeakRSSMB: 90},
+		Status: StatusResult{Certificates: 50000, Wall: Summary{N: 5, Median: 1.4}, PeakRSSMB: 150},
 	}
 	r.Evaluate()
-	if got := r.Ratios["oneToFloor"]; got != 2 {
-		t.Errorf("oneToFloor = %v, want 2", got)
+	if got := r.Ratios["oneToFloor"]; got != 1.2 {
+		t.Errorf("oneToFloor = %v, want 1.2", got)
 	}
-	if got := r.Ratios["oneToLego"]; got != 0.5 {
-		t.Errorf("oneToLego = %v, want 0.5", got)
+	if got := r.Ratios["oneToLego"]; got != 0.3 {
+		t.Errorf("oneToLego = %v, want 0.3", got)
+	}
+	if got := r.Ratios["apply100ToFloor"]; got != 3.2 {
+		t.Errorf("apply100ToFloor = %v, want 3.2", got)
 	}
 	met := map[string]bool{}
 	for _, tg := range r.Targets {
 		met[tg.Name] = tg.Met
 	}
 	want := map[string]bool{
-		"one certificate":         true, // 2.0 <= 1.5 x 1.0 + 0.6
-		"100 certificates":        false,
-		"Kubernetes API requests": true,
-		"status -A at scale":      true,
+		"1 certificate":           true,  // 1.2 <= 1.3
+		"20 certificates":         true,  // 1.2 <= 1.5
+		"100 certificates":        false, // 3.2
+		"solver objects":          false, // 300 > 3
+		"Kubernetes API requests": false, // 13 > 5
+		"status -A":               true,  // 1.4 s, 150 MB
 	}
 	for name, w := range want {
-		if met[name] != w {
-			t.Errorf("target %q met = %v, want %v", name, met[name], w)
+		if got, ok := met[name]; !ok || got != w {
+			t.Errorf("target %q met = %v (present %v), want %v", name, got, ok, w)
 		}
 	}
 
-	// A batch that needs more requests per certificate than one at a time
-	// is polling.
-	r.Batches[1].API.PerCert = 16.5
-	r.API.PerCert = 14
+	// 5,000 certificates do not meet a target set for 50,000.
+	r.Status.Certificates = 5000
 	r.Evaluate()
 	for _, tg := range r.Targets {
-		if tg.Name == "Kubernetes API requests" && tg.Met {
-			t.Errorf("API target met with a growing count: %+v", tg)
+		if tg.Name == "status -A" && tg.Met {
+			t.Errorf("status target met with 5,000 certificates: %+v", tg)
 		}
 	}
 
@@ -58,9 +61,12 @@ func TestEvaluate(t *testing.T) {
 	if err := r.WriteTable(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"ONE CERTIFICATE", "BATCH", "KUBERNETES API", "ACME REQUESTS", "STATUS -A", "TARGET"} {
+	for _, want := range []string{"WORKLOAD", "1 certificate, issue", "100 certificates, apply -f", "FAIL", "pass", "BATCH", "KUBERNETES API", "ACME REQUESTS", "STATUS -A", "TARGET"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
+	}
+	if strings.Contains(buf.String(), "1.5 x") {
+		t.Errorf("table still has the 1.5 x floor bound:\n%s", buf.String())
 	}
 }
