@@ -114,3 +114,38 @@ func TestCompletionRegistered(t *testing.T) {
 		}
 	}
 }
+
+func TestCompletionCommand(t *testing.T) {
+	for _, tt := range []struct {
+		shell, want string
+		noDesc      bool
+	}{
+		{"bash", "__start_kubectl-acme", false},
+		{"zsh", "#compdef kubectl-acme", false},
+		{"zsh", "__completeNoDesc", true},
+		{"fish", "complete -c kubectl-acme", false},
+		{"powershell", "Register-ArgumentCompleter", false},
+	} {
+		var out bytes.Buffer
+		cmd := NewCmdACME(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &bytes.Buffer{}}, BuildInfo{})
+		args := []string{"completion", tt.shell}
+		if tt.noDesc {
+			args = append(args, "--no-descriptions")
+		}
+		cmd.SetArgs(args)
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		if !strings.Contains(out.String(), tt.want) {
+			t.Errorf("%q: output lacks %q", args, tt.want)
+		}
+	}
+}
+
+func TestCompletionValidate(t *testing.T) {
+	for shell, err := range map[string]string{"bash": "", "zsh": "", "fish": "", "powershell": "", "tcsh": `unsupported shell "tcsh": use one of ["bash" "zsh" "fish" "powershell"]`} {
+		o := NewCompletionOptions(genericiooptions.NewTestIOStreamsDiscard())
+		o.Shell = shell
+		wantErr(t, o.Validate(), err)
+	}
+}

@@ -101,7 +101,9 @@ No CRDs, no controller and no cluster-admin are needed.`,
 		NewCmdSchedule(f, streams, build),
 		NewCmdUnschedule(f, streams),
 		NewCmdVersion(f, streams, build),
+		NewCmdCompletion(f, streams),
 	)
+	cmd.CompletionOptions.DisableDefaultCmd = true
 	registerRootCompletion(cmd, f)
 	return cmd
 }

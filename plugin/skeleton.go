@@ -18,6 +18,7 @@ type command interface {
 }
 
 var (
+	_ command = (*CompletionOptions)(nil)
 	_ command = (*CreateIssuerOptions)(nil)
 	_ command = (*DeleteCertificateOptions)(nil)
 	_ command = (*DeleteIssuerOptions)(nil)
