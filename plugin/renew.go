@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -132,8 +131,9 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 	}
 	r := o.runner(st, o.factory, o.ErrOut, len(certs))
 	jobs := make([]*issuance.Job, len(certs))
+	due := &issuance.Renewal{Options: r.Options, Force: o.Force, DryRun: o.DryRun, Warnings: o.ErrOut}
 	for i, c := range certs {
-		jobs[i] = &issuance.Job{Cert: c, Prepare: o.due(r.Options)}
+		jobs[i] = &issuance.Job{Cert: c, Prepare: due.Prepare}
 	}
 	renewed := 0
 	failed := r.Run(ctx, jobs, func(out issuance.Outcome) {
@@ -167,33 +167,6 @@ func (o *RenewOptions) recordFailure(ctx context.Context, st *store.Store, cert 
 	}
 	if err := schedule.RecordFailure(ctx, st.Client, cert, failure); err != nil {
 		fmt.Fprintf(o.ErrOut, "warning: certificate/%s/%s: could not record the failure as an Event: %v\n", cert.Namespace, cert.Name, err)
-	}
-}
-
-// due is the Prepare of a renewal: it skips a certificate that is not
-// due (storing a new ARI window) unless --force, and in a dry run says
-// what would be renewed.
-func (o *RenewOptions) due(opts issuance.Options) func(ctx context.Context, j *issuance.Job) (string, error) {
-	return func(ctx context.Context, j *issuance.Job) (string, error) {
-		check, _, err := issuance.CheckRenewal(ctx, opts, j.Cert, time.Now())
-		if err != nil {
-			return "", err
-		}
-		if !check.Due && !o.Force {
-			if check.Updated && !o.DryRun {
-				// Keeps the CA's window until its Retry-After; a failure only
-				// means the next run asks the CA again.
-				if err := issuance.SaveRenewalCheck(ctx, opts, j.Cert); err != nil {
-					fmt.Fprintf(o.ErrOut, "warning: certificate/%s/%s: could not store the renewal window: %v\n", j.Cert.Namespace, j.Cert.Name, err)
-				}
-			}
-			return fmt.Sprintf("not due (%s)", check.Reason), nil
-		}
-		if o.DryRun {
-			return fmt.Sprintf("due (%s); not renewed (dry run)", check.Reason), nil
-		}
-		j.Replaces = check.Replaces
-		return "", nil
 	}
 }
 
