@@ -128,8 +128,9 @@ func (o *IssueOptions) runIngress(ctx context.Context) error {
 
 	// issue issues: a stored, current certificate is issued again too.
 	jobs := make([]*issuance.Job, len(certs))
+	rec := issuance.NewReconciler(st, certs, true)
 	for i, c := range certs {
-		jobs[i] = &issuance.Job{Cert: c, Issuer: issuers[issuance.CertIssuerKey(c)], Prepare: issuance.Reconcile(st, c, true)}
+		jobs[i] = &issuance.Job{Cert: c, Issuer: issuers[issuance.CertIssuerKey(c)], Prepare: rec.Prepare(c)}
 	}
 	run := o.runner(st, o.factory, o.ErrOut, len(certs))
 	run.Options.Force = o.Force

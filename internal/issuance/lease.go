@@ -251,31 +251,43 @@ func (cl *certLease) keepRenewed(ctx context.Context, lost func()) {
 	}
 }
 
+// renew writes a new renewTime over the lease as this process last wrote
+// it: the resourceVersion of that write proves nobody changed it since,
+// so no read comes first. Only a conflict (someone wrote it meanwhile)
+// costs a read, to see whether it is still ours.
 func (cl *certLease) renew(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, LeaseRenewInterval)
 	defer cancel()
 	leases := cl.client.CoordinationV1().Leases(cl.ns)
-	cur, err := leases.Get(ctx, cl.name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return ErrLeaseLost
-	}
-	if err != nil {
-		return err
-	}
-	if leaseInfo(cur).Holder != cl.holder {
-		return ErrLeaseLost
-	}
-	now := metav1.NewMicroTime(cl.now())
-	cur.Spec.RenewTime = &now
-	// A taker between Get and Update makes this a conflict; the next
-	// tick then sees the new holder.
-	updated, err := leases.Update(ctx, cur, metav1.UpdateOptions{})
-	if err != nil {
-		return err
-	}
 	cl.mu.Lock()
-	cl.lease = updated
+	cur := cl.lease.DeepCopy()
 	cl.mu.Unlock()
+	for range 2 {
+		now := metav1.NewMicroTime(cl.now())
+		cur.Spec.RenewTime = &now
+		updated, err := leases.Update(ctx, cur, metav1.UpdateOptions{})
+		switch {
+		case err == nil:
+			cl.mu.Lock()
+			cl.lease = updated
+			cl.mu.Unlock()
+			return nil
+		case apierrors.IsNotFound(err):
+			return ErrLeaseLost
+		case !apierrors.IsConflict(err):
+			return err
+		}
+		if cur, err = leases.Get(ctx, cl.name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return ErrLeaseLost
+		} else if err != nil {
+			return err
+		}
+		if leaseInfo(cur).Holder != cl.holder {
+			return ErrLeaseLost
+		}
+	}
+	// Changed again between the read and the write: the next tick sees
+	// the new holder, if any.
 	return nil
 }
 

@@ -8,8 +8,11 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func TestLeaseOneHolderAtATime(t *testing.T) {
@@ -95,11 +98,26 @@ func TestLeaseLostCancelsTheIssuance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = l.release(context.Background()) }()
+	// The API server's optimistic concurrency, which the fake lacks: an
+	// update must carry the stored resourceVersion.
+	c.PrependReactor("update", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		l := a.(k8stesting.UpdateAction).GetObject().(*coordinationv1.Lease)
+		cur, err := c.Tracker().Get(coordinationv1.SchemeGroupVersion.WithResource("leases"), l.Namespace, l.Name)
+		if err == nil && cur.(*coordinationv1.Lease).ResourceVersion != l.ResourceVersion {
+			return true, nil, apierrors.NewConflict(coordinationv1.Resource("leases"), l.Name, errors.New("the object has been modified"))
+		}
+		return false, nil, nil
+	})
+	// Renewing needs no read while nobody else writes the lease.
+	if err := l.renew(ctx); err != nil {
+		t.Fatalf("renew: %v", err)
+	}
 	// Someone else takes the lease over (we failed to renew in time).
 	stored, _ := c.CoordinationV1().Leases("ns").Get(ctx, LeaseName("web"), metav1.GetOptions{})
 	thief := "thief@host pid 2"
 	stored.Spec.HolderIdentity = &thief
-	if _, err := c.CoordinationV1().Leases("ns").Update(ctx, stored, metav1.UpdateOptions{}); err != nil {
+	stored.ResourceVersion = "taken"
+	if err := c.Tracker().Update(coordinationv1.SchemeGroupVersion.WithResource("leases"), stored, "ns"); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.renew(ctx); !errors.Is(err, ErrLeaseLost) {

@@ -194,14 +194,20 @@ func (p *Plan) Resolve(ctx context.Context, st *store.Store) error {
 }
 
 // Jobs are the plan's Certificates for the Runner, each reconciled with
-// its stored state (Reconcile; with reissue, issued in any case). A
+// its stored state (Reconciler; with reissue, issued in any case). A
 // Certificate whose issuer is in failed (by IssuerKey: it could not be
 // registered) fails without an order.
 func (p *Plan) Jobs(st *store.Store, reissue bool, failed map[string]error) []*Job {
 	jobs := make([]*Job, len(p.Certs))
+	certs := make([]*certmanager.Certificate, len(p.Certs))
+	for i, o := range p.Certs {
+		certs[i] = o.Certificate
+	}
+	// The stored Certificates: one LIST per namespace.
+	rec := NewReconciler(st, certs, reissue)
 	for i, o := range p.Certs {
 		c := o.Certificate
-		reconcile := Reconcile(st, c, reissue)
+		reconcile := rec.Prepare(c)
 		jobs[i] = &Job{Cert: c, Issuer: p.Issuer(c), Prepare: func(ctx context.Context, j *Job) (string, error) {
 			if failed[CertIssuerKey(c)] != nil {
 				return "", fmt.Errorf("not issued: its issuer %s failed (see above)", store.IssuerRefString(c.Spec.IssuerRef))

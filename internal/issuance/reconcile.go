@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,8 +21,73 @@ import (
 // annotations are saved (they take part in solver selection) and the job
 // is skipped, saying so. With always, want is issued in any case.
 func Reconcile(st *store.Store, want *certmanager.Certificate, always bool) func(ctx context.Context, j *Job) (string, error) {
+	return reconcile(st, want, always, st.GetCertificate)
+}
+
+// Reconciler is Reconcile for every Certificate of one run (apply): the
+// stored ones are read by one LIST per namespace (store.GetCertificates)
+// when the first job of that namespace starts, not by a GET each. A job
+// whose turn comes later decides from that read; another process issuing
+// the same Certificate meanwhile is found by its Lease (which makes Issue
+// read the stored status again) and by the resourceVersion the final
+// write carries.
+type Reconciler struct {
+	st     *store.Store
+	always bool
+	mu     sync.Mutex
+	names  map[string][]string // by namespace
+	byNS   map[string]*storedNamespace
+}
+
+type storedNamespace struct {
+	once  sync.Once
+	certs map[string]*certmanager.Certificate
+	err   error
+}
+
+// NewReconciler prepares the reads of wants' stored versions.
+func NewReconciler(st *store.Store, wants []*certmanager.Certificate, always bool) *Reconciler {
+	r := &Reconciler{st: st, always: always, names: map[string][]string{}, byNS: map[string]*storedNamespace{}}
+	for _, w := range wants {
+		r.names[w.Namespace] = append(r.names[w.Namespace], w.Name)
+	}
+	return r
+}
+
+// Prepare is the Job.Prepare of want.
+func (r *Reconciler) Prepare(want *certmanager.Certificate) func(ctx context.Context, j *Job) (string, error) {
+	return reconcile(r.st, want, r.always, r.get)
+}
+
+// get is GetCertificate from the namespace's one read; a namespace of one
+// Certificate, or a user who may not list, reads by GET.
+func (r *Reconciler) get(ctx context.Context, ns, name string) (*certmanager.Certificate, error) {
+	r.mu.Lock()
+	names := r.names[ns]
+	sn := r.byNS[ns]
+	if sn == nil {
+		sn = &storedNamespace{}
+		r.byNS[ns] = sn
+	}
+	r.mu.Unlock()
+	if len(names) < 2 {
+		return r.st.GetCertificate(ctx, ns, name)
+	}
+	sn.once.Do(func() { sn.certs, sn.err = r.st.GetCertificates(ctx, ns, names) })
+	if sn.err != nil {
+		return r.st.GetCertificate(ctx, ns, name)
+	}
+	c, ok := sn.certs[name]
+	if !ok {
+		return nil, fmt.Errorf("certificate %q %w in namespace %q", name, store.ErrNotFound, ns)
+	}
+	// One job per name: no other job shares c.
+	return c, nil
+}
+
+func reconcile(st *store.Store, want *certmanager.Certificate, always bool, get func(ctx context.Context, ns, name string) (*certmanager.Certificate, error)) func(ctx context.Context, j *Job) (string, error) {
 	return func(ctx context.Context, j *Job) (string, error) {
-		cert, err := st.GetCertificate(ctx, want.Namespace, want.Name)
+		cert, err := get(ctx, want.Namespace, want.Name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			j.Cert = want

@@ -1,12 +1,19 @@
 package issuance
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 func TestReissueReason(t *testing.T) {
@@ -47,5 +54,54 @@ func TestReissueReason(t *testing.T) {
 				t.Errorf("ReissueReason = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// A run's Certificates of one namespace are read with one LIST; a user
+// who may not list reads each with a GET.
+func TestReconcilerListsOnce(t *testing.T) {
+	ctx := t.Context()
+	for _, mayList := range []bool{true, false} {
+		client := fake.NewClientset()
+		st := &store.Store{Client: client}
+		var wants []*certmanager.Certificate
+		for _, n := range []string{"a", "b", "c"} {
+			c := &certmanager.Certificate{}
+			c.Name, c.Namespace = n, "ns"
+			c.Spec = certmanager.CertificateSpec{SecretName: n, DNSNames: []string{n + ".example.com"}, IssuerRef: certmanager.IssuerRef{Name: "le"}}
+			wants = append(wants, c)
+		}
+		stored := *wants[1]
+		stored.Status.LastFailure = "boom"
+		if err := st.SaveCertificate(ctx, &stored); err != nil {
+			t.Fatal(err)
+		}
+		if !mayList {
+			client.PrependReactor("list", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, apierrors.NewForbidden(corev1.Resource("configmaps"), "", nil)
+			})
+		}
+		client.ClearActions()
+		r := NewReconciler(st, wants, true)
+		for i, w := range wants {
+			j := &Job{Cert: w}
+			if skip, err := r.Prepare(w)(ctx, j); err != nil || skip != "" {
+				t.Fatalf("%s: %q, %v", w.Name, skip, err)
+			}
+			if got := j.Cert.Status.LastFailure; (i == 1) != (got == "boom") {
+				t.Errorf("mayList %v: %s has status %q", mayList, w.Name, got)
+			}
+		}
+		counts := map[string]int{}
+		for _, a := range client.Actions() {
+			counts[a.GetVerb()]++
+		}
+		want := map[string]int{"list": 1}
+		if !mayList {
+			want = map[string]int{"list": 1, "get": 3}
+		}
+		if !reflect.DeepEqual(counts, want) {
+			t.Errorf("mayList %v: requests %v, want %v", mayList, counts, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
@@ -340,4 +342,53 @@ func (s *Store) GetCertificateAndIssuer(ctx context.Context, ns, cert, issuer st
 		}
 	}
 	return c, iss, nil
+}
+
+// listByNameChunk bounds the names of one LIST's label selector, which
+// travels in the request URL.
+const listByNameChunk = 100
+
+// GetCertificates reads the named Certificates of ns with one LIST by
+// label per listByNameChunk names, instead of a GET each. A Certificate
+// not stored is absent from the map. Names too long for a label value
+// (over 63 characters) cannot be selected: they are read one by one.
+func (s *Store) GetCertificates(ctx context.Context, ns string, names []string) (map[string]*certmanager.Certificate, error) {
+	out := map[string]*certmanager.Certificate{}
+	var selectable []string
+	for _, n := range names {
+		if len(validation.IsValidLabelValue(n)) > 0 {
+			c, err := s.GetCertificate(ctx, ns, n)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out[n] = c
+			continue
+		}
+		selectable = append(selectable, n)
+	}
+	for len(selectable) > 0 {
+		chunk := selectable[:min(len(selectable), listByNameChunk)]
+		selectable = selectable[len(chunk):]
+		sel := fmt.Sprintf("%s,%s in (%s)", CertificateSelector, LabelName, strings.Join(chunk, ","))
+		cms, err := s.Client.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return nil, kube.Describe(err, "list", "configmaps", ns)
+		}
+		for i := range cms.Items {
+			cm := &cms.Items[i]
+			name := strings.TrimPrefix(cm.Name, CertificateConfigMapName(""))
+			if cm.Name != CertificateConfigMapName(cm.Labels[LabelName]) {
+				continue
+			}
+			c, err := DecodeCertificate(cm)
+			if err != nil {
+				return nil, err
+			}
+			out[name] = c
+		}
+	}
+	return out, nil
 }

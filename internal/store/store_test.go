@@ -84,3 +84,35 @@ func TestSecretNotOwnedIsRefused(t *testing.T) {
 		t.Errorf("with force: %v", err)
 	}
 }
+
+// GetCertificates reads many Certificates with one LIST, and a name too
+// long for a label value with a GET.
+func TestGetCertificatesOneList(t *testing.T) {
+	ctx := t.Context()
+	client := fake.NewClientset()
+	s := &Store{Client: client}
+	long := "a-certificate-name-longer-than-the-sixty-three-characters-of-a-label"
+	for _, n := range []string{"web", "api", long} {
+		c := &certmanager.Certificate{}
+		c.Name, c.Namespace = n, "ns"
+		c.Spec = certmanager.CertificateSpec{SecretName: n, DNSNames: []string{"a.example.com"}, IssuerRef: certmanager.IssuerRef{Name: "le"}}
+		if err := s.SaveCertificate(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client.ClearActions()
+	got, err := s.GetCertificates(ctx, "ns", []string{"web", "api", "new", long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got["web"] == nil || got["api"].Spec.SecretName != "api" || got[long] == nil || got["new"] != nil {
+		t.Errorf("GetCertificates = %v", got)
+	}
+	var verbs []string
+	for _, a := range client.Actions() {
+		verbs = append(verbs, a.GetVerb())
+	}
+	if len(verbs) != 2 || verbs[0] != "get" || verbs[1] != "list" {
+		t.Errorf("requests %v, want a get (the long name) and one list", verbs)
+	}
+}

@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-acme/kubectl-acme/bench"
+)
+
+// applyBudgetNamespace is fixed because the API server's audit policy,
+// written before any test runs, names it (writeAuditPolicy).
+const applyBudgetNamespace = "e2e-apply-budget"
+
+// applyBudgetCerts is how many Certificates the measured apply issues.
+const applyBudgetCerts = 20
+
+// applyRequestBudget is Kubernetes API requests per certificate of an
+// apply of applyBudgetCerts Certificates in one namespace, a watch
+// counting once. Issue 15's target is 5.
+const applyRequestBudget = 18
+
+// TestApplyAPIRequestBudget applies applyBudgetCerts Certificates of one
+// issuer in one namespace as a user bound to the minimal Role and counts
+// the requests per certificate in the API server's audit log.
+func TestApplyAPIRequestBudget(t *testing.T) {
+	if auditLog == "" {
+		t.Skip("the environment was started by hack/testenv, without the audit log this test reads")
+	}
+	t.Parallel()
+	ctx := t.Context()
+	ns := applyBudgetNamespace
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		rememberNamespace(ns)
+		if err := kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("delete namespace %s: %v", ns, err)
+		}
+	})
+	waitFor(t, time.Minute, "the default ServiceAccount", func() bool {
+		_, err := kube.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
+	role := parseRoles(t, mustACME(t, env.Kubeconfig, "check", "-n", ns, "-o", "yaml"))[0]
+	if _, err := kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "budget"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "budget", Namespace: ns}},
+	}
+	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	user := serviceAccountKubeconfig(t, ns, "budget")
+	createIssuer(t, env.Kubeconfig, ns, "pebble", env.IngressClass)
+
+	var b strings.Builder
+	var names []string
+	for i := range applyBudgetCerts {
+		name := fmt.Sprintf("c%02d.%s.example.test", i, ns)
+		names = append(names, name)
+		fmt.Fprintf(&b, "---\napiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata:\n  name: c%02d\nspec:\n  secretName: c%02d\n  dnsNames: [%s]\n  issuerRef:\n    name: pebble\n", i, i, name)
+	}
+	path := filepath.Join(t.TempDir(), "certificates.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	mustACME(t, user, "apply", "-n", ns, "-f", path, "--connect-to", env.IngressHTTP, "--concurrency", "20")
+	end := time.Now()
+	for i, name := range names {
+		verifySecret(t, ns, fmt.Sprintf("c%02d", i), []string{name})
+	}
+	assertNoSolverObjects(t, ns)
+
+	f, err := os.Open(auditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	events, err := bench.ReadAudit(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cost := bench.CountAPI(auditOf(events, ns, "budget"), []bench.Window{{Start: start.Add(-time.Second), End: end.Add(time.Second)}}, applyBudgetCerts)
+	var lines []string
+	for k, v := range cost.ByVerbResource {
+		lines = append(lines, fmt.Sprintf("%s %g", k, v))
+	}
+	sort.Strings(lines)
+	t.Logf("%g requests per certificate: %s", cost.PerCert, strings.Join(lines, ", "))
+	if cost.PerCert > applyRequestBudget {
+		t.Errorf("applying %d certificates took %g Kubernetes API requests per certificate, more than the budget of %d", applyBudgetCerts, cost.PerCert, applyRequestBudget)
+	}
+}
