@@ -101,15 +101,7 @@ that its Secret may be written, and that Secrets an Issuer refers to exist.`,
   # From stdin, checking the challenge through a load balancer before DNS points at it
   cat certs.yaml | kubectl acme apply -f - --connect-to 203.0.113.10:80`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(f, o),
 	}
 	fl := cmd.Flags()
 	fl.StringSliceVarP(&o.Filenames, "filename", "f", o.Filenames, "File, directory or - (stdin) with manifests (repeatable)")
@@ -127,7 +119,7 @@ that its Secret may be written, and that Secrets an Issuer refers to exist.`,
 }
 
 // Complete reads and decodes the manifests and fills in the namespace.
-func (o *ApplyOptions) Complete(f *Factory) error {
+func (o *ApplyOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
 	o.factory = f
 	ns, explicit, err := f.Namespace()
 	if err != nil {

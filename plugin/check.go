@@ -13,7 +13,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
@@ -22,19 +21,18 @@ import (
 
 // CheckOptions holds `kubectl acme check` input.
 type CheckOptions struct {
-	Issuer        string
-	ClusterIssuer bool
-	Output        string
-	Timeout       time.Duration
+	issuerFlags
+	Output  *outputFlags
+	Timeout time.Duration
+	namespaceFlags
 
-	namespace string
-	factory   *Factory
+	factory *Factory
 	genericiooptions.IOStreams
 }
 
 // NewCheckOptions returns options with defaults.
 func NewCheckOptions(streams genericiooptions.IOStreams) *CheckOptions {
-	return &CheckOptions{IOStreams: streams, Timeout: time.Minute}
+	return &CheckOptions{IOStreams: streams, Timeout: time.Minute, Output: newOutputFlags("", "wide", "yaml", "json")}
 }
 
 // NewCmdCheck builds `kubectl acme check`.
@@ -68,40 +66,27 @@ kubectl acme issue runs the same check for what it needs before it starts.`,
   kubectl acme check -n my-app -o yaml | kubectl apply -f -
   kubectl create rolebinding kubectl-acme -n my-app --role kubectl-acme --user alice`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(f, o),
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.Issuer, "issuer", o.Issuer, "Also check what using this issuer needs")
-	fl.BoolVar(&o.ClusterIssuer, "cluster-issuer", o.ClusterIssuer, "--issuer names a ClusterIssuer")
-	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: wide, or yaml or json for the Role")
-	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long")
+	o.issuerFlags.addFlags(fl, "Also check what using this issuer needs")
+	o.Output.addFlag(cmd, "Output format: wide, or yaml or json for the Role")
+	addTimeoutFlag(fl, &o.Timeout, "Give up after this long")
 	return cmd
 }
 
 // Complete fills in the namespace.
-func (o *CheckOptions) Complete(f *Factory) error {
-	ns, _, err := f.Namespace()
-	if err != nil {
-		return err
-	}
-	o.namespace, o.factory = ns, f
-	return nil
+func (o *CheckOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
+	o.factory = f
+	return o.complete(f)
 }
 
 // Validate checks the flags.
 func (o *CheckOptions) Validate() error {
-	if err := validateOutput(o.Output, "", "wide", "yaml", "json"); err != nil {
+	if err := o.Output.validate(); err != nil {
 		return err
 	}
-	if err := validateIssuerRef(o.Issuer, o.ClusterIssuer); err != nil {
+	if err := o.issuerFlags.validate(); err != nil {
 		return err
 	}
 	if o.Issuer != "" {
@@ -123,23 +108,23 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	scope, iss := rbac.AccessScope(ctx, st, o.namespace, o.Issuer, o.ClusterIssuer, nil)
+	scope, iss := rbac.AccessScope(ctx, st, o.Namespace, o.Issuer, o.ClusterIssuer, nil)
 	perms := rbac.Needs(scope, rbac.Everyday...)
-	if o.Output == "yaml" || o.Output == "json" {
+	if !o.Output.table() {
 		roles := rbac.Roles(rbac.RoleName, perms)
 		for _, r := range roles {
-			if r.Namespace != o.namespace {
+			if r.Namespace != o.Namespace {
 				r.Name = rbac.RoleName + "-clusterissuer-" + o.Issuer
 			}
 		}
-		return printRoles(o.Out, o.Output, roles)
+		return o.printRoles(roles)
 	}
 	results, err := rbac.Review(ctx, st.Client, perms)
 	if err != nil {
 		return err
 	}
 	missing := rbac.Missing(results)
-	if o.Output == "wide" {
+	if o.Output.wide() {
 		if err := printPermissions(o.Out, results, true); err != nil {
 			return err
 		}
@@ -148,7 +133,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	drift, scheduleOK := scheduleDrift(ctx, st, o.namespace)
+	drift, scheduleOK := scheduleDrift(ctx, st, o.Namespace)
 	if drift != "" {
 		fmt.Fprintln(o.Out, drift)
 	}
@@ -167,15 +152,15 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	}
 	// The issuer's solver objects, judged by the admission chain and the
 	// NetworkPolicies as issue does before ordering.
-	if err := issuance.AdmitSolvers(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, iss, o.namespace); err != nil {
+	if err := issuance.AdmitSolvers(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, iss, o.Namespace); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Out, "The cluster admits the solver objects of %s in namespace %q (server-side dry run).\n", issuance.KindName(iss), o.namespace)
+	fmt.Fprintf(o.Out, "The cluster admits the solver objects of %s in namespace %q (server-side dry run).\n", issuance.KindName(iss), o.Namespace)
 	return nil
 }
 
 func (o *CheckOptions) roleHint() string {
-	return roleHint(o.namespace, o.Issuer, o.ClusterIssuer)
+	return roleHint(o.Namespace, o.Issuer, o.ClusterIssuer)
 }
 
 func roleHint(ns, issuer string, cluster bool) string {
@@ -227,28 +212,17 @@ func optionalMissing(rs []rbac.Result) []string {
 	return out
 }
 
-// printRoles writes Roles as YAML documents or a JSON List.
-func printRoles(w io.Writer, format string, roles []*rbacv1.Role) error {
-	if format == "json" {
-		return printObject(w, "json", list(roles))
+// printRoles writes Roles as YAML documents or a JSON List, less the
+// fields a fresh object has (creationTimestamp: null).
+func (o *CheckOptions) printRoles(roles []*rbacv1.Role) error {
+	list, err := toList(roles)
+	if err != nil {
+		return err
 	}
-	for i, r := range roles {
-		if i > 0 {
-			if _, err := io.WriteString(w, "---\n"); err != nil {
-				return err
-			}
-		}
-		b, err := yaml.Marshal(r)
-		if err != nil {
-			return err
-		}
-		// A fresh object's creationTimestamp is null: leave it out.
-		b = bytes.ReplaceAll(b, []byte("  creationTimestamp: null\n"), nil)
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
+	for i := range list.Items {
+		dropFreshFields(list.Items[i].Object)
 	}
-	return nil
+	return o.Output.printDocuments(o.Out, list)
 }
 
 // MissingPermissionsError is the preflight's answer: the permissions a

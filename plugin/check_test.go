@@ -15,9 +15,9 @@ func TestCheckValidate(t *testing.T) {
 		err  string
 	}{
 		{name: "defaults", set: func(o *CheckOptions) {}},
-		{name: "role", set: func(o *CheckOptions) { o.Output = "yaml" }},
-		{name: "cluster issuer", set: func(o *CheckOptions) { o.Issuer, o.ClusterIssuer, o.Output = "le", true, "wide" }},
-		{name: "output", set: func(o *CheckOptions) { o.Output = "table" }, err: "unsupported output format"},
+		{name: "role", set: func(o *CheckOptions) { o.Output.set("yaml") }},
+		{name: "cluster issuer", set: func(o *CheckOptions) { o.Issuer, o.ClusterIssuer = "le", true; o.Output.set("wide") }},
+		{name: "output", set: func(o *CheckOptions) { o.Output.set("table") }, err: "unsupported output format"},
 		{name: "cluster without issuer", set: func(o *CheckOptions) { o.ClusterIssuer = true }, err: "--cluster-issuer needs --issuer"},
 		{name: "issuer name", set: func(o *CheckOptions) { o.Issuer = "Le" }, err: "invalid issuer name"},
 		{name: "timeout", set: func(o *CheckOptions) { o.Timeout = 0 }, err: "--timeout must be positive"},

@@ -16,14 +16,13 @@ import (
 
 // CleanupOptions holds `kubectl acme cleanup` input.
 type CleanupOptions struct {
-	AllNamespaces bool
-	OlderThan     time.Duration
-	DryRun        bool
-	Timeout       time.Duration
+	namespaceFlags
+	OlderThan time.Duration
+	DryRun    bool
+	Timeout   time.Duration
 
-	namespace string
-	factory   *Factory
-	now       func() time.Time
+	factory *Factory
+	now     func() time.Time
 	genericiooptions.IOStreams
 }
 
@@ -66,32 +65,20 @@ them; the certificate's next issue collects the certificate without a new order.
   # Remove every leftover now
   kubectl acme cleanup --older-than 0s`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(f, o),
 	}
 	fl := cmd.Flags()
-	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "Clean up in every namespace")
+	o.addAllNamespacesFlag(fl, "Clean up in every namespace")
 	fl.DurationVar(&o.OlderThan, "older-than", o.OlderThan, "Only objects at least this old; 0s for all")
 	fl.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Only list what would be deleted")
-	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long")
+	addTimeoutFlag(fl, &o.Timeout, "Give up after this long")
 	return cmd
 }
 
 // Complete fills in the namespace.
-func (o *CleanupOptions) Complete(f *Factory) error {
-	ns, _, err := f.Namespace()
-	if err != nil {
-		return err
-	}
-	o.namespace, o.factory = ns, f
-	return nil
+func (o *CleanupOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
+	o.factory = f
+	return o.complete(f)
 }
 
 // Validate checks the flags.
@@ -113,10 +100,7 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	ns := o.namespace
-	if o.AllNamespaces {
-		ns = ""
-	}
+	ns := o.listNamespace()
 	defer o.notePending(st.Cluster, ns)
 	now := o.now()
 	plan, err := issuance.FindCleanup(ctx, st.Client, st.Dynamic, ns, o.OlderThan, now)
@@ -129,7 +113,7 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 	}
 	if len(plan.Delete) == 0 && len(leases) == 0 {
 		if len(plan.Skip) == 0 {
-			fmt.Fprintf(o.ErrOut, "No leftover solver objects older than %s %s.\n", o.OlderThan, where(ns))
+			fmt.Fprintf(o.ErrOut, "No leftover solver objects older than %s %s.\n", o.OlderThan, o.where())
 		}
 		return nil
 	}
@@ -183,11 +167,4 @@ func printLeftover(w io.Writer, l solver.Leftover, now time.Time, what string) {
 		obj = fmt.Sprintf("ingress/%s challenge paths of %s", l.Name, l.Solver)
 	}
 	fmt.Fprintf(w, "%s %s (namespace %s, certificate %s, age %s)\n", obj, what, l.Namespace, l.Certificate, age(l.Created, now))
-}
-
-func where(ns string) string {
-	if ns == "" {
-		return "in any namespace"
-	}
-	return fmt.Sprintf("in namespace %s", ns)
 }

@@ -18,6 +18,9 @@ type command interface {
 }
 
 var (
+	_ command = (*ApplyOptions)(nil)
+	_ command = (*CheckOptions)(nil)
+	_ command = (*CleanupOptions)(nil)
 	_ command = (*CompletionOptions)(nil)
 	_ command = (*CreateIssuerOptions)(nil)
 	_ command = (*DeleteCertificateOptions)(nil)
