@@ -65,7 +65,9 @@ var classNamePathTypes = map[string]pathRule{
 
 // defaultPathType is for every other controller: Exact is the one path
 // type whose meaning the Ingress API itself defines and every controller
-// must implement, and what cert-manager uses since 1.18; an
+// must implement, and what cert-manager uses since 1.18. Traefik, HAProxy
+// Technologies', Contour's, Kong's and AGIC's code or docs route it as an
+// exact match (docs/ingress-path-types.md cites each); an
 // ImplementationSpecific path may be a regex, a prefix or lose to the
 // user's own paths (Cilium, cert-manager issue #6805). If a controller
 // refuses it, its admission denies the Ingress or the self-check finds no
