@@ -12,7 +12,9 @@
 // selectPodIPs). Traffic from the host reaches the pod through simnode's
 // forwarder (test/simnode podnet.go), which looks the pod's network
 // namespace up in the records this plugin keeps: one file per address in
-// the configuration's "dataDir".
+// the configuration's "dataDir". Traffic from the pod to the kubernetes
+// Service and to the ACME servers on the host goes through Proxy
+// (proxy.go), which ADD sets up before the pod's containers start.
 //
 // The protocol is the CNI specification's (github.com/containernetworking/
 // cni SPEC.md): the command in CNI_COMMAND, the configuration on stdin, the
@@ -50,6 +52,10 @@ type Config struct {
 	Subnet string `json:"subnet,omitempty"`
 	// DataDir holds the address records.
 	DataDir string `json:"dataDir,omitempty"`
+	// ProxySocket, when set, is the unix socket of the node's Proxy
+	// (proxy.go): ADD returns once it serves the pod's namespace, before
+	// the pod's containers start, and DEL tells it the namespace goes.
+	ProxySocket string `json:"proxySocket,omitempty"`
 }
 
 // Record is what the plugin keeps of one pod's address.
@@ -101,6 +107,11 @@ func run(command string, stdin io.Reader) (any, error) {
 		if cfg.Type == "loopback" {
 			return nil, nil // lo goes with the namespace
 		}
+		if cfg.ProxySocket != "" {
+			// Best effort: DEL must succeed however often it is repeated,
+			// and the proxy also drops pods whose record is gone.
+			_ = CallProxy(cfg.ProxySocket, ProxyRequest{Op: "del", ContainerID: id})
+		}
 		return nil, release(cfg, id)
 	case "CHECK":
 		return nil, nil
@@ -144,6 +155,11 @@ func add(cfg Config, id, netns string) (_ any, err error) {
 	}
 	for _, s := range steps {
 		if err := inNetNS(netns, s...); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.ProxySocket != "" {
+		if err := CallProxy(cfg.ProxySocket, ProxyRequest{Op: "add", ContainerID: id, NetNS: netns}); err != nil {
 			return nil, err
 		}
 	}

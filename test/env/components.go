@@ -158,7 +158,9 @@ func (e *Env) startAPIServer(ctx context.Context, o Options) error {
 		"--service-account-key-file=" + e.pki.serviceAccount,
 		"--service-account-signing-key-file=" + e.pki.serviceAccount,
 		"--api-audiences=" + serviceAccountIssuer,
-		// Configuration only: no proxy routes service IPs here.
+		// No proxy routes service IPs on this machine; on the real node,
+		// test/cni's Proxy serves the kubernetes Service's ClusterIP
+		// inside each pod (realnode.go startPodProxy).
 		"--service-cluster-ip-range=10.0.0.0/24",
 		// The endpoints of the kubernetes Service would be 127.0.0.1, which
 		// Endpoints validation rejects; nothing needs them.

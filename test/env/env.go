@@ -260,6 +260,11 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	if o.realNode {
+		if err := e.publishCAs(); err != nil {
+			return nil, err
+		}
+	}
 	if err := e.writeEnvFiles(); err != nil {
 		return nil, err
 	}
@@ -444,7 +449,7 @@ func stopRank(name string) int {
 	switch name {
 	case "simnode":
 		return 1
-	case "kubelet":
+	case "kubelet", "podproxy":
 		return 2
 	case "kube-scheduler":
 		return 3
@@ -477,7 +482,8 @@ func (e *Env) Running() bool {
 }
 
 // LogFile returns the log of one of the programs (etcd, kube-apiserver,
-// kube-controller-manager, pebble-challtestsrv, pebble, step-ca, simnode).
+// kube-controller-manager, pebble-challtestsrv, pebble, step-ca, simnode;
+// on the real node also kube-scheduler, containerd, kubelet, podproxy).
 func (e *Env) LogFile(name string) string {
 	return filepath.Join(e.Dir, logsDir, name+".log")
 }

@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +30,9 @@ import (
 
 // The real node (Options.Node NodeReal, the default): kube-scheduler and the kubelet from the
 // pinned Kubernetes module, Debian's containerd and runc, the CNI plugin of
-// test/cni. Everything it writes lives in Dir/realnode, except what these
+// test/cni and its Proxy (`testenv podproxy`), which stands in for
+// kube-proxy for the kubernetes Service and lets pods reach the ACME
+// servers on the host's loopback. Everything it writes lives in Dir/realnode, except what these
 // programs put where they cannot be told otherwise: the pods' network
 // namespaces in /run/netns, containerd's shim sockets in /run/containerd/s,
 // the CNI library's result cache in /var/lib/cni, the kubelet's device
@@ -82,6 +86,7 @@ func (n realNode) path(elem ...string) string {
 }
 func (n realNode) containerdSock() string { return n.path("containerd", "containerd.sock") }
 func (n realNode) cniDataDir() string     { return n.path("cni", "ips") }
+func (n realNode) proxySocket() string    { return n.path("podproxy.sock") }
 
 // PodNetworkDir is where the real node's CNI plugin records pod addresses;
 // simnode's forwarder reads it. Empty for a simulated node.
@@ -105,6 +110,9 @@ func (e *Env) startRealNode(ctx context.Context, o Options) error {
 	if err := e.startScheduler(ctx, o); err != nil {
 		return err
 	}
+	if err := e.startPodProxy(ctx, o, n); err != nil {
+		return err
+	}
 	if err := e.startContainerd(ctx, o, n); err != nil {
 		return err
 	}
@@ -112,6 +120,140 @@ func (e *Env) startRealNode(ctx context.Context, o Options) error {
 		return err
 	}
 	e.logf("real node %s ready in %s (cgroups %s, pod IPs %s)", e.NodeName, time.Since(begin).Round(100*time.Millisecond), n.cgroupRoot, n.subnet)
+	return nil
+}
+
+// startPodProxy runs the node's kube-proxy stand-in (test/cni Proxy) for
+// the kubernetes Service: its ClusterIP and port as the API server
+// created it, relayed to the API server's advertise address and secure
+// port (the Service's targetPort), which the endpoint reconciler would
+// have published had --endpoint-reconciler-type not been none. The ACME
+// servers' ports are published to the pods once they run (publishCAs).
+func (e *Env) startPodProxy(ctx context.Context, o Options, n realNode) error {
+	client, err := e.Client()
+	if err != nil {
+		return err
+	}
+	var svc *corev1.Service
+	// The API server's bootstrap controller creates the Service shortly
+	// after it serves.
+	for {
+		svc, err = client.CoreV1().Services(corev1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("testenv: the kubernetes Service: %w", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	args := []string{"podproxy", "--socket=" + n.proxySocket(), "--data-dir=" + n.cniDataDir()}
+	for _, p := range svc.Spec.Ports {
+		args = append(args, fmt.Sprintf("--service=%s:%d=127.0.0.1:%d", svc.Spec.ClusterIP, p.Port, p.TargetPort.IntValue()))
+	}
+	return e.launchBinary(ctx, o, "podproxy", o.TestenvBinary, args, nil, 15*time.Second, func(ctx context.Context) error {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "unix", n.proxySocket())
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+}
+
+// publishCAs lets the real node's pods reach the ACME servers at the
+// directory URLs Issuers record (test/cni Proxy): a scheduled renewal runs
+// in a pod.
+func (e *Env) publishCAs() error {
+	for _, dir := range []string{e.ACMEServer, e.StepCAServer} {
+		if dir == "" {
+			continue
+		}
+		u, err := url.Parse(dir)
+		if err != nil {
+			return fmt.Errorf("testenv: %w", err)
+		}
+		if err := e.PublishToPods(u.Host); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ImportImage imports an OCI image layout archive into the real node's
+// containerd, as Start does for busybox and pause: under the names its
+// index.json gives that start with name (REGISTRY/REPO), and as
+// name@DIGEST for each image of the archive (ctr's --digests), which is
+// what a pod's image pinned by digest resolves to, so the kubelet finds it
+// without pulling. An error for a simulated node, which runs no images.
+func (e *Env) ImportImage(ctx context.Context, file, name string) error {
+	if !e.RealNode {
+		return errors.New("testenv: import image: the simulated node runs no images")
+	}
+	n := newRealNode(e.Dir)
+	cmd := exec.CommandContext(ctx, ctrBin, "--address", n.containerdSock(), "--namespace", "k8s.io",
+		"images", "import", "--base-name", name, "--digests", file)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("testenv: import %s: %w: %s", file, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// PodLog returns what a container of the real node's pod wrote, from the
+// kubelet's log files (CRI format, podLogsDir/NS_POD_UID/CONTAINER/N.log):
+// kubectl logs goes through the kubelet's address, which does not resolve
+// here.
+func (e *Env) PodLog(ns, pod, uid, container string) (string, error) {
+	files, err := filepath.Glob(newRealNode(e.Dir).path("pod-logs", ns+"_"+pod+"_"+uid, container, "*.log"))
+	if err != nil || len(files) == 0 {
+		return "", fmt.Errorf("testenv: no log of %s/%s container %s", ns, pod, container)
+	}
+	sort.Strings(files)
+	var b strings.Builder
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("testenv: %w", err)
+		}
+		for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+			// TIMESTAMP STREAM P|F MESSAGE; P is a partial line.
+			f := strings.SplitN(line, " ", 4)
+			if len(f) < 4 {
+				continue
+			}
+			b.WriteString(f[3])
+			if f[2] != "P" {
+				b.WriteByte('\n')
+			}
+		}
+	}
+	return b.String(), nil
+}
+
+// PublishToPods makes 127.0.0.1:PORT on the host reachable from every pod
+// of the real node at the same address, as it is for the ACME servers:
+// for a test's own server in front of a CA, whose address an Issuer
+// records. A no-op for a simulated node, which has no such proxy (its pods
+// run busybox for the solvers only).
+func (e *Env) PublishToPods(addr string) error {
+	if !e.RealNode {
+		return nil
+	}
+	if err := cni.CallProxy(newRealNode(e.Dir).proxySocket(), cni.ProxyRequest{Op: "publish", Addr: addr}); err != nil {
+		return fmt.Errorf("testenv: publish %s to pods: %w", addr, err)
+	}
+	return nil
+}
+
+// UnpublishFromPods undoes PublishToPods.
+func (e *Env) UnpublishFromPods(addr string) error {
+	if !e.RealNode {
+		return nil
+	}
+	if err := cni.CallProxy(newRealNode(e.Dir).proxySocket(), cni.ProxyRequest{Op: "unpublish", Addr: addr}); err != nil {
+		return fmt.Errorf("testenv: unpublish %s: %w", addr, err)
+	}
 	return nil
 }
 
@@ -190,7 +332,7 @@ func (e *Env) startContainerd(ctx context.Context, o Options, n realNode) error 
 	conf, err := json.Marshal(map[string]any{
 		"cniVersion": "0.4.0",
 		"name":       "testenv",
-		"plugins":    []cni.Config{{Type: cni.Type, Subnet: n.subnet, DataDir: n.cniDataDir()}},
+		"plugins":    []cni.Config{{Type: cni.Type, Subnet: n.subnet, DataDir: n.cniDataDir(), ProxySocket: n.proxySocket()}},
 	})
 	if err != nil {
 		return err

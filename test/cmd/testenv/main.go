@@ -5,12 +5,14 @@
 //	testenv down DIR    stop the environment in DIR
 //	testenv run DIR     start, wait for Ctrl-C, stop
 //	testenv simnode ... run the simulated node and ingress controller (up starts it)
+//	testenv podproxy ... relay the kubernetes Service and published host ports into the real node's pods (up starts it)
 package main
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -64,7 +66,7 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newUpCmd(out, errOut), newDownCmd(), newRunCmd(out, errOut), newSimnodeCmd())
+	root.AddCommand(newUpCmd(out, errOut), newDownCmd(), newRunCmd(out, errOut), newSimnodeCmd(), newPodProxyCmd())
 	return root
 }
 
@@ -202,6 +204,39 @@ func newSimnodeCmd() *cobra.Command {
 	fs.BoolVar(&cfg.GKE, "gke", false, "also serve the Ingresses of GKE's classes ("+strings.Join(simnode.GKEClasses, ", ")+", by the kubernetes.io/ingress.class annotation) as GKE's older ingress controller did: ImplementationSpecific paths only, others reported in an event")
 	fs.StringVar(&cfg.GatewayClass, "gateway-class", "", "GatewayClass whose Gateways' HTTPRoutes to serve too (controllerName "+string(simnode.GatewayControllerName)+"); empty: none")
 	for _, name := range []string{"kubeconfig", "workdir"} {
+		_ = cmd.MarkFlagRequired(name) // the flags exist; cannot fail
+	}
+	return cmd
+}
+
+func newPodProxyCmd() *cobra.Command {
+	var socket, dataDir string
+	var services []string
+	cmd := &cobra.Command{
+		Use:   "podproxy",
+		Short: "Relay the kubernetes Service and published host ports into the real node's pods until SIGINT or SIGTERM (test/cni Proxy)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var fwd []cni.Forward
+			for _, s := range services {
+				f, err := cni.ParseForward(s)
+				if err != nil {
+					return fmt.Errorf("--service %w", err)
+				}
+				fwd = append(fwd, f)
+			}
+			p, err := cni.NewProxy(fwd, dataDir, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+			if err != nil {
+				return err
+			}
+			return p.Serve(cmd.Context(), socket)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&socket, "socket", "", "unix socket the CNI plugin and the environment call")
+	fs.StringVar(&dataDir, "data-dir", "", "the CNI plugin's data directory (pods whose record is gone are dropped)")
+	fs.StringArrayVar(&services, "service", nil, "CLUSTERIP:PORT=ENDPOINT:PORT to serve in every pod (repeatable)")
+	for _, name := range []string{"socket", "data-dir"} {
 		_ = cmd.MarkFlagRequired(name) // the flags exist; cannot fail
 	}
 	return cmd
