@@ -67,7 +67,9 @@ Exit codes, for cron jobs: 0 nothing was due, 10 at least one certificate was
 renewed and none failed, 1 at least one renewal failed. With --scheduled (the
 CronJob of kubectl acme schedule runs it so) a renewal exits 0 too, so the Job
 completes, and each failure also leaves a Warning Event, reason RenewalFailed,
-on the Certificate's ConfigMap.`,
+on the Certificate's ConfigMap; before ordering anything it checks that it holds
+every permission kubectl acme schedule grants for the namespace, and fails
+naming the missing ones.`,
 		Example: `  # Renew every certificate in the namespace that is due
   kubectl acme renew --all
 
@@ -124,7 +126,17 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 		return err
 	}
 	lctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	var perr error
+	if o.Scheduled && !o.DryRun && !o.AllNamespaces {
+		perr = o.scheduledPreflight(lctx, st)
+	}
 	certs, err := o.certificates(lctx, st)
+	if perr != nil {
+		for _, c := range certs {
+			o.recordFailure(lctx, st, c, perr)
+		}
+		err = &ExitError{Code: ExitFailed, Err: perr}
+	}
 	cancel()
 	if err != nil {
 		return err
