@@ -2,9 +2,12 @@ package issuance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Renewal is the Prepare of a renewal (renew, and the schedule's renew
@@ -29,6 +32,16 @@ func (r *Renewal) Prepare(ctx context.Context, j *Job) (skip string, err error) 
 	}
 	check, _, err := CheckRenewal(ctx, r.Options, j.Cert, now())
 	if err != nil {
+		if !r.DryRun {
+			// A renewal that cannot even ask the CA (it is down) is
+			// failing: status marks it so until one succeeds, which
+			// clears it (setIssued).
+			t := metav1.NewTime(now())
+			j.Cert.Status.LastFailure, j.Cert.Status.LastFailureTime = failureReason(err), &t
+			if serr := SaveRenewalCheck(ctx, r.Options, j.Cert); serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
 		return "", err
 	}
 	if !check.Due && !r.Force {
