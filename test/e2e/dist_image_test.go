@@ -8,15 +8,15 @@ import (
 	"testing"
 )
 
-// buildImage runs hack/image.sh as `make image` does, into dir, and returns
-// the REF@DIGEST it prints.
-func buildImage(t *testing.T, dir string) string {
+// buildImage runs hack/image.sh as `make image` does, into dir, with
+// extra arguments (--ref), and returns the REF@DIGEST it prints.
+func buildImage(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(t.Context(), filepath.Join(repo, "hack/image.sh"), "--out", dir)
+	cmd := exec.CommandContext(t.Context(), filepath.Join(repo, "hack/image.sh"), append([]string{"--out", dir}, args...)...)
 	cmd.Dir = repo
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
