@@ -35,6 +35,14 @@ type Solver interface {
 	CleanUp(ctx context.Context) error
 }
 
+// Unneeded is a Solver that other orders share: Obtain calls NotNeeded
+// when the order has no challenge for it (every authorization was valid
+// already), so the shared solver starts without waiting for this order's
+// challenges.
+type Unneeded interface {
+	NotNeeded()
+}
+
 // Event is a step of an order, for progress output.
 type Event struct {
 	Identifier string // empty for order-wide events
@@ -186,6 +194,9 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 		res.Challenges = append(res.Challenges, ChallengeOutcome{Identifier: id, Type: "http-01", State: StatePending})
 	}
 
+	if u, ok := s.(Unneeded); ok && len(pending) == 0 {
+		u.NotNeeded()
+	}
 	if len(pending) > 0 {
 		defer func() {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)

@@ -48,11 +48,15 @@ const solverNamePrefix = "acme-solver-"
 
 // Leftover is one solver object found in the cluster.
 type Leftover struct {
-	Kind        string
-	Namespace   string
-	Name        string
-	Solver      string // the order's solver name, shared by its objects
-	Certificate string
+	Kind      string
+	Namespace string
+	Name      string
+	Solver    string // the order's solver name, shared by its objects
+	// Certificate names the Certificates whose orders the object served:
+	// one, or for a solver shared by a run's orders, Certificates joined
+	// with commas.
+	Certificate  string
+	Certificates []string
 	// Created is the acme.kubectl.io/created annotation, or the object's
 	// creationTimestamp when the annotation is missing or unreadable.
 	Created time.Time
@@ -64,9 +68,10 @@ func Leftovers(ctx context.Context, c kubernetes.Interface, dc dynamic.Interface
 	opts := metav1.ListOptions{LabelSelector: Selector}
 	var out []Leftover
 	add := func(kind string, m metav1.ObjectMeta) {
+		certs := certificatesOf(m)
 		out = append(out, Leftover{
 			Kind: kind, Namespace: m.Namespace, Name: m.Name,
-			Solver: m.Labels[LabelSolver], Certificate: m.Labels[LabelCertificate],
+			Solver: m.Labels[LabelSolver], Certificate: strings.Join(certs, ","), Certificates: certs,
 			Created: createdAt(m),
 		})
 	}
@@ -138,7 +143,7 @@ func Leftovers(ctx context.Context, c kubernetes.Interface, dc dynamic.Interface
 	for _, p := range patched {
 		for _, o := range out {
 			if o.Namespace == p.Namespace && o.Solver == p.Solver {
-				p.Certificate, p.Created = o.Certificate, o.Created
+				p.Certificate, p.Certificates, p.Created = o.Certificate, o.Certificates, o.Created
 				break
 			}
 		}
@@ -146,6 +151,21 @@ func Leftovers(ctx context.Context, c kubernetes.Interface, dc dynamic.Interface
 	}
 	SortLeftovers(out)
 	return out, nil
+}
+
+// certificatesOf are the Certificates a solver object served: its label's
+// one, else those a shared solver lists in its annotation.
+func certificatesOf(m metav1.ObjectMeta) []string {
+	if c := m.Labels[LabelCertificate]; c != "" {
+		return []string{c}
+	}
+	var out []string
+	for _, c := range strings.Split(m.Annotations[AnnotationCertificates], ",") {
+		if c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // challengeBackends are the solver Services the challenge paths of ing

@@ -174,3 +174,26 @@ func TestLeftoverHTTPRoutes(t *testing.T) {
 		t.Errorf("without the CRD: %v, %v", left, err)
 	}
 }
+
+// A workload shared by a run's orders names its certificates in an
+// annotation, and Leftovers reads them from it.
+func TestLeftoversOfASharedWorkload(t *testing.T) {
+	ctx := context.Background()
+	cfg := Config{Namespace: "ns", Name: "acme-solver-run-ab12-cd34ef", Certificates: []string{"a", "b"}, Run: "ab12"}
+	pod := cfg.pod([]acme.Challenge{{Token: "t", KeyAuthorization: "t.k"}, {Token: "u", KeyAuthorization: "u.k"}}, time.Now().Format(time.RFC3339))
+	if pod.Labels[LabelRun] != "ab12" || pod.Labels[LabelCertificate] != "" || pod.Annotations[AnnotationCertificates] != "a,b" {
+		t.Fatalf("shared pod labels %v annotations %v", pod.Labels, pod.Annotations)
+	}
+	all, err := Leftovers(ctx, fake.NewClientset(pod, cfg.service(nil, "")), nil, "ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 {
+		t.Fatalf("leftovers %+v", all)
+	}
+	for _, l := range all {
+		if !reflect.DeepEqual(l.Certificates, []string{"a", "b"}) || l.Certificate != "a,b" {
+			t.Errorf("%s: certificates %v (%q)", l.Kind, l.Certificates, l.Certificate)
+		}
+	}
+}

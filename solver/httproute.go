@@ -41,6 +41,44 @@ var _ acme.Solver = (*HTTPRoute)(nil)
 // Present creates the pod, Service and HTTPRoutes, waits for the pod and
 // self-checks every challenge URL.
 func (s *HTTPRoute) Present(ctx context.Context, chals []acme.Challenge) error {
+	if err := s.create(ctx, chals); err != nil {
+		return err
+	}
+	return s.explain(ctx, s.ready(ctx, chals))
+}
+
+// Start creates the solver objects for chals, the challenges of several
+// orders, and waits for the pod; each order then self-checks its own with
+// Check.
+func (s *HTTPRoute) Start(ctx context.Context, chals []acme.Challenge) error {
+	if err := s.create(ctx, chals); err != nil {
+		return err
+	}
+	if err := s.waitPodReady(ctx); err != nil {
+		return err
+	}
+	s.emit(acme.StatePresenting, "solver pod ready")
+	return nil
+}
+
+// Check self-checks chals, some of those Start served, with chk.
+func (s *HTTPRoute) Check(ctx context.Context, chals []acme.Challenge, chk *SelfCheck, observe acme.Observer) error {
+	return s.explain(ctx, check(ctx, chk, chals, observe))
+}
+
+// explain adds to a failed self-check what the route's status says: whether
+// any Gateway took it.
+func (s *HTTPRoute) explain(ctx context.Context, err error) error {
+	var chk *CheckError
+	if errors.As(err, &chk) && ctx.Err() == nil {
+		if why := s.routeStatus(ctx); why != "" {
+			return fmt.Errorf("%w; %s", err, why)
+		}
+	}
+	return err
+}
+
+func (s *HTTPRoute) create(ctx context.Context, chals []acme.Challenge) error {
 	for _, ch := range chals {
 		if ch.IsIP {
 			// api.SolversFor refuses these before any order.
@@ -59,7 +97,8 @@ func (s *HTTPRoute) Present(ctx context.Context, chals []acme.Challenge) error {
 	}
 	ns := s.Config.Namespace
 	routes := s.Dynamic.Resource(HTTPRoutes).Namespace(ns)
-	for _, hr := range s.Config.httpRoutes(chals, owner, created) {
+	made := s.Config.httpRoutes(chals, owner, created)
+	for _, hr := range made {
 		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(hr)
 		if err != nil {
 			return fmt.Errorf("encode httproute %s/%s: %w", ns, hr.Name, err)
@@ -73,17 +112,12 @@ func (s *HTTPRoute) Present(ctx context.Context, chals []acme.Challenge) error {
 			return Admission(err, "httproute", ns, hr.Name, "create")
 		}
 	}
-	s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service, httproute %s/%s", ns, s.Config.Name))
-	err = s.ready(ctx, chals)
-	var check *CheckError
-	if errors.As(err, &check) && ctx.Err() == nil {
-		// The route's status says what the URL cannot: whether any
-		// Gateway took it.
-		if why := s.routeStatus(ctx); why != "" {
-			return fmt.Errorf("%w; %s", err, why)
-		}
+	what := "httproute"
+	if len(made) > 1 {
+		what = fmt.Sprintf("%d httproutes", len(made))
 	}
-	return err
+	s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service, %s %s/%s%s", what, ns, s.Config.Name, sharedBy(&s.Config)))
+	return nil
 }
 
 // routeStatus explains, from the first route's status.parents, why no

@@ -29,6 +29,34 @@ var _ acme.Solver = (*Ingress)(nil)
 // Present creates the solver objects, waits for the pod to become ready
 // and self-checks every challenge URL.
 func (s *Ingress) Present(ctx context.Context, chals []acme.Challenge) error {
+	if err := s.create(ctx, chals); err != nil {
+		return err
+	}
+	return s.ready(ctx, chals)
+}
+
+// Start creates the solver objects for chals, the challenges of several
+// orders, and waits for the pod; each order then self-checks its own with
+// Check.
+func (s *Ingress) Start(ctx context.Context, chals []acme.Challenge) error {
+	if err := s.create(ctx, chals); err != nil {
+		return err
+	}
+	if err := s.waitPodReady(ctx); err != nil {
+		return err
+	}
+	s.emit(acme.StatePresenting, "solver pod ready")
+	return nil
+}
+
+// Check self-checks chals, some of those Start served, with chk.
+func (s *Ingress) Check(ctx context.Context, chals []acme.Challenge, chk *SelfCheck, observe acme.Observer) error {
+	return check(ctx, chk, chals, observe)
+}
+
+// create creates the pod, the Service and the Ingress, or adds the paths
+// to Config.ExistingIngress in one update.
+func (s *Ingress) create(ctx context.Context, chals []acme.Challenge) error {
 	owner, created, err := s.start(ctx, chals)
 	if err != nil {
 		return err
@@ -39,17 +67,17 @@ func (s *Ingress) Present(ctx context.Context, chals []acme.Challenge) error {
 		if err := s.addPaths(ctx, chals); err != nil {
 			return err
 		}
-		s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service %s/%s", ns, cfg.Name))
-	} else {
-		ing := cfg.ingress(chals, owner, created)
-		setPathType(ing, s.pathType(ctx, ingressClassOf(ing)))
-		s.track(KindIngress, cfg.Name)
-		if _, err := s.Client.NetworkingV1().Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{}); ignoreExists(err) != nil {
-			return kube.Describe(err, "create", "ingresses.networking.k8s.io", ns)
-		}
-		s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service, ingress %s/%s", ns, cfg.Name))
+		s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service %s/%s%s", ns, cfg.Name, sharedBy(cfg)))
+		return nil
 	}
-	return s.ready(ctx, chals)
+	ing := cfg.ingress(chals, owner, created)
+	setPathType(ing, s.pathType(ctx, ingressClassOf(ing)))
+	s.track(KindIngress, cfg.Name)
+	if _, err := s.Client.NetworkingV1().Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return kube.Describe(err, "create", "ingresses.networking.k8s.io", ns)
+	}
+	s.emit(acme.StatePresenting, fmt.Sprintf("created pod, service, ingress %s/%s%s", ns, cfg.Name, sharedBy(cfg)))
+	return nil
 }
 
 // CleanUp deletes every object Present created and takes out the paths it

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -25,8 +26,17 @@ import (
 const (
 	// LabelSolver carries the solver's name, shared by all objects of one order.
 	LabelSolver = "acme.kubectl.io/solver"
-	// LabelCertificate names the Certificate the order is for.
+	// LabelCertificate names the Certificate the order is for, on the
+	// objects of a solver that serves one Certificate; a solver shared by
+	// the orders of several (see Config.Certificates) lists them in
+	// AnnotationCertificates instead.
 	LabelCertificate = "acme.kubectl.io/certificate"
+	// LabelRun carries the id of the run (one apply, renew --all, ...)
+	// whose orders share the solver.
+	LabelRun = "acme.kubectl.io/run"
+	// AnnotationCertificates lists, comma-separated, the Certificates
+	// whose orders a shared solver serves.
+	AnnotationCertificates = "acme.kubectl.io/certificates"
 	// LabelManagedBy marks objects kubectl-acme created.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// ManagedByValue is LabelManagedBy's value.
@@ -64,10 +74,15 @@ const (
 
 // Config says how to build the solver's objects.
 type Config struct {
-	Namespace   string
-	Name        string // shared name of the Pod, Service and Ingress
-	Certificate string
-	Image       string
+	Namespace string
+	Name      string // shared name of the Pod, Service and Ingress
+	// Certificate is the Certificate whose order the solver serves; a
+	// solver shared by several orders leaves it empty and names them in
+	// Certificates, with the Run that shares it.
+	Certificate  string
+	Certificates []string
+	Run          string
+	Image        string
 	// IngressClassName sets spec.ingressClassName; LegacyClass the
 	// kubernetes.io/ingress.class annotation instead (cert-manager's `class`).
 	IngressClassName string
@@ -98,12 +113,18 @@ type Config struct {
 }
 
 func (c *Config) labels() map[string]string {
-	return map[string]string{
-		LabelManagedBy:   ManagedByValue,
-		LabelComponent:   "http01-solver",
-		LabelSolver:      c.Name,
-		LabelCertificate: c.Certificate,
+	l := map[string]string{
+		LabelManagedBy: ManagedByValue,
+		LabelComponent: "http01-solver",
+		LabelSolver:    c.Name,
 	}
+	if c.Certificate != "" {
+		l[LabelCertificate] = c.Certificate
+	}
+	if c.Run != "" {
+		l[LabelRun] = c.Run
+	}
+	return l
 }
 
 func (c *Config) meta(created string, owner *metav1.OwnerReference) metav1.ObjectMeta {
@@ -112,6 +133,9 @@ func (c *Config) meta(created string, owner *metav1.OwnerReference) metav1.Objec
 		Namespace:   c.Namespace,
 		Labels:      c.labels(),
 		Annotations: map[string]string{AnnotationCreated: created},
+	}
+	if len(c.Certificates) > 0 {
+		m.Annotations[AnnotationCertificates] = strings.Join(c.Certificates, ",")
 	}
 	if owner != nil {
 		m.OwnerReferences = []metav1.OwnerReference{*owner}

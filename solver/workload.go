@@ -111,16 +111,38 @@ func (w *Workload) ready(ctx context.Context, chals []acme.Challenge) error {
 	if err := w.waitPodReady(ctx); err != nil {
 		return err
 	}
-	if w.Checker == nil {
-		w.emit(acme.StatePresenting, "solver pod ready")
-		return nil
-	}
-	if w.Checker.WaitInstead != nil {
+	if w.Checker == nil || w.Checker.WaitInstead != nil {
 		w.emit(acme.StatePresenting, "solver pod ready")
 	} else {
 		w.emit(acme.StatePresenting, "solver pod ready; self-checking")
 	}
-	return w.Checker.CheckAll(ctx, chals, w.Observe)
+	return check(ctx, w.Checker, chals, w.Observe)
+}
+
+// check self-checks chals with chk, if any.
+func check(ctx context.Context, chk *SelfCheck, chals []acme.Challenge, observe acme.Observer) error {
+	if chk == nil {
+		return nil
+	}
+	return chk.CheckAll(ctx, chals, observe)
+}
+
+// TrafficOpened reports whether the dry run decided a NetworkPolicy must
+// admit the solver's traffic (Config.AllowSolverTraffic and policies
+// that would drop it).
+func (w *Workload) TrafficOpened() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.openTraffic
+}
+
+// OpenTraffic has Start create the NetworkPolicy admitting the solver's
+// traffic, as a dry run of another solver with the same configuration
+// decided (see TrafficOpened).
+func (w *Workload) OpenTraffic() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.openTraffic = true
 }
 
 // waitPodReady watches the solver pod until it is Ready, and fails fast

@@ -34,11 +34,16 @@ type SkippedLeftover struct {
 // busy maps namespace/certificate to the holder of its lease.
 func PlanCleanup(all []solver.Leftover, olderThan time.Duration, now time.Time, busy map[string]*LeaseInfo) CleanupPlan {
 	var p CleanupPlan
+next:
 	for _, l := range solver.OlderThan(all, olderThan, now) {
-		if li := busy[l.Namespace+"/"+l.Certificate]; li != nil {
-			p.Skip = append(p.Skip, SkippedLeftover{l, fmt.Sprintf("certificate %s is being issued by %s (lease held until %s)",
-				l.Certificate, li.Holder, li.Expires.UTC().Format(time.RFC3339))})
-			continue
+		// A solver shared by a run's orders stays while any of them is
+		// being issued.
+		for _, c := range certificatesOf(l) {
+			if li := busy[l.Namespace+"/"+c]; li != nil {
+				p.Skip = append(p.Skip, SkippedLeftover{l, fmt.Sprintf("certificate %s is being issued by %s (lease held until %s)",
+					c, li.Holder, li.Expires.UTC().Format(time.RFC3339))})
+				continue next
+			}
 		}
 		p.Delete = append(p.Delete, l)
 	}
@@ -76,6 +81,18 @@ func FindCleanup(ctx context.Context, c kubernetes.Interface, dc dynamic.Interfa
 	return p, nil
 }
 
+// certificatesOf are the certificates whose orders l served: one, or
+// those of a run that shared it.
+func certificatesOf(l solver.Leftover) []string {
+	if len(l.Certificates) > 0 {
+		return l.Certificates
+	}
+	if l.Certificate == "" {
+		return nil
+	}
+	return []string{l.Certificate}
+}
+
 // leaseConcurrency bounds the Lease reads in flight.
 const leaseConcurrency = 8
 
@@ -88,21 +105,23 @@ func certificateLeases(ctx context.Context, c kubernetes.Interface, l []solver.L
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(leaseConcurrency)
 	for _, o := range l {
-		key := o.Namespace + "/" + o.Certificate
-		if seen[key] || o.Certificate == "" {
-			continue
-		}
-		seen[key] = true
-		g.Go(func() error {
-			li, err := CertificateLease(gctx, c, o.Namespace, o.Certificate, now)
-			if err != nil {
-				return err
+		for _, cert := range certificatesOf(o) {
+			key := o.Namespace + "/" + cert
+			if seen[key] {
+				continue
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			busy[key] = li
-			return nil
-		})
+			seen[key] = true
+			g.Go(func() error {
+				li, err := CertificateLease(gctx, c, o.Namespace, cert, now)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				busy[key] = li
+				return nil
+			})
+		}
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err

@@ -41,6 +41,17 @@ func TestPlanCleanup(t *testing.T) {
 	if p := PlanCleanup(all, 0, now, nil); len(p.Delete) != len(all) {
 		t.Errorf("--older-than 0s deletes %d of %d", len(p.Delete), len(all))
 	}
+
+	// A pod shared by a run's orders stays while any of its
+	// certificates is being issued.
+	shared := solver.Leftover{Kind: solver.KindPod, Namespace: "b", Name: "acme-solver-run-1-x", Solver: "acme-solver-run-1-x",
+		Certificate: "a,busy,c", Certificates: []string{"a", "busy", "c"}, Created: now.Add(-2 * time.Hour)}
+	if p := PlanCleanup([]solver.Leftover{shared}, time.Hour, now, busy); len(p.Delete) != 0 || len(p.Skip) != 1 || !strings.Contains(p.Skip[0].Reason, "certificate busy") {
+		t.Errorf("shared pod of a busy certificate: %+v", p)
+	}
+	if p := PlanCleanup([]solver.Leftover{shared}, time.Hour, now, nil); len(p.Delete) != 1 {
+		t.Errorf("shared pod of idle certificates: %+v", p)
+	}
 }
 
 // FindCleanup reads the leftovers and leases from the cluster: the pod of

@@ -72,6 +72,10 @@ type Options struct {
 	Accounts  *Accounts
 	UserAgent string
 	Observe   acme.Observer
+
+	// group, set by a Runner of several jobs, shares solver workloads
+	// between the run's orders (see shared.go).
+	group *jobGroup
 }
 
 func clientFor(iss *certmanager.Issuer, o *Options) acme.ClientConfig {

@@ -46,14 +46,25 @@ type Runner struct {
 	Timeout time.Duration
 	// Observe, when set, gives the progress observer of a certificate.
 	Observe func(cert *certmanager.Certificate) acme.Observer
+
+	// linger, when set, replaces defaultLinger (tests).
+	linger time.Duration
 }
 
 // Run runs the jobs and calls report with each outcome, one call at a
 // time, as jobs end. It returns how many failed.
+//
+// Several jobs share their solver workloads (see shared.go): each job
+// takes one of Concurrency turns for its order, gives it up while the
+// run's orders are gathered and the shared pod starts, and takes one
+// again for the CA's validation and finalize.
 func (r *Runner) Run(ctx context.Context, jobs []*Job, report func(Outcome)) int {
 	opts := r.Options
 	if opts.Accounts == nil {
 		opts.Accounts = &Accounts{}
+	}
+	if len(jobs) > 1 {
+		return r.runShared(ctx, opts, jobs, report)
 	}
 	var mu sync.Mutex
 	failed := 0
@@ -75,9 +86,64 @@ func (r *Runner) Run(ctx context.Context, jobs []*Job, report func(Outcome)) int
 	return failed
 }
 
+func (r *Runner) runShared(ctx context.Context, opts Options, jobs []*Job, report func(Outcome)) int {
+	g := newGatherer(ctx, len(jobs))
+	if r.linger > 0 {
+		g.linger = r.linger
+	}
+	sem := make(chan struct{}, max(r.Concurrency, 1))
+	var mu sync.Mutex
+	failed := 0
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A job's deadline counts from its first turn, as without
+			// sharing, and stops while it waits for the run (turnClock);
+			// the wait for the turn does not end with ctx, so an
+			// interrupted run still reports every job.
+			s := &slot{sem: sem}
+			s.sem <- struct{}{}
+			s.held = true
+			clock := newTurnClock(ctx, r.Timeout)
+			defer clock.cancel()
+			jo := opts
+			jo.group = &jobGroup{g: g, slot: s, clock: clock}
+			out := r.job(clock, jo, j)
+			// Issue left its workloads; this covers a job that ended
+			// before handing in challenges.
+			jo.group.doneOrdering()
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			if err := jo.group.leave(cctx); err != nil {
+				out.Err = errors.Join(out.Err, fmt.Errorf("clean up solver: %w", err))
+			}
+			cancel()
+			s.release()
+			mu.Lock()
+			defer mu.Unlock()
+			if out.Err != nil {
+				failed++
+			}
+			report(out)
+		}()
+	}
+	wg.Wait()
+	return failed
+}
+
+// cleanupTimeout bounds a shared solver's cleanup by the last job to
+// leave it, as acme.Obtain bounds its solver's.
+const cleanupTimeout = 30 * time.Second
+
 func (r *Runner) one(ctx context.Context, opts Options, j *Job) Outcome {
 	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
 	defer cancel()
+	return r.job(ctx, opts, j)
+}
+
+// job runs j within ctx, its deadline.
+func (r *Runner) job(ctx context.Context, opts Options, j *Job) Outcome {
 	out := Outcome{Job: j}
 	if j.Prepare != nil {
 		skip, err := j.Prepare(ctx, j)

@@ -57,6 +57,14 @@ func newSolver(o *Options, iss *certmanager.Issuer, cert *certmanager.Certificat
 	for name, i := range picks {
 		m.byName[name] = byIndex[i]
 	}
+	if o.group != nil {
+		// The run shares solver workloads between its orders.
+		ms := &memberSolver{j: o.group, m: m}
+		if len(m.all) == 1 {
+			ms.single = m.all[0]
+		}
+		return ms, nil
+	}
 	if len(m.all) == 1 {
 		return m.all[0], nil
 	}
