@@ -17,7 +17,10 @@ import (
 // the namespace gained a certificate of another issuer since schedule ran.
 type ScheduledRoleError struct {
 	Namespace string
-	Missing   []rbac.Permission
+	// Flags are those the schedule was made with besides -n: a cluster
+	// resource namespace other than the default.
+	Flags   string
+	Missing []rbac.Permission
 }
 
 func (e *ScheduledRoleError) Error() string {
@@ -25,8 +28,8 @@ func (e *ScheduledRoleError) Error() string {
 	for i, p := range e.Missing {
 		names[i] = p.String()
 	}
-	return fmt.Sprintf("the schedule's ServiceAccount lacks %d permission(s) the renewal needs: %s; nothing was ordered or created. Run `kubectl acme schedule -n %s` again to restore its Role (kubectl acme check -n %s shows the difference)",
-		len(e.Missing), strings.Join(names, ", "), e.Namespace, e.Namespace)
+	return fmt.Sprintf("the schedule's ServiceAccount lacks %d permission(s) the renewal needs: %s; nothing was ordered or created. Run `kubectl acme schedule -n %s%s` again to restore its Role (kubectl acme check -n %s%s shows the difference)",
+		len(e.Missing), strings.Join(names, ", "), e.Namespace, e.Flags, e.Namespace, e.Flags)
 }
 
 // scheduledPreflight runs before a scheduled renewal orders anything: the
@@ -59,7 +62,11 @@ func (o *RenewOptions) scheduledPreflight(ctx context.Context, st *store.Store) 
 		return err
 	}
 	if missing := rbac.Missing(results); len(missing) > 0 {
-		return &ScheduledRoleError{Namespace: o.Namespace, Missing: missing}
+		e := &ScheduledRoleError{Namespace: o.Namespace, Missing: missing}
+		if cns := clusterNamespace(st); cns != store.DefaultClusterNamespace {
+			e.Flags = " --cluster-resource-namespace " + cns
+		}
+		return e
 	}
 	return nil
 }
