@@ -496,3 +496,109 @@ func (f *caFront) stop() {
 	}
 	f.conns = nil
 }
+
+// TestScheduleClusterIssuerLeastPrivilege: for a certificate of a
+// ClusterIssuer, the schedule's ServiceAccount may read that
+// ClusterIssuer and its account key by name in the cluster resource
+// namespace and nothing else there; without any one rule of either Role
+// a run fails naming it; the Roles intact, the run goes through; and
+// unschedule removes both Roles. The runs are the built binary on the
+// host with the ServiceAccount's token and the CronJob's arguments, as in
+// TestScheduledRenewalOnTheNode (whose pod runs the same arguments).
+func TestScheduleClusterIssuerLeastPrivilege(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	ns, cns := newNamespace(t), newNamespace(t)
+	crn := "--cluster-resource-namespace=" + cns
+	mustACME(t, env.Kubeconfig, "create", "issuer", "shared", "--cluster", crn, "--server", env.ACMEServer, "--ca-bundle", env.ACMECABundle,
+		"--email", "e2e@example.com", "--ingress-class", env.IngressClass, "--agree-tos")
+	// A second ClusterIssuer, whose account key the schedule must not reach.
+	mustACME(t, env.Kubeconfig, "create", "issuer", "other", "--cluster", crn, "--server", env.ACMEServer, "--ca-bundle", env.ACMECABundle,
+		"--email", "e2e@example.com", "--ingress-class", env.IngressClass, "--agree-tos")
+	mustACME(t, env.Kubeconfig, "issue", "web", "-n", ns, crn, "--issuer", "shared", "--cluster-issuer", "--domain", "web."+ns+".example.test",
+		"--connect-to", env.IngressHTTP, "-q")
+	before := append(nsObjects(t, ns), nsObjects(t, cns)...)
+	mustACME(t, env.Kubeconfig, "schedule", "-n", ns, crn, "--image", fakeImage)
+	cj, err := kube.BatchV1().CronJobs(ns).Get(ctx, "kubectl-acme-renew", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args
+	if !strings.Contains(strings.Join(args, " "), "--cluster-resource-namespace "+cns) {
+		t.Fatalf("the CronJob's arguments %v do not name the cluster resource namespace", args)
+	}
+
+	sa := "system:serviceaccount:" + ns + ":kubectl-acme-renew"
+	can := func(verb, what, in string) bool {
+		out, _, _ := kubectl(t, "auth", "can-i", verb, what, "-n", in, "--as", sa)
+		return strings.TrimSpace(out) == "yes"
+	}
+	for _, c := range []struct {
+		verb, what string
+		want       bool
+	}{
+		{"get", "secrets/shared", true},
+		{"get", "secrets/other", false},
+		{"list", "secrets", false},
+		{"get", "configmaps/other", false},
+		{"create", "configmaps", false},
+	} {
+		if got := can(c.verb, c.what, cns); got != c.want {
+			t.Errorf("in the cluster resource namespace, %s %s: %v, want %v", c.verb, c.what, got, c.want)
+		}
+	}
+
+	saConfig := tokenKubeconfig(t, ns, "kubectl-acme-renew")
+	for _, roleNS := range []string{ns, cns} {
+		name := "kubectl-acme-renew"
+		if roleNS == cns {
+			name += "-" + ns
+		}
+		role, err := kube.RbacV1().Roles(roleNS).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, rule := range role.Rules {
+			r, err := kube.RbacV1().Roles(roleNS).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Rules = append(role.DeepCopy().Rules[:i:i], role.Rules[i+1:]...)
+			if _, err := kube.RbacV1().Roles(roleNS).Update(ctx, r, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			what := rule.Resources[0] + groupSuffix(rule)
+			if len(rule.ResourceNames) > 0 {
+				what += "/" + rule.ResourceNames[0]
+			}
+			waitFor(t, 10*time.Second, "the rule's removal to take effect", func() bool { return !can(rule.Verbs[0], what, roleNS) })
+			_, errOut, code := acmeCmd(t, saConfig, args...)
+			for _, v := range rule.Verbs {
+				want := v + " " + rule.Resources[0] + groupSuffix(rule)
+				if len(rule.ResourceNames) > 0 {
+					want += " " + rule.ResourceNames[0]
+				}
+				want += fmt.Sprintf(" in namespace %q", roleNS)
+				if code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "kubectl acme schedule -n "+ns+" --cluster-resource-namespace "+cns) {
+					t.Errorf("without %s's rule %s %v: exit %d, want 1 naming %q and the schedule to run again\n%s", roleNS, what, rule.Verbs, code, want, errOut)
+				}
+			}
+			r, _ = kube.RbacV1().Roles(roleNS).Get(ctx, name, metav1.GetOptions{})
+			r.Rules = role.Rules
+			if _, err := kube.RbacV1().Roles(roleNS).Update(ctx, r, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitFor(t, 10*time.Second, "the Roles restored", func() bool { return can("get", "secrets/shared", cns) && can("create", "events", ns) })
+	if out, errOut, code := acmeCmd(t, saConfig, args...); code != 0 || !strings.Contains(out, "not due") {
+		t.Errorf("the run with the Roles intact: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	mustACME(t, env.Kubeconfig, "unschedule", "-n", ns, crn)
+	var after []string
+	waitFor(t, 30*time.Second, "both namespaces as before schedule", func() bool {
+		after = append(nsObjects(t, ns), nsObjects(t, cns)...)
+		return reflect.DeepEqual(before, after)
+	})
+}
