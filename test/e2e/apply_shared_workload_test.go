@@ -271,3 +271,35 @@ func TestApplySharedWorkloadInterrupt(t *testing.T) {
 		t.Errorf("%d leases outlived the interrupted run", len(leases.Items))
 	}
 }
+
+// TestApplySharedWorkloadKilled: after SIGKILL, `cleanup` finds the shared
+// objects by their labels, leaves them while any of the run's
+// certificates' Leases is held, and deletes them, the Leases included,
+// once those expired.
+func TestApplySharedWorkloadKilled(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	createIssuer(t, env.Kubeconfig, ns, "stuck", "no-such-class")
+	path, names := certificatesManifest(t, ns, "stuck", "k", 4)
+	run := startACME(t, env.Kubeconfig, "apply", "-n", ns, "-f", path, "--self-check-timeout", "5m", "--connect-to", env.IngressHTTP)
+	waitFor(t, time.Minute, "the shared solver pod", func() bool {
+		pods, err := kube.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "acme.kubectl.io/run"})
+		return err == nil && len(pods.Items) == 1 && podReady(&pods.Items[0])
+	})
+	if err := run.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := run.wait(); code == 0 {
+		t.Fatal("the killed apply exited 0")
+	}
+	_, errOut := mustACMEErr(t, env.Kubeconfig, "cleanup", "-n", ns, "--older-than", "0s")
+	if !strings.Contains(errOut, "skipped pod/acme-solver-run-") || !strings.Contains(errOut, "is being issued by") {
+		t.Errorf("cleanup while the dead run's leases are held does not skip its shared pod:\n%s", errOut)
+	}
+	for _, n := range names {
+		waitLeaseFree(t, ns, n)
+	}
+	out := mustACME(t, env.Kubeconfig, "cleanup", "-n", ns, "--older-than", "0s")
+	wantAll(t, "cleanup", out, "deleted", "k-0,k-1,k-2,k-3", "lease/acme-certificate-k-0 deleted")
+	assertNoSolverObjects(t, ns)
+}
