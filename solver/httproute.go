@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,9 +26,15 @@ var HTTPRoutes = gatewayv1.SchemeGroupVersion.WithResource("httproutes")
 // ErrHTTPRouteNotServed is returned when the cluster has no HTTPRoute kind.
 var ErrHTTPRouteNotServed = errors.New("the HTTPRoute kind is not served by this cluster: install the Gateway API CRDs or use an http01.ingress solver")
 
-// maxRouteChallenges is how many challenges one HTTPRoute carries: the
-// Gateway API allows at most 16 hostnames and 16 rules per route.
-const maxRouteChallenges = 16
+// The Gateway API's limits on one HTTPRoute (apis/v1/httproute_types.go,
+// enforced by the CRD's schema): 16 hostnames, 16 rules, 64 matches per
+// rule and 128 matches in all.
+const (
+	maxRouteHostnames  = 16
+	maxRouteRules      = 16
+	maxRuleMatches     = 64
+	maxRouteMatches    = 128
+)
 
 // HTTPRoute solves HTTP-01 challenges with a Pod and a Service, routed to by
 // HTTPRoutes (Gateway API) attached to Config.ParentRefs, as cert-manager's
@@ -212,47 +219,71 @@ func (s *HTTPRoute) CleanUp(ctx context.Context) error {
 }
 
 // httpRoutes route each token's exact path on its identifier's hostname to
-// the solver Service, through the Gateways of ParentRefs. Orders with more
-// than 16 names get several routes (the API's limit per route), named
-// Name, Name-2, ...
+// the solver Service, through the Gateways of ParentRefs: one rule per
+// hostname matching its tokens' paths, in as few routes as the Gateway
+// API's limits allow (16 hostnames a route; see maxRouteHostnames), named
+// Name, Name-2, ... A hostname with several tokens (orders of a run
+// sharing a name) costs one rule, not one each.
 func (c *Config) httpRoutes(chals []acme.Challenge, owner *metav1.OwnerReference, created string) []*gatewayv1.HTTPRoute {
+	var hosts []string
+	paths := map[string][]string{}
+	for _, ch := range chals {
+		if _, ok := paths[ch.Identifier]; !ok {
+			hosts = append(hosts, ch.Identifier)
+		}
+		paths[ch.Identifier] = append(paths[ch.Identifier], ChallengePath+ch.Token)
+	}
 	var out []*gatewayv1.HTTPRoute
-	for start := 0; start < len(chals); start += maxRouteChallenges {
-		chunk := chals[start:min(start+maxRouteChallenges, len(chals))]
-		hr := &gatewayv1.HTTPRoute{
-			TypeMeta:   metav1.TypeMeta{APIVersion: gatewayv1.GroupVersion.String(), Kind: "HTTPRoute"},
-			ObjectMeta: c.meta(created, owner),
-		}
-		if n := len(out); n > 0 {
-			hr.Name += "-" + strconv.Itoa(n+1)
-		}
-		// The issuer's labels, for Gateways that select routes by label;
-		// the solver's own win, so cleanup still finds the route.
-		hr.Labels = maps.Clone(c.RouteLabels)
-		if hr.Labels == nil {
-			hr.Labels = map[string]string{}
-		}
-		maps.Copy(hr.Labels, c.labels())
-		for _, pr := range c.ParentRefs {
-			hr.Spec.ParentRefs = append(hr.Spec.ParentRefs, *pr.DeepCopy())
-		}
-		exact := gatewayv1.PathMatchExact
-		port := gatewayv1.PortNumber(httpPort)
-		seen := map[string]bool{}
-		for _, ch := range chunk {
-			if !seen[ch.Identifier] {
-				seen[ch.Identifier] = true
-				hr.Spec.Hostnames = append(hr.Spec.Hostnames, gatewayv1.Hostname(ch.Identifier))
+	var hr *gatewayv1.HTTPRoute
+	matches := 0
+	exact := gatewayv1.PathMatchExact
+	port := gatewayv1.PortNumber(httpPort)
+	for _, h := range hosts {
+		todo := paths[h]
+		for len(todo) > 0 {
+			hasHost := hr != nil && slices.Contains(hr.Spec.Hostnames, gatewayv1.Hostname(h))
+			if hr == nil || len(hr.Spec.Rules) == maxRouteRules || matches == maxRouteMatches ||
+				(!hasHost && len(hr.Spec.Hostnames) == maxRouteHostnames) {
+				hr = c.newHTTPRoute(len(out), owner, created)
+				out = append(out, hr)
+				matches, hasHost = 0, false
 			}
-			path := ChallengePath + ch.Token
-			hr.Spec.Rules = append(hr.Spec.Rules, gatewayv1.HTTPRouteRule{
-				Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{Type: &exact, Value: &path}}},
-				BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{BackendObjectReference: gatewayv1.BackendObjectReference{
-					Name: gatewayv1.ObjectName(c.Name), Port: &port,
-				}}}},
-			})
+			if !hasHost {
+				hr.Spec.Hostnames = append(hr.Spec.Hostnames, gatewayv1.Hostname(h))
+			}
+			n := min(len(todo), maxRuleMatches, maxRouteMatches-matches)
+			rule := gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{BackendObjectReference: gatewayv1.BackendObjectReference{
+				Name: gatewayv1.ObjectName(c.Name), Port: &port,
+			}}}}}
+			for _, p := range todo[:n] {
+				rule.Matches = append(rule.Matches, gatewayv1.HTTPRouteMatch{Path: &gatewayv1.HTTPPathMatch{Type: &exact, Value: &p}})
+			}
+			hr.Spec.Rules = append(hr.Spec.Rules, rule)
+			matches += n
+			todo = todo[n:]
 		}
-		out = append(out, hr)
 	}
 	return out
+}
+
+// newHTTPRoute is the i-th (from 0) route of the solver, without rules.
+func (c *Config) newHTTPRoute(i int, owner *metav1.OwnerReference, created string) *gatewayv1.HTTPRoute {
+	hr := &gatewayv1.HTTPRoute{
+		TypeMeta:   metav1.TypeMeta{APIVersion: gatewayv1.GroupVersion.String(), Kind: "HTTPRoute"},
+		ObjectMeta: c.meta(created, owner),
+	}
+	if i > 0 {
+		hr.Name += "-" + strconv.Itoa(i+1)
+	}
+	// The issuer's labels, for Gateways that select routes by label;
+	// the solver's own win, so cleanup still finds the route.
+	hr.Labels = maps.Clone(c.RouteLabels)
+	if hr.Labels == nil {
+		hr.Labels = map[string]string{}
+	}
+	maps.Copy(hr.Labels, c.labels())
+	for _, pr := range c.ParentRefs {
+		hr.Spec.ParentRefs = append(hr.Spec.ParentRefs, *pr.DeepCopy())
+	}
+	return hr
 }

@@ -100,6 +100,50 @@ func TestHTTPRoutes(t *testing.T) {
 	}
 }
 
+// A run's challenges in as few routes as the Gateway API's limits allow:
+// 16 hostnames a route, one rule a hostname with all its tokens' paths
+// (up to 64), 128 matches a route.
+func TestHTTPRoutesFewest(t *testing.T) {
+	c := &Config{Namespace: "ns", Name: "acme-solver-run-x"}
+	var chals []acme.Challenge
+	for i := range 40 {
+		chals = append(chals, acme.Challenge{Identifier: fmt.Sprintf("n%d.example.com", i), Token: fmt.Sprintf("t%d", i)})
+	}
+	// Two orders of the run share a name: one rule, two matches.
+	chals = append(chals, acme.Challenge{Identifier: "n0.example.com", Token: "again"})
+	// A name with more tokens than one rule holds.
+	for i := range 70 {
+		chals = append(chals, acme.Challenge{Identifier: "busy.example.com", Token: fmt.Sprintf("b%d", i)})
+	}
+	routes := c.httpRoutes(chals, nil, "")
+	served := map[string]bool{}
+	for n, hr := range routes {
+		total := 0
+		if len(hr.Spec.Hostnames) > 16 || len(hr.Spec.Rules) > 16 {
+			t.Errorf("route %d: %d hostnames, %d rules", n, len(hr.Spec.Hostnames), len(hr.Spec.Rules))
+		}
+		for _, r := range hr.Spec.Rules {
+			if len(r.Matches) > 64 {
+				t.Errorf("route %d: a rule of %d matches", n, len(r.Matches))
+			}
+			for _, m := range r.Matches {
+				served[*m.Path.Value] = true
+			}
+			total += len(r.Matches)
+		}
+		if total > 128 {
+			t.Errorf("route %d: %d matches", n, total)
+		}
+	}
+	if len(served) != len(chals) {
+		t.Errorf("%d of %d paths routed", len(served), len(chals))
+	}
+	// 41 hostnames: 3 routes; busy's 70 tokens fit the third's room.
+	if len(routes) != 3 || len(routes[0].Spec.Rules) != 16 || len(routes[0].Spec.Rules[0].Matches) != 2 {
+		t.Errorf("%d routes; first: %d rules, %d matches in its first", len(routes), len(routes[0].Spec.Rules), len(routes[0].Spec.Rules[0].Matches))
+	}
+}
+
 // TestHTTPRouteWithoutCRD: a cluster without the Gateway API fails the
 // solver with a plain message, and CleanUp removes the pod and Service
 // already created.
