@@ -30,10 +30,10 @@ var ErrHTTPRouteNotServed = errors.New("the HTTPRoute kind is not served by this
 // enforced by the CRD's schema): 16 hostnames, 16 rules, 64 matches per
 // rule and 128 matches in all.
 const (
-	maxRouteHostnames  = 16
-	maxRouteRules      = 16
-	maxRuleMatches     = 64
-	maxRouteMatches    = 128
+	maxRouteHostnames = 16
+	maxRouteRules     = 16
+	maxRuleMatches    = 64
+	maxRouteMatches   = 128
 )
 
 // HTTPRoute solves HTTP-01 challenges with a Pod and a Service, routed to by
