@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
+	"github.com/kubectl-acme/kubectl-acme/internal/schedule"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
@@ -34,14 +35,14 @@ func (e *ScheduledRoleError) Error() string {
 
 // scheduledPreflight runs before a scheduled renewal orders anything: the
 // ServiceAccount must hold every permission kubectl acme schedule grants
-// for the namespace (ScheduledPermissions), the optional ones too, since
+// for the namespace (schedule.Permissions), the optional ones too, since
 // the Role holds them and an unattended run has nobody to read a warning.
 // A run that lacked one would otherwise fail midway, or leave a solver pod
 // it may not delete, or fail without the Event alerting relies on. A
 // cluster that does not let the ServiceAccount review its own access
 // skips the check, as issue's preflight does.
 func (o *RenewOptions) scheduledPreflight(ctx context.Context, st *store.Store) error {
-	perms, err := ScheduledPermissions(ctx, st, o.Namespace)
+	perms, err := schedule.Permissions(ctx, st, o.Namespace)
 	if apierrors.IsForbidden(errors.Unwrap(err)) {
 		// Without reading the namespace's certificates, what renewing
 		// through an Issuer of the namespace needs, which the Role holds
@@ -63,7 +64,7 @@ func (o *RenewOptions) scheduledPreflight(ctx context.Context, st *store.Store) 
 	}
 	if missing := rbac.Missing(results); len(missing) > 0 {
 		e := &ScheduledRoleError{Namespace: o.Namespace, Missing: missing}
-		if cns := clusterNamespace(st); cns != store.DefaultClusterNamespace {
+		if cns := schedule.ClusterNamespace(st); cns != store.DefaultClusterNamespace {
 			e.Flags = " --cluster-resource-namespace " + cns
 		}
 		return e

@@ -13,9 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubectl-acme/kubectl-acme/certmanager"
-	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
-	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
 	"github.com/kubectl-acme/kubectl-acme/internal/schedule"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
@@ -138,12 +135,12 @@ func (o *ScheduleOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	perms, err := ScheduledPermissions(ctx, st, o.Namespace)
+	perms, err := schedule.Permissions(ctx, st, o.Namespace)
 	if err != nil {
 		return err
 	}
 	args := []string{"renew", "--all", "--scheduled", "--namespace", o.Namespace}
-	if cns := clusterNamespace(st); cns != store.DefaultClusterNamespace {
+	if cns := schedule.ClusterNamespace(st); cns != store.DefaultClusterNamespace {
 		args = append(args, "--cluster-resource-namespace", cns)
 	}
 	objs := schedule.Objects(schedule.Config{Namespace: o.Namespace, Image: o.Image, Schedule: o.Schedule, Permissions: perms, Args: args})
@@ -159,7 +156,7 @@ func (o *ScheduleOptions) Run(ctx context.Context) error {
 		}
 		return o.printObjects(objs)
 	}
-	results, err := schedule.Apply(ctx, st.Client, o.Namespace, clusterNamespace(st), objs)
+	results, err := schedule.Apply(ctx, st.Client, o.Namespace, schedule.ClusterNamespace(st), objs)
 	printResults(o.Out, results)
 	if err != nil {
 		return err
@@ -169,49 +166,6 @@ func (o *ScheduleOptions) Run(ctx context.Context) error {
 	}
 	fmt.Fprintf(o.ErrOut, "renewing namespace %q on schedule %q with %s\n", o.Namespace, o.Schedule, o.Image)
 	return nil
-}
-
-// ScheduledPermissions is what the schedule's `renew --all --scheduled`
-// needs in ns: renewing each of the namespace's certificates through its
-// issuer (its solvers, a ClusterIssuer's account key), or, before there is
-// any, renewing through an Issuer of the namespace; plus creating Events.
-func ScheduledPermissions(ctx context.Context, st *store.Store, ns string) ([]rbac.Permission, error) {
-	certs, err := st.ListCertificates(ctx, ns)
-	if err != nil {
-		return nil, err
-	}
-	scopes := []rbac.Scope{rbac.BaseScope(st.ClusterNamespace, ns, "", false)}
-	for _, cert := range certs {
-		iss, err := issuance.IssuerOf(ctx, st, cert)
-		if err != nil {
-			ref := cert.Spec.IssuerRef
-			scopes = append(scopes, rbac.BaseScope(st.ClusterNamespace, ns, ref.Name, ref.Kind == certmanager.KindClusterIssuer))
-			continue
-		}
-		scopes = append(scopes, rbac.IssuerScope(st.ClusterNamespace, ns, iss, cert))
-	}
-	if len(certs) > 0 {
-		scopes = scopes[1:]
-	}
-	seen := map[rbac.Permission]bool{}
-	var out []rbac.Permission
-	for _, s := range scopes {
-		for _, p := range rbac.Needs(s, rbac.Issue, rbac.Renew, rbac.Scheduled) {
-			if !seen[p] {
-				seen[p] = true
-				out = append(out, p)
-			}
-		}
-	}
-	rbac.Sort(out)
-	return out, nil
-}
-
-func clusterNamespace(st *store.Store) string {
-	if st.ClusterNamespace != "" {
-		return st.ClusterNamespace
-	}
-	return store.DefaultClusterNamespace
 }
 
 // resourceNames are kubectl's names of the schedule's kinds.
@@ -314,7 +268,7 @@ func (o *UnscheduleOptions) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	results, err := schedule.Delete(ctx, st.Client, o.Namespace, clusterNamespace(st))
+	results, err := schedule.Delete(ctx, st.Client, o.Namespace, schedule.ClusterNamespace(st))
 	printResults(o.Out, results)
 	if err != nil {
 		return err

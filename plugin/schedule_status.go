@@ -35,12 +35,8 @@ func printSchedules(ctx context.Context, w io.Writer, c kubernetes.Interface, ns
 // one, still grant exactly what its renewal needs (schedule.RoleDrift);
 // ok is false when there is a schedule and they do not.
 func scheduleDrift(ctx context.Context, st *store.Store, ns string) (report string, ok bool) {
-	want, err := ScheduledPermissions(ctx, st, ns)
-	if err != nil {
-		return "", true
-	}
-	d := schedule.RoleDrift(ctx, st.Client, ns, clusterNamespace(st), want)
-	if !d.Found {
+	d, err := schedule.CheckRoles(ctx, st, ns)
+	if err != nil || !d.Found {
 		return "", true
 	}
 	if d.OK() {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
+	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 func TestRows(t *testing.T) {
@@ -84,5 +85,29 @@ func TestRoleDrift(t *testing.T) {
 				t.Errorf("OK() = %v", d.OK())
 			}
 		})
+	}
+}
+
+// Before there is any certificate, the schedule may renew through an
+// Issuer of the namespace, and it leaves Events.
+func TestPermissionsWithoutCertificates(t *testing.T) {
+	st := &store.Store{Client: fake.NewClientset()}
+	ps, err := Permissions(t.Context(), st, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := false
+	for _, p := range ps {
+		if p.Namespace != "app" {
+			t.Errorf("%v outside the namespace", p)
+		}
+		events = events || (p.Verb == "create" && p.Resource == "events")
+	}
+	if !events || len(ps) < 5 {
+		t.Errorf("permissions %v", ps)
+	}
+	d, err := CheckRoles(t.Context(), st, "app")
+	if err != nil || d.Found || !d.OK() {
+		t.Errorf("no schedule: %+v, %v", d, err)
 	}
 }
