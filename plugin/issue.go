@@ -181,12 +181,7 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.Profile != "" {
-		if cert.Annotations == nil {
-			cert.Annotations = map[string]string{}
-		}
-		cert.Annotations[certmanager.AnnotationProfile] = o.Profile
-	}
+	o.setProfile(cert)
 	r := o.runner(st, o.factory, o.ErrOut, 1)
 	r.Options.Force = o.Force
 	job := &issuance.Job{Cert: cert, Issuer: iss, Prepare: o.preflight(st)}
@@ -197,6 +192,18 @@ func (o *IssueOptions) Run(ctx context.Context) error {
 	}
 	fmt.Fprintln(o.Out, issuedLine(job.Cert))
 	return nil
+}
+
+// setProfile asks for --profile's ACME profile, if given, in cert's
+// annotation, as the issuer's profile is overridden per certificate.
+func (o *IssueOptions) setProfile(cert *certmanager.Certificate) {
+	if o.Profile == "" {
+		return
+	}
+	if cert.Annotations == nil {
+		cert.Annotations = map[string]string{}
+	}
+	cert.Annotations[certmanager.AnnotationProfile] = o.Profile
 }
 
 // preflight fails fast, before anything is created, when permissions are

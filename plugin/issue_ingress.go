@@ -91,13 +91,8 @@ func (o *IssueOptions) runIngress(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.Profile != "" {
-		for _, c := range certs {
-			if c.Annotations == nil {
-				c.Annotations = map[string]string{}
-			}
-			c.Annotations[certmanager.AnnotationProfile] = o.Profile
-		}
+	for _, c := range certs {
+		o.setProfile(c)
 	}
 
 	// Before anything is created: permissions, issuers, a solver per name.
@@ -110,27 +105,10 @@ func (o *IssueOptions) runIngress(ctx context.Context) error {
 		return fmt.Errorf("ingress %q: %w", o.Ingress, err)
 	}
 	rbac.DenyIngressClassReads(o.classes, rules)
-	var problems []string
-	issuers := map[string]*certmanager.Issuer{}
-	for _, c := range certs {
-		iss, err := issuance.IssuerOf(ctx, st, c)
-		if err == nil {
-			issuers[issuance.CertIssuerKey(c)] = iss
-			_, err = certmanager.SolversFor(iss, c)
-		}
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("certificate %q: %v", c.Name, err))
-		}
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("nothing was issued:\n%s", strings.Join(problems, "\n"))
-	}
-
 	// issue issues: a stored, current certificate is issued again too.
-	jobs := make([]*issuance.Job, len(certs))
-	rec := issuance.NewReconciler(st, certs, true)
-	for i, c := range certs {
-		jobs[i] = &issuance.Job{Cert: c, Issuer: issuers[issuance.CertIssuerKey(c)], Prepare: rec.Prepare(c)}
+	jobs, err := issuance.JobsFor(ctx, st, certs, true)
+	if err != nil {
+		return err
 	}
 	run := o.runner(st, o.factory, o.ErrOut, len(certs))
 	run.Options.Force = o.Force
