@@ -205,6 +205,14 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 		return o.runServerDryRun(ctx, st, plan)
 	}
 
+	r := o.runner(st, o.factory, o.ErrOut, len(plan.Certs))
+	r.Options.Force = o.Force
+	// The issuers already stored get their account client and the CA's
+	// directory while the input's are registered and the run starts; the
+	// input's share the client that registered them.
+	for _, iss := range plan.StoredIssuersOfCerts() {
+		r.Options.Accounts.Prefetch(ctx, r.Options, iss)
+	}
 	if o.ApplyIngress {
 		if err := issuance.ApplyShims(ctx, st.Dynamic, o.decoded.Shims, o.namespace); err != nil {
 			return err
@@ -214,7 +222,7 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 	badIssuers := map[string]error{}
 	for _, obj := range plan.Issuers {
 		iss := obj.Issuer
-		if err := o.registerIssuer(ctx, st, iss); err != nil {
+		if err := o.registerIssuer(ctx, st, r.Options.Accounts, iss); err != nil {
 			failed++
 			badIssuers[issuance.IssuerKey(iss.Kind, iss.Namespace, iss.Name)] = err
 			fmt.Fprintf(o.ErrOut, "error: %s: %v\n", issuance.KindName(iss), err)
@@ -233,8 +241,6 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 		o.printf("%s configured (solvers of legacy certificates added)\n", issuance.KindName(iss))
 	}
 
-	r := o.runner(st, o.factory, o.ErrOut, len(plan.Certs))
-	r.Options.Force = o.Force
 	failed += r.Run(ctx, plan.Jobs(st, o.Reissue, badIssuers), o.report)
 	if !o.ApplyIngress {
 		for _, sh := range o.decoded.Shims {
@@ -268,10 +274,12 @@ func (o *ApplyOptions) printf(format string, args ...any) {
 	fmt.Fprintf(o.Out, format, args...)
 }
 
-func (o *ApplyOptions) registerIssuer(ctx context.Context, st *store.Store, iss *certmanager.Issuer) error {
+// registerIssuer registers iss's account; its client goes into accounts
+// for the run's orders.
+func (o *ApplyOptions) registerIssuer(ctx context.Context, st *store.Store, accounts *issuance.Accounts, iss *certmanager.Issuer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	err := issuance.RegisterIssuer(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent}, iss, o.agree)
+	err := issuance.RegisterIssuer(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent, Accounts: accounts}, iss, o.agree)
 	if errors.Is(err, acme.ErrTermsNotAgreed) && !o.interact && !o.AgreeTOS {
 		return fmt.Errorf("%w: read them and re-run with --agree-tos", err)
 	}

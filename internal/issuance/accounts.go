@@ -132,17 +132,7 @@ func (a *Accounts) client(ctx context.Context, o *Options, iss *certmanager.Issu
 	if a == nil {
 		return accountClient(ctx, o, iss)
 	}
-	key := iss.Kind + "/" + iss.Namespace + "/" + iss.Name
-	a.mu.Lock()
-	if a.clients == nil {
-		a.clients = map[string]*sharedAccount{}
-	}
-	sa := a.clients[key]
-	if sa == nil {
-		sa = &sharedAccount{}
-		a.clients[key] = sa
-	}
-	a.mu.Unlock()
+	sa := a.share(iss)
 	sa.mu.Lock()
 	defer sa.mu.Unlock()
 	if sa.client == nil {
@@ -153,4 +143,49 @@ func (a *Accounts) client(ctx context.Context, o *Options, iss *certmanager.Issu
 		sa.client = c
 	}
 	return sa.client, nil
+}
+
+// share returns iss's entry, made on first use.
+func (a *Accounts) share(iss *certmanager.Issuer) *sharedAccount {
+	key := iss.Kind + "/" + iss.Namespace + "/" + iss.Name
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.clients == nil {
+		a.clients = map[string]*sharedAccount{}
+	}
+	sa := a.clients[key]
+	if sa == nil {
+		sa = &sharedAccount{}
+		a.clients[key] = sa
+	}
+	return sa
+}
+
+// put shares c, the client that just registered iss's account: it knows
+// the account's URL, the CA's directory and holds fresh nonces, so the
+// run's first order needs none of the requests a new client makes.
+func (a *Accounts) put(iss *certmanager.Issuer, c *xacme.Client) {
+	if a == nil {
+		return
+	}
+	sa := a.share(iss)
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	sa.client = c
+}
+
+// Prefetch makes iss's account client and reads the CA's directory in the
+// background, while the run reads the cluster, so that the first order
+// does not wait for them. A failure is left for the first certificate to
+// meet (and report) again.
+func (a *Accounts) Prefetch(ctx context.Context, o Options, iss *certmanager.Issuer) {
+	if a == nil || iss.Spec.ACME == nil {
+		return
+	}
+	go func() {
+		c, err := a.client(ctx, &o, iss)
+		if err == nil {
+			_, _ = c.Discover(ctx)
+		}
+	}()
 }

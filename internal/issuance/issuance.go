@@ -158,7 +158,12 @@ func RegisterIssuer(ctx context.Context, o Options, iss *certmanager.Issuer, agr
 		LastRegisteredEmail: iss.Spec.ACME.Email,
 		AccountStatus:       acct.Status,
 	}
-	return o.Store.SaveIssuer(ctx, iss)
+	if err := o.Store.SaveIssuer(ctx, iss); err != nil {
+		return err
+	}
+	// The run's orders go through the client that registered.
+	o.Accounts.put(iss, c)
+	return nil
 }
 
 func hasContact(list []string, c string) bool {
@@ -223,21 +228,12 @@ func Issue(ctx context.Context, o Options, iss *certmanager.Issuer, cert *certma
 		return cert, &PreflightError{Err: err}
 	}
 
-	keySpec := acme.KeySpec{}
-	rotation := ""
-	if pk := cert.Spec.PrivateKey; pk != nil {
-		keySpec = acme.KeySpec{Algorithm: pk.Algorithm, Size: pk.Size, Encoding: pk.Encoding}
-		rotation = pk.RotationPolicy
-	}
-	certKey, err := privateKey(target, cert, keySpec, rotation)
+	// A new RSA key is made while the order goes out (certKey).
+	certKey, err := newCertKey(target, cert)
 	if err != nil {
 		return cert, err
 	}
-	keyPEM, err := acme.EncodeKey(certKey, keySpec.Encoding)
-	if err != nil {
-		return cert, err
-	}
-	rec := newRecovery(&o, iss, cert, keyPEM)
+	rec := newRecovery(&o, iss, cert, nil)
 
 	cert.Status.LastOrder = &certmanager.OrderStatus{State: acme.StatePending, Started: metav1.Now()}
 
@@ -251,7 +247,14 @@ func Issue(ctx context.Context, o Options, iss *certmanager.Issuer, cert *certma
 		NotAfter:       notAfterFor(cert),
 		PreferredChain: iss.Spec.ACME.PreferredChain,
 		Replaces:       o.Replaces,
-		BeforeFinalize: rec.beforeFinalize,
+		BeforeFinalize: func(orderURL string) error {
+			pemKey, err := certKey.PEM()
+			if err != nil {
+				return err
+			}
+			rec.keyPEM = pemKey
+			return rec.beforeFinalize(orderURL)
+		},
 		KeyUsage:       ku,
 		ExtKeyUsage:    eku,
 	}, sv, o.Observe)
@@ -275,6 +278,9 @@ func Issue(ctx context.Context, o Options, iss *certmanager.Issuer, cert *certma
 	var notIssued *acme.NotIssuedError
 	if errors.As(obtainErr, &notIssued) && notIssued.NotAfterAsked {
 		obtainErr = fmt.Errorf("%w: this certificate asks for a %s lifetime (spec.duration, --duration): ask for a shorter one, or none for the CA's default", obtainErr, cert.Spec.Duration.Duration)
+	}
+	if kerr := certKey.failed(); obtainErr != nil && kerr != nil {
+		obtainErr = kerr // the CSR could not be signed
 	}
 	if obtainErr != nil {
 		cert.Status.LastOrder.State = acme.StateErrored

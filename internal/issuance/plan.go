@@ -109,6 +109,21 @@ func (p *Plan) Issuer(c *certmanager.Certificate) *certmanager.Issuer {
 	return p.issuers[CertIssuerKey(c)]
 }
 
+// StoredIssuersOfCerts are the issuers Resolve read for the Certificates
+// (not those of the input, which are registered first), once each.
+func (p *Plan) StoredIssuersOfCerts() []*certmanager.Issuer {
+	var out []*certmanager.Issuer
+	seen := map[string]bool{}
+	for _, o := range p.Certs {
+		key := CertIssuerKey(o.Certificate)
+		if iss := p.issuers[key]; iss != nil && len(p.External[key]) > 0 && !seen[key] {
+			seen[key] = true
+			out = append(out, iss)
+		}
+	}
+	return out
+}
+
 // PlanError lists everything wrong with a plan before anything changed.
 type PlanError struct {
 	Problems []string
