@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	xacme "golang.org/x/crypto/acme"
@@ -103,12 +104,25 @@ type directoryExtras struct {
 	RenewalInfo string `json:"renewalInfo"`
 }
 
+// renewalInfoURLs caches each client's renewalInfo endpoint, as the
+// client caches the rest of the directory: a batch asks for the renewal
+// window of every certificate it issued, and read the directory again
+// for each.
+var renewalInfoURLs sync.Map // *xacme.Client -> string
+
 // renewalInfoURL returns the CA's renewalInfo endpoint, or ErrNoARI.
 func renewalInfoURL(ctx context.Context, c *xacme.Client) (string, error) {
+	if u, ok := renewalInfoURLs.Load(c); ok {
+		if u == "" {
+			return "", ErrNoARI
+		}
+		return u.(string), nil
+	}
 	var d directoryExtras
 	if err := getJSON(ctx, c.HTTPClient, c.DirectoryURL, &d, nil); err != nil {
 		return "", fmt.Errorf("read directory: %w", err)
 	}
+	renewalInfoURLs.Store(c, d.RenewalInfo)
 	if d.RenewalInfo == "" {
 		return "", ErrNoARI
 	}
