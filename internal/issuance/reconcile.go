@@ -95,9 +95,11 @@ func reconcile(st *store.Store, want *certmanager.Certificate, always bool, get 
 		case err != nil:
 			return "", err
 		}
-		if !always {
+		// The Secret is read only when nothing else already calls for a new
+		// certificate: Issue reads it again, and a Secret is read once.
+		if now := time.Now(); !always && ReissueReason(cert, want, true, now) == "" {
 			sec, err := st.GetSecret(ctx, want)
-			if ReissueReason(cert, want, err == nil && sec != nil, time.Now()) == "" {
+			if ReissueReason(cert, want, err == nil && sec != nil, now) == "" {
 				if !reflect.DeepEqual(cert.Labels, want.Labels) || !reflect.DeepEqual(cert.Annotations, want.Annotations) {
 					cert.Labels, cert.Annotations = want.Labels, want.Annotations
 					if err := st.SaveCertificate(ctx, cert); err != nil {

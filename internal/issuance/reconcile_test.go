@@ -105,3 +105,49 @@ func TestReconcilerListsOnce(t *testing.T) {
 		}
 	}
 }
+
+// A stored Certificate that must be issued again anyway (its spec
+// changed) is not checked for its Secret, which Issue reads; a current
+// one is, once, and skipped.
+func TestReconcileReadsTheSecretOnlyToSkip(t *testing.T) {
+	ctx := t.Context()
+	client := fake.NewClientset()
+	st := &store.Store{Client: client}
+	now := time.Now()
+	stored := &certmanager.Certificate{}
+	stored.Name, stored.Namespace = "web", "ns"
+	stored.Spec = certmanager.CertificateSpec{SecretName: "web", DNSNames: []string{"a.example.com"}, IssuerRef: certmanager.IssuerRef{Name: "le", Kind: certmanager.KindIssuer, Group: certmanager.Group}}
+	stored.Status.NotAfter, stored.Status.RenewalTime = &metav1.Time{Time: now.Add(48 * time.Hour)}, &metav1.Time{Time: now.Add(24 * time.Hour)}
+	stored.Status.Serial = "AB"
+	if err := st.SaveCertificate(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CoreV1().Secrets("ns").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	secretReads := func(want *certmanager.Certificate) (string, int) {
+		client.ClearActions()
+		skip, err := Reconcile(st, want, false)(ctx, &Job{Cert: want})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, a := range client.Actions() {
+			if a.GetResource().Resource == "secrets" {
+				n++
+			}
+		}
+		return skip, n
+	}
+	same := &certmanager.Certificate{}
+	same.Name, same.Namespace, same.Spec = "web", "ns", stored.Spec
+	if skip, n := secretReads(same); skip == "" || n != 1 {
+		t.Errorf("current certificate: skip %q after %d Secret reads, want a skip after 1", skip, n)
+	}
+	changed := &certmanager.Certificate{}
+	changed.Name, changed.Namespace, changed.Spec = "web", "ns", stored.Spec
+	changed.Spec.DNSNames = []string{"b.example.com"}
+	if skip, n := secretReads(changed); skip != "" || n != 0 {
+		t.Errorf("changed spec: skip %q after %d Secret reads, want an issue and none", skip, n)
+	}
+}
