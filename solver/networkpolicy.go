@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 )
@@ -236,14 +238,66 @@ func onlyNameKeys(s *metav1.LabelSelector) bool {
 // policies then go unchecked, with a warning.
 func (w *Workload) checkTraffic(ctx context.Context, podLabels map[string]string) (TrafficVerdict, error) {
 	ns := w.Config.Namespace
-	list, err := w.Client.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
+	items, err := w.Policies.list(ctx, w.Client, ns)
 	if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
 		return TrafficVerdict{Traffic: TrafficUnchecked, Why: fmt.Sprintf("you may not list networkpolicies in namespace %q", ns)}, nil
 	}
 	if err != nil {
 		return TrafficVerdict{}, kube.Describe(err, "list", "networkpolicies.networking.k8s.io", ns)
 	}
-	return solverTraffic(list.Items, podLabels, httpPort, portName, w.Config.IngressControllerNamespace), nil
+	return solverTraffic(items, podLabels, httpPort, portName, w.Config.IngressControllerNamespace), nil
+}
+
+// NetworkPolicies lists each namespace's NetworkPolicies once for the
+// solvers of one run (apply judges every certificate's solver pod, all
+// with the same labels, against the same policies before ordering). A
+// policy added during the run is not seen by the later checks; the
+// self-check still finds a route it blocks before the CA validates. A
+// failed list is not kept: the next check lists again. A nil
+// *NetworkPolicies lists per call.
+type NetworkPolicies struct {
+	mu   sync.Mutex
+	byNS map[string]*policyList
+}
+
+type policyList struct {
+	mu    sync.Mutex
+	done  bool
+	items []networkingv1.NetworkPolicy
+	err   error // Forbidden or NotFound, kept: asking again would say the same
+}
+
+func (p *NetworkPolicies) list(ctx context.Context, client kubernetes.Interface, ns string) ([]networkingv1.NetworkPolicy, error) {
+	read := func() ([]networkingv1.NetworkPolicy, error) {
+		list, err := client.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return list.Items, nil
+	}
+	if p == nil {
+		return read()
+	}
+	p.mu.Lock()
+	if p.byNS == nil {
+		p.byNS = map[string]*policyList{}
+	}
+	l := p.byNS[ns]
+	if l == nil {
+		l = &policyList{}
+		p.byNS[ns] = l
+	}
+	p.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		items, err := read()
+		if err != nil && !apierrors.IsForbidden(err) && !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+		l.items, l.err, l.done = items, err, true
+	}
+	return l.items, l.err
 }
 
 // TrafficError: NetworkPolicies would drop the CA's validation requests

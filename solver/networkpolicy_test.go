@@ -1,12 +1,17 @@
 package solver
 
 import (
+	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func TestSolverTraffic(t *testing.T) {
@@ -55,5 +60,43 @@ func TestSolverTraffic(t *testing.T) {
 				t.Errorf("got %v (%+v), want %v", v.Traffic, v, tt.want)
 			}
 		})
+	}
+}
+
+// A run lists each namespace's NetworkPolicies once; a failed list is
+// asked again, a Forbidden one is not.
+func TestNetworkPoliciesListOnce(t *testing.T) {
+	ctx := t.Context()
+	client := fake.NewClientset(&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "deny", Namespace: "app"}})
+	var lists atomic.Int32
+	fail := atomic.Bool{}
+	client.PrependReactor("list", "networkpolicies", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		lists.Add(1)
+		switch {
+		case a.GetNamespace() == "locked":
+			return true, nil, apierrors.NewForbidden(networkingv1.Resource("networkpolicies"), "", nil)
+		case fail.Load():
+			return true, nil, apierrors.NewServiceUnavailable("restarting")
+		}
+		return false, nil, nil
+	})
+	p := &NetworkPolicies{}
+	fail.Store(true)
+	if _, err := p.list(ctx, client, "app"); err == nil {
+		t.Fatal("a failed list: want its error")
+	}
+	fail.Store(false)
+	for range 3 {
+		if items, err := p.list(ctx, client, "app"); err != nil || len(items) != 1 {
+			t.Fatalf("list = %v, %v", items, err)
+		}
+	}
+	for range 2 {
+		if _, err := p.list(ctx, client, "locked"); !apierrors.IsForbidden(err) {
+			t.Fatalf("locked: %v, want Forbidden", err)
+		}
+	}
+	if got := lists.Load(); got != 3 {
+		t.Errorf("%d lists, want 3 (the failed one, then one per namespace)", got)
 	}
 }

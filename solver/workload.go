@@ -34,6 +34,9 @@ type Workload struct {
 	// Checker verifies the challenge URLs before the CA is asked to.
 	Checker *SelfCheck
 	Observe acme.Observer
+	// Policies, when set, shares the namespace's NetworkPolicies list
+	// between the solvers of one run.
+	Policies *NetworkPolicies
 	// Now is injectable for tests.
 	Now func() time.Time
 

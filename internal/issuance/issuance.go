@@ -60,6 +60,9 @@ type Options struct {
 	// IngressClasses, when set, shares IngressClass reads between the
 	// issues of one command.
 	IngressClasses *solver.IngressClasses
+	// NetworkPolicies, when set, shares each namespace's NetworkPolicies
+	// list between the issues of one run (the Runner makes one).
+	NetworkPolicies *solver.NetworkPolicies
 	// AllowSolverTraffic adds a temporary NetworkPolicy admitting the
 	// solver's traffic when the namespace's policies would drop it, as
 	// the issuer's solver.AnnotationAllowSolverTraffic does;

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
+	"github.com/kubectl-acme/kubectl-acme/solver"
 )
 
 // Job is one certificate for a Runner.
@@ -62,6 +63,9 @@ func (r *Runner) Run(ctx context.Context, jobs []*Job, report func(Outcome)) int
 	opts := r.Options
 	if opts.Accounts == nil {
 		opts.Accounts = &Accounts{}
+	}
+	if opts.NetworkPolicies == nil {
+		opts.NetworkPolicies = &solver.NetworkPolicies{}
 	}
 	if len(jobs) > 1 {
 		return r.runShared(ctx, opts, jobs, report)

@@ -127,11 +127,12 @@ func (m *multiSolver) workload(cfg solver.Config, sv certmanager.ACMEChallengeSo
 		chk.WaitInstead = &d
 	}
 	return solver.Workload{
-		Client:  m.o.Store.Client,
-		Dynamic: m.o.Store.Dynamic,
-		Config:  cfg,
-		Checker: chk,
-		Observe: m.o.Observe,
+		Client:   m.o.Store.Client,
+		Dynamic:  m.o.Store.Dynamic,
+		Config:   cfg,
+		Checker:  chk,
+		Observe:  m.o.Observe,
+		Policies: m.o.NetworkPolicies,
 	}
 }
 
