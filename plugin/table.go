@@ -24,7 +24,10 @@ func printTable(w io.Writer, header []string, rows [][]string) error {
 					return err
 				}
 			}
-			if _, err := io.WriteString(tw, cellText.Replace(c)); err != nil {
+			if strings.ContainsAny(c, "\t\r\n") {
+				c = cellText.Replace(c)
+			}
+			if _, err := io.WriteString(tw, c); err != nil {
 				return err
 			}
 		}
