@@ -303,3 +303,50 @@ func TestApplySharedWorkloadKilled(t *testing.T) {
 	wantAll(t, "cleanup", out, "deleted", "k-0,k-1,k-2,k-3", "lease/acme-certificate-k-0 deleted")
 	assertNoSolverObjects(t, ns)
 }
+
+// TestApplySharedWorkloadAllowSolverTraffic: in a namespace whose
+// default-deny policy drops the solver's traffic, `apply
+// --allow-solver-traffic` of several certificates adds one temporary
+// NetworkPolicy for the shared pod, removed with it.
+func TestApplySharedWorkloadAllowSolverTraffic(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	createNetworkPolicy(t, ns, "default-deny", defaultDeny)
+	createIssuer(t, env.Kubeconfig, ns, "pebble", env.IngressClass)
+	path, names := certificatesManifest(t, ns, "pebble", "np", 3)
+	created := watchCreates(t, ns)
+	w, err := kube.NetworkingV1().NetworkPolicies(ns).Watch(t.Context(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=http01-solver"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	policies := map[string]bool{}
+	var mu sync.Mutex
+	go func() {
+		for ev := range w.ResultChan() {
+			if m, err := metaOf(ev.Object); err == nil && ev.Type == watch.Added {
+				mu.Lock()
+				policies[m.GetName()] = true
+				mu.Unlock()
+			}
+		}
+	}()
+	mustApply(t, nil, "-n", ns, "-f", path, "--allow-solver-traffic", "--connect-to", env.IngressHTTP, "-q")
+	for _, n := range names {
+		verifySecret(t, ns, n, []string{n + "." + ns + ".example.test"})
+	}
+	waitFor(t, 10*time.Second, "the watch to see the pod", func() bool { return created.count("pod") >= 1 })
+	mu.Lock()
+	if created.count("pod") != 1 || len(policies) != 1 {
+		t.Errorf("created %s and %d solver NetworkPolicies, want 1 pod and 1 policy", created, len(policies))
+	}
+	mu.Unlock()
+	assertNoSolverObjects(t, ns)
+	nps, err := kube.NetworkingV1().NetworkPolicies(ns).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nps.Items) != 1 {
+		t.Errorf("%d NetworkPolicies after the run, want only default-deny", len(nps.Items))
+	}
+}
