@@ -209,7 +209,7 @@ func NewGetProfilesOptions(streams genericiooptions.IOStreams) *GetProfilesOptio
 func NewCmdGetProfiles(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewGetProfilesOptions(streams)
 	cmd := &cobra.Command{
-		Use:   "profiles --issuer NAME",
+		Use:   "profiles --issuer NAME [--cluster-issuer]",
 		Short: "List the certificate profiles the issuer's CA offers",
 		Long: `List the ACME profiles (e.g. classic, tlsserver, shortlived) the issuer's CA offers,
 for --profile of create issuer and issue.`,
@@ -220,6 +220,13 @@ for --profile of create issuer and issue.`,
 	cmd.Flags().StringVar(&o.Name, "issuer", o.Name, "Issuer whose CA to ask")
 	o.Output.addFlag(cmd, "Output format: json or yaml")
 	o.addFlags(cmd)
+	// --issuer NAME --cluster-issuer, as issue and check name a
+	// ClusterIssuer; --cluster, the issuer commands' name for it, still
+	// works.
+	cmd.Flags().BoolVar(&o.Cluster, "cluster-issuer", o.Cluster, "--issuer names a ClusterIssuer")
+	if err := cmd.Flags().MarkDeprecated("cluster", "use --cluster-issuer"); err != nil {
+		panic(err)
+	}
 	return cmd
 }
 

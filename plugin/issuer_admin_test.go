@@ -81,3 +81,17 @@ func TestGetIssuersValidate(t *testing.T) {
 		wantErr(t, o.Validate(), err)
 	}
 }
+
+// get profiles names a ClusterIssuer as issue and check do, and as the
+// issuer commands do.
+func TestGetProfilesClusterIssuerFlags(t *testing.T) {
+	for _, args := range [][]string{{"--cluster-issuer"}, {"--cluster"}} {
+		cmd := NewCmdGetProfiles(&Factory{}, genericiooptions.NewTestIOStreamsDiscard())
+		if err := cmd.ParseFlags(append([]string{"--issuer", "le"}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		if v := cmd.Flags().Lookup("cluster-issuer").Value.String(); v != "true" {
+			t.Errorf("%q: --cluster-issuer = %s", args, v)
+		}
+	}
+}
