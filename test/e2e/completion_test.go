@@ -179,3 +179,15 @@ func TestCompletionScripts(t *testing.T) {
 		}
 	}
 }
+
+// `kubectl acme completion SHELL --no-descriptions` and a shell it does not
+// know.
+func TestCompletionCommandFlags(t *testing.T) {
+	if out := mustACME(t, env.Kubeconfig, "completion", "zsh", "--no-descriptions"); !strings.Contains(out, "__completeNoDesc") {
+		t.Errorf("completion zsh --no-descriptions: no __completeNoDesc in the script")
+	}
+	_, errOut, code := acmeCmd(t, env.Kubeconfig, "completion", "tcsh")
+	if code == 0 || !strings.Contains(errOut, `unsupported shell "tcsh"`) {
+		t.Errorf("completion tcsh: exit %d, %q", code, errOut)
+	}
+}
