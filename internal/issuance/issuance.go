@@ -258,8 +258,8 @@ func Issue(ctx context.Context, o Options, iss *certmanager.Issuer, cert *certma
 			rec.keyPEM = pemKey
 			return rec.beforeFinalize(orderURL)
 		},
-		KeyUsage:       ku,
-		ExtKeyUsage:    eku,
+		KeyUsage:    ku,
+		ExtKeyUsage: eku,
 	}, sv, o.Observe)
 
 	// Record the outcome even when the command's context has ended.
