@@ -24,9 +24,16 @@ import (
 // coordination.k8s.io Lease per Certificate while it works, renewing it
 // every LeaseRenewInterval. A holder that crashes stops renewing, and its
 // lease is free again LeaseDuration after the last renewal.
+//
+// A renewal is one write per held lease, and a run of many certificates
+// holds many while they wait for their shared solver workload, so they are
+// renewed at half the duration, not more often; a failed renewal (an API
+// server restarting) is tried again every leaseRenewRetry, three times
+// before the lease would expire.
 const (
 	LeaseDuration      = 30 * time.Second
-	LeaseRenewInterval = 10 * time.Second
+	LeaseRenewInterval = LeaseDuration / 2
+	leaseRenewRetry    = 5 * time.Second
 	// leasePoll is how often a waiting process looks at a held lease.
 	leasePoll = time.Second
 )
@@ -232,11 +239,11 @@ func (cl *certLease) fresh(now time.Time) *coordinationv1.Lease {
 }
 
 // keepRenewed renews the lease until stopped. Transient errors (an API
-// server restart) are retried at the next tick; finding another holder
-// calls lost and stops.
+// server restart) are retried after leaseRenewRetry; finding another
+// holder calls lost and stops.
 func (cl *certLease) keepRenewed(ctx context.Context, lost func()) {
 	defer close(cl.done)
-	t := time.NewTicker(LeaseRenewInterval)
+	t := time.NewTimer(LeaseRenewInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -244,9 +251,15 @@ func (cl *certLease) keepRenewed(ctx context.Context, lost func()) {
 			return
 		case <-t.C:
 		}
-		if err := cl.renew(ctx); errors.Is(err, ErrLeaseLost) {
+		err := cl.renew(ctx)
+		if errors.Is(err, ErrLeaseLost) {
 			lost()
 			return
+		}
+		if err != nil {
+			t.Reset(leaseRenewRetry)
+		} else {
+			t.Reset(LeaseRenewInterval)
 		}
 	}
 }
@@ -256,7 +269,7 @@ func (cl *certLease) keepRenewed(ctx context.Context, lost func()) {
 // so no read comes first. Only a conflict (someone wrote it meanwhile)
 // costs a read, to see whether it is still ours.
 func (cl *certLease) renew(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, LeaseRenewInterval)
+	ctx, cancel := context.WithTimeout(ctx, leaseRenewRetry)
 	defer cancel()
 	leases := cl.client.CoordinationV1().Leases(cl.ns)
 	cl.mu.Lock()
