@@ -218,29 +218,21 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	opts := issuance.Options{Store: st, UserAgent: o.factory.UserAgent, Accounts: r.Options.Accounts}
 	failed := 0
-	badIssuers := map[string]error{}
-	for _, obj := range plan.Issuers {
-		iss := obj.Issuer
-		if err := o.registerIssuer(ctx, st, r.Options.Accounts, iss); err != nil {
+	badIssuers := plan.PrepareIssuers(ctx, opts, o.Timeout, o.agree, func(out issuance.IssuerOutcome) {
+		if out.Err != nil {
 			failed++
-			badIssuers[issuance.IssuerKey(iss.Kind, iss.Namespace, iss.Name)] = err
-			fmt.Fprintf(o.ErrOut, "error: %s: %v\n", issuance.KindName(iss), err)
-			continue
+			fmt.Fprintf(o.ErrOut, "error: %s: %v\n", issuance.KindName(out.Issuer), o.explainRegistration(out.Err))
+			return
 		}
-		acct := iss.Status.ACME
-		o.printf("%s registered (account %s, %s)\n", issuance.KindName(iss), acct.URI, acct.AccountStatus)
-	}
-	for _, iss := range plan.StoredIssuers {
-		if err := st.SaveIssuer(ctx, iss); err != nil {
-			failed++
-			badIssuers[issuance.IssuerKey(iss.Kind, iss.Namespace, iss.Name)] = err
-			fmt.Fprintf(o.ErrOut, "error: %s: %v\n", issuance.KindName(iss), err)
-			continue
+		if out.Stored {
+			o.printf("%s configured (solvers of legacy certificates added)\n", issuance.KindName(out.Issuer))
+			return
 		}
-		o.printf("%s configured (solvers of legacy certificates added)\n", issuance.KindName(iss))
-	}
-
+		acct := out.Issuer.Status.ACME
+		o.printf("%s registered (account %s, %s)\n", issuance.KindName(out.Issuer), acct.URI, acct.AccountStatus)
+	})
 	failed += r.Run(ctx, plan.Jobs(st, o.Reissue, badIssuers), o.report)
 	if !o.ApplyIngress {
 		for _, sh := range o.decoded.Shims {
@@ -274,12 +266,9 @@ func (o *ApplyOptions) printf(format string, args ...any) {
 	fmt.Fprintf(o.Out, format, args...)
 }
 
-// registerIssuer registers iss's account; its client goes into accounts
-// for the run's orders.
-func (o *ApplyOptions) registerIssuer(ctx context.Context, st *store.Store, accounts *issuance.Accounts, iss *certmanager.Issuer) error {
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	err := issuance.RegisterIssuer(ctx, issuance.Options{Store: st, UserAgent: o.factory.UserAgent, Accounts: accounts}, iss, o.agree)
+// explainRegistration says how to agree to the CA's terms without a
+// terminal.
+func (o *ApplyOptions) explainRegistration(err error) error {
 	if errors.Is(err, acme.ErrTermsNotAgreed) && !o.interact && !o.AgreeTOS {
 		return fmt.Errorf("%w: read them and re-run with --agree-tos", err)
 	}

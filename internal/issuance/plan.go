@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -206,6 +207,40 @@ func (p *Plan) Resolve(ctx context.Context, st *store.Store) error {
 		return &PlanError{Problems: problems}
 	}
 	return nil
+}
+
+// IssuerOutcome is how one of a plan's issuers was made ready.
+type IssuerOutcome struct {
+	Issuer *certmanager.Issuer
+	// Stored: a stored Issuer saved with a legacy Certificate's solvers,
+	// not registered.
+	Stored bool
+	Err    error
+}
+
+// PrepareIssuers registers the input's Issuers, one at a time (the CA's
+// terms may be asked on the terminal), each within timeout, and saves the
+// stored Issuers that legacy Certificates extend. report hears of each,
+// in plan order. The registering clients go to o.Accounts for the run's
+// orders. It returns the issuers that failed, by IssuerKey, for Jobs.
+func (p *Plan) PrepareIssuers(ctx context.Context, o Options, timeout time.Duration, agree func(tosURL string) bool, report func(IssuerOutcome)) map[string]error {
+	failed := map[string]error{}
+	done := func(iss *certmanager.Issuer, stored bool, err error) {
+		if err != nil {
+			failed[IssuerKey(iss.Kind, iss.Namespace, iss.Name)] = err
+		}
+		report(IssuerOutcome{Issuer: iss, Stored: stored, Err: err})
+	}
+	for _, obj := range p.Issuers {
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		err := RegisterIssuer(rctx, o, obj.Issuer, agree)
+		cancel()
+		done(obj.Issuer, false, err)
+	}
+	for _, iss := range p.StoredIssuers {
+		done(iss, true, o.Store.SaveIssuer(ctx, iss))
+	}
+	return failed
 }
 
 // Jobs are the plan's Certificates for the Runner, each reconciled with

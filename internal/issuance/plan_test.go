@@ -2,8 +2,10 @@ package issuance
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -272,5 +274,39 @@ spec:
 	// One rules review of ns, one access review of what its rules refuse.
 	if reviews != 2 {
 		t.Errorf("%d access reviews, want 2", reviews)
+	}
+}
+
+// PrepareIssuers registers the input's Issuers and saves the stored ones
+// legacy Certificates extend, reporting each in plan order; a failed one
+// is returned for Jobs.
+func TestPrepareIssuers(t *testing.T) {
+	ctx := t.Context()
+	st := &store.Store{Client: fake.NewClientset()}
+	p, err := NewPlan(decode(t, `apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: down, namespace: ns}
+spec:
+  acme:
+    server: https://127.0.0.1:1/dir
+    privateKeySecretRef: {name: down}
+    solvers: [{http01: {ingress: {}}}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.StoredIssuers = []*certmanager.Issuer{storedIssuer(certmanager.KindIssuer, "ns", "stored")}
+	var got []string
+	failed := p.PrepareIssuers(ctx, Options{Store: st}, 5*time.Second, func(string) bool { return true }, func(out IssuerOutcome) {
+		got = append(got, fmt.Sprintf("%s stored=%v failed=%v", KindName(out.Issuer), out.Stored, out.Err != nil))
+	})
+	if want := "issuer/down stored=false failed=true, issuer/stored stored=true failed=false"; strings.Join(got, ", ") != want {
+		t.Errorf("reported %q, want %q", strings.Join(got, ", "), want)
+	}
+	if len(failed) != 1 || failed["Issuer/ns/down"] == nil {
+		t.Errorf("failed %v", failed)
+	}
+	if _, err := st.GetIssuer(ctx, "ns", "stored", false); err != nil {
+		t.Errorf("the stored issuer was not saved: %v", err)
 	}
 }
