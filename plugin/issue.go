@@ -218,16 +218,27 @@ func (o *IssueOptions) preflight(st *store.Store) func(ctx context.Context, j *i
 		} else {
 			scope, j.Issuer = rbac.AccessScope(ctx, st, o.Namespace, ref.Name, cluster, j.Cert)
 		}
-		scope.SolverTraffic = scope.SolverTraffic || o.AllowSolverTraffic
-		rules, err := preflightRules(ctx, st.Client, scope, roleHint(o.Namespace, ref.Name, cluster), rbac.Issue)
-		if err != nil {
+		if err := o.checkAccess(ctx, st, scope, ref); err != nil {
 			return "", err
 		}
-		rbac.DenyIngressClassReads(o.classes, rules)
 		// A nil Issuer is read again by the runner, for the reason it
 		// could not be read.
 		return "", nil
 	}
+}
+
+// checkAccess fails, before anything is created, when the user lacks a
+// permission that issuing through ref with scope needs, and keeps the
+// IngressClass lookups from reads the review shows would be forbidden.
+func (o *IssueOptions) checkAccess(ctx context.Context, st *store.Store, scope rbac.Scope, ref certmanager.IssuerRef) error {
+	cluster := ref.Kind == certmanager.KindClusterIssuer
+	scope.SolverTraffic = scope.SolverTraffic || o.AllowSolverTraffic
+	rules, err := preflightRules(ctx, st.Client, scope, roleHint(o.Namespace, ref.Name, cluster), rbac.Issue)
+	if err != nil {
+		return err
+	}
+	rbac.DenyIngressClassReads(o.classes, rules)
+	return nil
 }
 
 // load reads the stored Certificate, or makes it from the flags, and, when

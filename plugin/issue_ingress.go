@@ -97,14 +97,10 @@ func (o *IssueOptions) runIngress(ctx context.Context) error {
 
 	// Before anything is created: permissions, issuers, a solver per name.
 	r := certs[0].Spec.IssuerRef
-	cluster := r.Kind == certmanager.KindClusterIssuer
-	scope, _ := rbac.AccessScope(ctx, st, ns, r.Name, cluster, certs[0])
-	scope.SolverTraffic = scope.SolverTraffic || o.AllowSolverTraffic
-	rules, err := preflightRules(ctx, st.Client, scope, roleHint(ns, r.Name, cluster), rbac.Issue)
-	if err != nil {
+	scope, _ := rbac.AccessScope(ctx, st, ns, r.Name, r.Kind == certmanager.KindClusterIssuer, certs[0])
+	if err := o.checkAccess(ctx, st, scope, r); err != nil {
 		return fmt.Errorf("ingress %q: %w", o.Ingress, err)
 	}
-	rbac.DenyIngressClassReads(o.classes, rules)
 	// issue issues: a stored, current certificate is issued again too.
 	jobs, err := issuance.JobsFor(ctx, st, certs, true)
 	if err != nil {
