@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -218,8 +217,8 @@ func (o *StatusOptions) runOne(ctx context.Context) error {
 
 // describeCertificate prints the detailed view of one Certificate.
 func describeCertificate(w io.Writer, c *certmanager.Certificate, iss *certmanager.Issuer, issErr error, sec *corev1.Secret, now time.Time) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	p := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	var fields [][]string
+	p := func(k, v string) { fields = append(fields, []string{k + ":", v}) }
 	s := certmanager.Summarize(&c.Status, now)
 	status := string(s.State)
 	if s.Reason != "" {
@@ -285,7 +284,7 @@ func describeCertificate(w io.Writer, c *certmanager.Certificate, iss *certmanag
 		}
 		p("Last Order", fmt.Sprintf("%s (%s, started %s%s)", orNone(o.URL), o.State, o.Started.UTC().Format(time.RFC3339), took))
 	}
-	if err := tw.Flush(); err != nil {
+	if err := printFields(w, fields); err != nil {
 		return err
 	}
 	if o := c.Status.LastOrder; o != nil && len(o.Challenges) > 0 {
@@ -299,7 +298,12 @@ func describeCertificate(w io.Writer, c *certmanager.Certificate, iss *certmanag
 	return nil
 }
 
-type indent struct{ w io.Writer }
+// indent starts every line with two spaces. A write may end inside a line
+// (the table's buffer fills where it fills): the next one goes on with it.
+type indent struct {
+	w       io.Writer
+	midLine bool
+}
 
 func (i *indent) Write(p []byte) (int, error) {
 	lines := strings.SplitAfter(string(p), "\n")
@@ -307,9 +311,13 @@ func (i *indent) Write(p []byte) (int, error) {
 		if l == "" {
 			continue
 		}
-		if _, err := io.WriteString(i.w, "  "+l); err != nil {
+		if !i.midLine {
+			l = "  " + l
+		}
+		if _, err := io.WriteString(i.w, l); err != nil {
 			return 0, err
 		}
+		i.midLine = !strings.HasSuffix(l, "\n")
 	}
 	return len(p), nil
 }
