@@ -67,13 +67,6 @@ func registerIssueCompletion(cmd *cobra.Command, f *Factory) {
 	mustRegister(cmd, "key-size", fixedCompletions("2048", "3072", "4096", "256", "384"))
 }
 
-// registerStatusCompletion completes `status`: NAME from the existing
-// Certificates.
-func registerStatusCompletion(cmd *cobra.Command, f *Factory) {
-	cmd.ValidArgsFunction = f.completeCertificates
-	mustRegister(cmd, "output", fixedCompletions("wide", "json", "yaml"))
-}
-
 // mustRegister registers a flag's completion. It fails only for a flag
 // that does not exist, a mistake in this file that every test building
 // the command tree catches.

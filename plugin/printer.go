@@ -126,7 +126,9 @@ func toList(objs any) (*unstructured.UnstructuredList, error) {
 
 // printObject writes v as json or yaml without cli-runtime's printers:
 // for values that are not Kubernetes objects (the version, a CA's
-// profiles), as kubectl version -o does.
+// profiles), as kubectl version -o does, and for status's Certificates,
+// documents kept in ConfigMaps rather than served objects: through
+// toList their json keys would come sorted instead of in field order.
 func printObject(w io.Writer, format string, v any) error {
 	switch format {
 	case "json":
@@ -148,7 +150,7 @@ func printObject(w io.Writer, format string, v any) error {
 }
 
 // list wraps items the way kubectl prints several objects, for
-// printObject.
+// printObject (status -o json|yaml).
 func list[T any](items []T) map[string]any {
 	if items == nil {
 		items = []T{}

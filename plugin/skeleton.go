@@ -32,6 +32,7 @@ var (
 	_ command = (*RenewOptions)(nil)
 	_ command = (*RevokeOptions)(nil)
 	_ command = (*ScheduleOptions)(nil)
+	_ command = (*StatusOptions)(nil)
 	_ command = (*UnscheduleOptions)(nil)
 	_ command = (*UpdateIssuerOptions)(nil)
 	_ command = (*VersionOptions)(nil)

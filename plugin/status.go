@@ -23,19 +23,19 @@ import (
 
 // StatusOptions holds `kubectl acme status` input.
 type StatusOptions struct {
-	Name          string
-	AllNamespaces bool
-	Output        string
+	// Name is the certificate to describe; "" lists them.
+	Name string
+	namespaceFlags
+	Output *outputFlags
 
-	namespace string
-	factory   *Factory
-	now       func() time.Time
+	factory *Factory
+	now     func() time.Time
 	genericiooptions.IOStreams
 }
 
 // NewStatusOptions returns the defaults of `kubectl acme status`.
 func NewStatusOptions(streams genericiooptions.IOStreams) *StatusOptions {
-	return &StatusOptions{IOStreams: streams, now: time.Now}
+	return &StatusOptions{IOStreams: streams, Output: newOutputFlags("", "wide", "json", "yaml"), now: time.Now}
 }
 
 // NewCmdStatus builds `kubectl acme status`.
@@ -52,39 +52,27 @@ last order with each challenge's outcome.`,
   kubectl acme status -A -o wide
   kubectl acme status web
   kubectl acme status web -o yaml`,
-		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: f.completeCertificates,
+		RunE:              runE(f, o),
 	}
-	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "List certificates in all namespaces")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: wide, json or yaml")
-	registerStatusCompletion(cmd, f)
+	o.addAllNamespacesFlag(cmd.Flags(), "List certificates in all namespaces")
+	o.Output.addFlag(cmd, "Output format: wide, json or yaml")
 	return cmd
 }
 
 // Complete takes NAME and the namespace.
-func (o *StatusOptions) Complete(f *Factory, args []string) error {
+func (o *StatusOptions) Complete(f *Factory, cmd *cobra.Command, args []string) error {
 	if len(args) == 1 {
 		o.Name = args[0]
 	}
-	ns, _, err := f.Namespace()
-	if err != nil {
-		return err
-	}
-	o.namespace, o.factory = ns, f
-	return nil
+	o.factory = f
+	return o.complete(f)
 }
 
 // Validate checks flag combinations.
 func (o *StatusOptions) Validate() error {
-	if err := validateOutput(o.Output, "", "wide", "json", "yaml"); err != nil {
+	if err := o.Output.validate(); err != nil {
 		return err
 	}
 	if o.Name != "" && o.AllNamespaces {
@@ -98,20 +86,17 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if o.Name != "" {
 		return o.runOne(ctx)
 	}
-	ns := o.namespace
-	if o.AllNamespaces {
-		ns = ""
-	}
+	ns := o.listNamespace()
 	st, err := o.factory.Store()
 	if err != nil {
 		return err
 	}
-	if o.Output == "json" || o.Output == "yaml" {
+	if !o.Output.table() {
 		certs, err := status.Certificates(ctx, st.Client, ns)
 		if err != nil {
 			return err
 		}
-		return printObject(o.Out, o.Output, list(certs))
+		return printObject(o.Out, o.Output.Format(), list(certs))
 	}
 	cfg, err := o.factory.RESTConfig()
 	if err != nil {
@@ -126,15 +111,11 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if len(rows) == 0 {
-		where := "in " + o.namespace + " namespace"
-		if o.AllNamespaces {
-			where = "in any namespace"
-		}
-		if _, err := fmt.Fprintf(o.ErrOut, "No certificates found %s.\n", where); err != nil {
+		if _, err := fmt.Fprintf(o.ErrOut, "No certificates found %s.\n", o.where()); err != nil {
 			return err
 		}
 	} else {
-		header, table := CertificateTable(rows, o.AllNamespaces, o.Output == "wide", o.now())
+		header, table := CertificateTable(rows, o.AllNamespaces, o.Output.wide(), o.now())
 		if err := printTable(o.Out, header, table); err != nil {
 			return err
 		}
@@ -198,12 +179,12 @@ func (o *StatusOptions) runOne(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cert, err := st.GetCertificate(ctx, o.namespace, o.Name)
+	cert, err := st.GetCertificate(ctx, o.Namespace, o.Name)
 	if err != nil {
 		return err
 	}
-	if o.Output == "json" || o.Output == "yaml" {
-		return printObject(o.Out, o.Output, cert)
+	if !o.Output.table() {
+		return printObject(o.Out, o.Output.Format(), cert)
 	}
 	sec, err := st.GetSecret(ctx, cert)
 	if err != nil {
