@@ -95,6 +95,7 @@ func (r *Runner) runShared(ctx context.Context, opts Options, jobs []*Job, repor
 	if r.linger > 0 {
 		g.linger = r.linger
 	}
+	g.predictAdmission(opts, jobs)
 	sem := make(chan struct{}, max(r.Concurrency, 1))
 	var mu sync.Mutex
 	failed := 0
@@ -115,6 +116,7 @@ func (r *Runner) runShared(ctx context.Context, opts Options, jobs []*Job, repor
 			jo := opts
 			jo.group = &jobGroup{g: g, slot: s, clock: clock}
 			out := r.job(clock, jo, j)
+			g.admission.jobEnded(j.Cert)
 			// Issue left its workloads; this covers a job that ended
 			// before handing in challenges.
 			jo.group.doneOrdering()

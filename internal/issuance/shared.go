@@ -58,6 +58,9 @@ type gatherer struct {
 	timer    *time.Timer
 	// newShared builds a batch's solver (tests replace it).
 	newShared func(proto solver.Shared, cfg solver.Config, observe acme.Observer) solver.Shared
+	// admission is the run's dry runs of its workloads; nil: each order
+	// has its own.
+	admission *runAdmission
 }
 
 func newGatherer(ctx context.Context, jobs int) *gatherer {
@@ -163,9 +166,9 @@ func configKey(sv solver.Shared) string {
 func newShared(proto solver.Shared, cfg solver.Config, observe acme.Observer) solver.Shared {
 	switch p := proto.(type) {
 	case *solver.Ingress:
-		return &solver.Ingress{Workload: solver.Workload{Client: p.Client, Dynamic: p.Dynamic, Config: cfg, Observe: observe}, Classes: p.Classes}
+		return &solver.Ingress{Workload: solver.Workload{Client: p.Client, Dynamic: p.Dynamic, Config: cfg, Observe: observe, Policies: p.Policies}, Classes: p.Classes}
 	case *solver.HTTPRoute:
-		return &solver.HTTPRoute{Workload: solver.Workload{Client: p.Client, Dynamic: p.Dynamic, Config: cfg, Observe: observe}}
+		return &solver.HTTPRoute{Workload: solver.Workload{Client: p.Client, Dynamic: p.Dynamic, Config: cfg, Observe: observe, Policies: p.Policies}}
 	}
 	panic(fmt.Sprintf("unknown shared solver %T", proto))
 }
@@ -285,14 +288,7 @@ func (g *gatherer) flushLocked(b *batch) {
 		close(b.ready)
 		return
 	}
-	cfg := b.proto.Configuration()
-	slices.Sort(certs)
-	if len(certs) == 1 {
-		cfg.Name, cfg.Certificate = solverName(certs[0]), certs[0]
-	} else {
-		cfg.Name, cfg.Certificate, cfg.Certificates = solverName("run-"+g.run), "", certs
-	}
-	cfg.Run = g.run
+	cfg := g.sharedConfig(b.proto, certs)
 	// The workload's own steps are each order's: every one waits on it.
 	b.sv = g.newShared(b.proto, cfg, func(e acme.Event) {
 		for _, o := range observers {
@@ -310,6 +306,22 @@ func (g *gatherer) flushLocked(b *batch) {
 		b.err = b.sv.Start(ctx, chals)
 		close(b.ready)
 	}()
+}
+
+// sharedConfig is how the workload serving the orders of certs is
+// built: proto's configuration, named for the run when it serves more
+// than one certificate. The run's dry runs (admission.go) judge objects
+// built from it too.
+func (g *gatherer) sharedConfig(proto solver.Shared, certs []string) solver.Config {
+	cfg := proto.Configuration()
+	certs = slices.Sorted(slices.Values(certs))
+	if len(certs) == 1 {
+		cfg.Name, cfg.Certificate = solverName(certs[0]), certs[0]
+	} else {
+		cfg.Name, cfg.Certificate, cfg.Certificates = solverName("run-"+g.run), "", certs
+	}
+	cfg.Run = g.run
+	return cfg
 }
 
 // wait waits for b's workload, then self-checks chals with chk.
@@ -458,15 +470,40 @@ func (s *memberSolver) NotNeeded() { s.j.doneOrdering() }
 // CleanUp leaves the shared workloads.
 func (s *memberSolver) CleanUp(ctx context.Context) error { return s.j.leave(ctx) }
 
-// DryRun judges the order's own solver objects, as a single order's run
-// does: the shared ones differ only in how many tokens they carry.
+// DryRun judges the order's solver objects: those a dry run of the run's
+// shared workload admitted with this certificate's names in them are not
+// sent again (admission.go); the others, and all of them when that dry
+// run was refused, are judged on their own, as a single order's run does,
+// so that a denial names the certificate that caused it.
 func (s *memberSolver) DryRun(ctx context.Context, chals []acme.Challenge) error {
-	var inner acme.Solver = s.m
-	if s.single != nil {
-		inner = s.single
+	groups := map[acme.Solver][]acme.Challenge{}
+	var order []acme.Solver
+	for _, ch := range chals {
+		sv := s.solverOf(ch.Identifier)
+		if sv == nil {
+			continue
+		}
+		if _, ok := groups[sv]; !ok {
+			order = append(order, sv)
+		}
+		groups[sv] = append(groups[sv], ch)
 	}
-	if a, ok := inner.(solver.Admitter); ok {
-		return a.DryRun(ctx, chals)
+	errs := make([]error, len(order))
+	var wg sync.WaitGroup
+	for i, sv := range order {
+		a, ok := sv.(solver.Admitter)
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s.j.g.admission.admitted(ctx, sv, s.m.cert.Name, groups[sv], s.m.o.Observe) {
+				return
+			}
+			errs[i] = a.DryRun(ctx, groups[sv])
+		}()
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }

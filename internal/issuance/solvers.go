@@ -21,6 +21,26 @@ import (
 // ingress or HTTPRoute. It fails before any order when a name has no
 // solver.
 func newSolver(o *Options, iss *certmanager.Issuer, cert *certmanager.Certificate) (acme.Solver, error) {
+	m, err := buildSolvers(o, iss, cert)
+	if err != nil {
+		return nil, err
+	}
+	if o.group != nil {
+		// The run shares solver workloads between its orders.
+		ms := &memberSolver{j: o.group, m: m}
+		if len(m.all) == 1 {
+			ms.single = m.all[0]
+		}
+		return ms, nil
+	}
+	if len(m.all) == 1 {
+		return m.all[0], nil
+	}
+	return m, nil
+}
+
+// buildSolvers is newSolver's solvers for cert's names, each its own.
+func buildSolvers(o *Options, iss *certmanager.Issuer, cert *certmanager.Certificate) (*multiSolver, error) {
 	picks, err := certmanager.SolversFor(iss, cert)
 	if err != nil {
 		return nil, err
@@ -57,18 +77,16 @@ func newSolver(o *Options, iss *certmanager.Issuer, cert *certmanager.Certificat
 	for name, i := range picks {
 		m.byName[name] = byIndex[i]
 	}
-	if o.group != nil {
-		// The run shares solver workloads between its orders.
-		ms := &memberSolver{j: o.group, m: m}
-		if len(m.all) == 1 {
-			ms.single = m.all[0]
-		}
-		return ms, nil
-	}
-	if len(m.all) == 1 {
-		return m.all[0], nil
-	}
 	return m, nil
+}
+
+// solverOf is the solver of a name, which the CA may spell in another
+// case.
+func (m *multiSolver) solverOf(name string) acme.Solver {
+	if sv := m.byName[name]; sv != nil {
+		return sv
+	}
+	return m.byName[strings.ToLower(name)]
 }
 
 // solverFor is the Ingress or HTTPRoute solver for one solver entry of an
