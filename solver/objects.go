@@ -197,13 +197,10 @@ func (c *Config) pod(chals []acme.Challenge, created string) *corev1.Pod {
 				VolumeMounts: []corev1.VolumeMount{{
 					Name: "challenges", MountPath: webRoot + ChallengePath[:len(ChallengePath)-1], ReadOnly: true,
 				}},
-				// No readiness probe: the kubelet then reports the pod Ready
-				// as soon as its container has started (the prober's first
-				// TCP probe came 0.2-1 s later on the real node, and its
-				// result reaches the API server through another status
-				// update). Serving is proved end to end by the self-check,
-				// which retries from 50 ms while httpd binds and the ingress
-				// picks up the endpoint, before the CA is told to validate.
+				ReadinessProbe: &corev1.Probe{
+					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(portName)}},
+					PeriodSeconds: 1,
+				},
 				Resources: corev1.ResourceRequirements{Requests: res, Limits: limits},
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: &no,
