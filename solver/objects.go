@@ -93,6 +93,14 @@ type Config struct {
 	// PathType of the challenge paths; empty decides it from the ingress
 	// class's controller (see PathTypeFor).
 	PathType networkingv1.PathType
+	// ReadinessProbe gives the solver container a TCP readiness probe. It
+	// is needed only when nothing else proves the pod serves before the CA
+	// is told to validate: with waitInsteadOfSelfCheck the run waits
+	// instead of self-checking, and without the probe the kubelet reports
+	// the pod Ready as soon as its container starts, before httpd listens.
+	// With the self-check (retrying from 50 ms) the probe only adds its
+	// first period to every run.
+	ReadinessProbe bool
 	// ServiceType of the solver Service; ClusterIP if empty.
 	ServiceType corev1.ServiceType
 	// PodTemplate and IngressTemplate are merged into the solver Pod and
@@ -197,10 +205,6 @@ func (c *Config) pod(chals []acme.Challenge, created string) *corev1.Pod {
 				VolumeMounts: []corev1.VolumeMount{{
 					Name: "challenges", MountPath: webRoot + ChallengePath[:len(ChallengePath)-1], ReadOnly: true,
 				}},
-				ReadinessProbe: &corev1.Probe{
-					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(portName)}},
-					PeriodSeconds: 1,
-				},
 				Resources: corev1.ResourceRequirements{Requests: res, Limits: limits},
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: &no,
@@ -217,6 +221,12 @@ func (c *Config) pod(chals []acme.Challenge, created string) *corev1.Pod {
 				}},
 			}},
 		},
+	}
+	if c.ReadinessProbe {
+		pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(portName)}},
+			PeriodSeconds: 1,
+		}
 	}
 	c.applyPodTemplate(pod)
 	return pod

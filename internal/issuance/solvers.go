@@ -144,6 +144,9 @@ func (m *multiSolver) workload(cfg solver.Config, sv certmanager.ACMEChallengeSo
 		d := sv.WaitInsteadOfSelfCheck.Duration
 		chk.WaitInstead = &d
 	}
+	// Without the self-check only the probe keeps the CA from asking
+	// before httpd listens.
+	cfg.ReadinessProbe = chk.WaitInstead != nil
 	return solver.Workload{
 		Client:   m.o.Store.Client,
 		Dynamic:  m.o.Store.Dynamic,
