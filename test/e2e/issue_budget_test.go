@@ -85,37 +85,8 @@ func TestAPIRequestBudget(t *testing.T) {
 		t.Skip("the environment was started by hack/testenv, without the audit log this test reads")
 	}
 	t.Parallel()
-	ctx := t.Context()
 	ns := budgetNamespace
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		rememberNamespace(ns)
-		if err := kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			t.Errorf("delete namespace %s: %v", ns, err)
-		}
-	})
-	waitFor(t, time.Minute, "the default ServiceAccount", func() bool {
-		_, err := kube.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil
-	})
-	role := parseRoles(t, mustACME(t, env.Kubeconfig, "check", "-n", ns, "-o", "yaml"))[0]
-	if _, err := kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	rb := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "budget"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "budget", Namespace: ns}},
-	}
-	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	user := serviceAccountKubeconfig(t, ns, "budget")
-	createIssuer(t, env.Kubeconfig, ns, "pebble", env.IngressClass)
+	user := budgetUser(t, ns)
 
 	start := time.Now()
 	name := "budget." + ns + ".example.test"
@@ -169,4 +140,43 @@ func auditOf(events []bench.AuditEvent, ns, sa string) []bench.AuditEvent {
 		}
 	}
 	return out
+}
+
+// budgetUser makes namespace ns (deleted after the test) with an issuer
+// "pebble", and returns the kubeconfig of ServiceAccount "budget" bound to
+// the minimal Role `check` prints for ns: the user whose requests the
+// budget tests count.
+func budgetUser(t *testing.T, ns string) string {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		rememberNamespace(ns)
+		if err := kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("delete namespace %s: %v", ns, err)
+		}
+	})
+	waitFor(t, time.Minute, "the default ServiceAccount", func() bool {
+		_, err := kube.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
+	role := parseRoles(t, mustACME(t, env.Kubeconfig, "check", "-n", ns, "-o", "yaml"))[0]
+	if _, err := kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "budget"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "budget", Namespace: ns}},
+	}
+	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	user := serviceAccountKubeconfig(t, ns, "budget")
+	createIssuer(t, env.Kubeconfig, ns, "pebble", env.IngressClass)
+	return user
 }
