@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -45,6 +47,18 @@ type Workload struct {
 	// openTraffic: the dry run found NetworkPolicies dropping the
 	// solver's traffic and the user opted in to a policy admitting it.
 	openTraffic bool
+	// blockOwner: the dry run found that the API server lets this user
+	// set blockOwnerDeletion on the pod's dependents (the
+	// OwnerReferencesPermissionEnforcement admission plugin, where
+	// enabled, asks for update on pods/finalizers), so cleanUp can delete
+	// the pod in the foreground and let the garbage collector remove the
+	// Service, Ingress and NetworkPolicy: one request instead of four.
+	blockOwner bool
+	// podWatch is the solver pod's watch, kept open from waitPodReady to
+	// cleanUp, which reads the foreground deletion's end from it without
+	// another request; podUID is the pod the run created.
+	podWatch watch.Interface
+	podUID   types.UID
 }
 
 type kindName struct{ kind, name string }
@@ -84,6 +98,12 @@ func (w *Workload) start(ctx context.Context, chals []acme.Challenge) (*metav1.O
 		return nil, "", Admission(err, "pod", ns, cfg.Name, "create")
 	}
 	owner := &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}
+	w.mu.Lock()
+	w.podUID = pod.UID
+	if w.blockOwner {
+		owner.BlockOwnerDeletion = &w.blockOwner
+	}
+	w.mu.Unlock()
 
 	w.track(KindService, cfg.Name)
 	if _, err := w.Client.CoreV1().Services(ns).Create(ctx, cfg.service(owner, created), metav1.CreateOptions{}); ignoreExists(err) != nil {
@@ -158,7 +178,12 @@ func (w *Workload) waitPodReady(ctx context.Context) error {
 	if err != nil {
 		return kube.Describe(err, "watch", "pods", ns)
 	}
-	defer wt.Stop()
+	kept := false
+	defer func() {
+		if !kept {
+			wt.Stop()
+		}
+	}()
 	last := ""
 	for {
 		select {
@@ -184,6 +209,8 @@ func (w *Workload) waitPodReady(ctx context.Context) error {
 			}
 			ready, why, fatal := podState(pod)
 			if ready {
+				w.keepPodWatch(wt)
+				kept = true
 				return nil
 			}
 			if fatal {
@@ -230,30 +257,169 @@ func podState(pod *corev1.Pod) (ready bool, why string, fatal bool) {
 	return false, why, false
 }
 
+// keepPodWatch keeps wt, the ready pod's watch, for cleanUp.
+func (w *Workload) keepPodWatch(wt watch.Interface) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.podWatch != nil {
+		w.podWatch.Stop()
+	}
+	w.podWatch = wt
+}
+
+// ownerCleanupWait bounds the wait for the garbage collector in cleanUp;
+// it takes well under a second on a healthy cluster, and past this bound
+// the objects are deleted directly as if it were not there.
+const ownerCleanupWait = 10 * time.Second
+
 // cleanUp deletes every object created, newest first, so the anchor pod
 // goes last and a run killed half-way still leaves the garbage collector
 // something to work from. removePaths takes out the paths added to an
 // existing Ingress (KindIngressPaths), which only the Ingress solver knows.
+//
+// When the pod's dependents block its deletion (blockOwner) and its watch
+// is still open, the pod is deleted in the foreground instead of each
+// object on its own: the garbage collector deletes the Service, Ingress
+// and NetworkPolicy, and removes the pod's foregroundDeletion finalizer
+// only once they are gone, which the watch shows, so nothing outlives the
+// run either way. HTTPRoutes and the paths in a user's Ingress are still
+// removed directly: the collector learns of a CRD's kind only at its next
+// discovery, and the user's Ingress is not the pod's.
 func (w *Workload) cleanUp(ctx context.Context, removePaths func(context.Context) error) error {
 	w.mu.Lock()
 	created := w.created
 	w.created = nil
+	wt, uid, block := w.podWatch, w.podUID, w.blockOwner
+	w.podWatch = nil
 	w.mu.Unlock()
+	if wt != nil {
+		defer wt.Stop()
+	}
 	ns := w.Config.Namespace
+	byOwner := block && watching(wt) && uid != "" && len(created) > 0 && created[0].kind == KindPod
 	var errs []error
+	var owned []kindName
 	for i := len(created) - 1; i >= 0; i-- {
 		o := created[i]
 		var err error
-		if o.kind == KindIngressPaths {
+		switch {
+		case o.kind == KindIngressPaths:
 			err = removePaths(ctx)
-		} else {
+		case byOwner && (o.kind == KindService || o.kind == KindIngress || o.kind == KindNetworkPolicy):
+			owned = append(owned, o)
+			continue
+		case byOwner && o.kind == KindPod:
+			continue
+		default:
 			err = deleteObject(ctx, w.Client, w.Dynamic, o.kind, ns, o.name)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("delete %s %s/%s: %w", o.kind, ns, o.name, err))
 		}
 	}
+	if byOwner {
+		collected, err := w.deletePodWithDependents(ctx, wt, uid)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("delete %s %s/%s: %w", KindPod, ns, created[0].name, err))
+		}
+		if !collected {
+			for _, o := range owned {
+				if err := deleteObject(ctx, w.Client, w.Dynamic, o.kind, ns, o.name); err != nil {
+					errs = append(errs, fmt.Errorf("delete %s %s/%s: %w", o.kind, ns, o.name, err))
+				}
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// pollPodCollected reads the pod every 100 ms until it is gone or has lost
+// its foregroundDeletion finalizer (true), or until stop.
+func (w *Workload) pollPodCollected(ctx context.Context, stop <-chan time.Time) bool {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pod, err := w.Client.CoreV1().Pods(w.Config.Namespace).Get(ctx, w.Config.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return true
+		case err == nil && !slices.Contains(pod.Finalizers, metav1.FinalizerDeleteDependents):
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-stop:
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// watching reports whether wt is still open, reading what it has queued:
+// a watch the API server ended (it restarted) cannot show the end of a
+// foreground deletion, so cleanUp then deletes each object itself.
+func watching(wt watch.Interface) bool {
+	if wt == nil {
+		return false
+	}
+	for {
+		select {
+		case _, ok := <-wt.ResultChan():
+			if !ok {
+				return false
+			}
+		default:
+			return true
+		}
+	}
+}
+
+// deletePodWithDependents deletes the solver pod in the foreground and
+// waits on wt, its watch, for the garbage collector to remove its
+// foregroundDeletion finalizer, which it does once every dependent with
+// blockOwnerDeletion is gone (Kubernetes docs, "Garbage Collection",
+// foreground cascading deletion). collected is false when that was not
+// seen: the pod was already gone, the watch ended, or ownerCleanupWait
+// passed; the caller then deletes the dependents itself.
+func (w *Workload) deletePodWithDependents(ctx context.Context, wt watch.Interface, uid types.UID) (collected bool, _ error) {
+	ns, name := w.Config.Namespace, w.Config.Name
+	fg := metav1.DeletePropagationForeground
+	zero := int64(0)
+	err := w.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{
+		PropagationPolicy:  &fg,
+		GracePeriodSeconds: &zero,
+		Preconditions:      &metav1.Preconditions{UID: &uid},
+	})
+	switch {
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		return false, nil // deleted (or replaced) by someone else
+	case err != nil:
+		return false, err
+	}
+	timer := time.NewTimer(ownerCleanupWait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, nil
+		case <-timer.C:
+			w.emit(acme.StatePresenting, fmt.Sprintf("the garbage collector did not delete the objects of pod %s/%s within %s: deleting them directly", ns, name, ownerCleanupWait))
+			return false, nil
+		case ev, ok := <-wt.ResultChan():
+			if !ok {
+				// The API server ended the watch (a restart): a few
+				// reads to see the end, rather than a pod left behind.
+				return w.pollPodCollected(ctx, timer.C), nil
+			}
+			if ev.Type == watch.Deleted {
+				return true, nil
+			}
+			if pod, ok := ev.Object.(*corev1.Pod); ok && pod.DeletionTimestamp != nil && !slices.Contains(pod.Finalizers, metav1.FinalizerDeleteDependents) {
+				return true, nil
+			}
+		}
+	}
 }
 
 func (w *Workload) track(kind, name string) {
