@@ -218,7 +218,7 @@ func (o *IssueOptions) preflight(st *store.Store) func(ctx context.Context, j *i
 		} else {
 			scope, j.Issuer = rbac.AccessScope(ctx, st, o.Namespace, ref.Name, cluster, j.Cert)
 		}
-		if err := o.checkAccess(ctx, st, scope, ref); err != nil {
+		if err := o.checkAccess(ctx, st, scope, ref, rbac.Issue); err != nil {
 			return "", err
 		}
 		// A nil Issuer is read again by the runner, for the reason it
@@ -228,12 +228,12 @@ func (o *IssueOptions) preflight(st *store.Store) func(ctx context.Context, j *i
 }
 
 // checkAccess fails, before anything is created, when the user lacks a
-// permission that issuing through ref with scope needs, and keeps the
-// IngressClass lookups from reads the review shows would be forbidden.
-func (o *IssueOptions) checkAccess(ctx context.Context, st *store.Store, scope rbac.Scope, ref certmanager.IssuerRef) error {
+// permission that cmds (issuing through ref with scope) need, and keeps
+// the IngressClass lookups from reads the review shows would be forbidden.
+func (o *IssueOptions) checkAccess(ctx context.Context, st *store.Store, scope rbac.Scope, ref certmanager.IssuerRef, cmds ...rbac.Command) error {
 	cluster := ref.Kind == certmanager.KindClusterIssuer
 	scope.SolverTraffic = scope.SolverTraffic || o.AllowSolverTraffic
-	rules, err := preflightRules(ctx, st.Client, scope, roleHint(o.Namespace, ref.Name, cluster), rbac.Issue)
+	rules, err := preflightRules(ctx, st.Client, scope, roleHint(o.Namespace, ref.Name, cluster), cmds...)
 	if err != nil {
 		return err
 	}

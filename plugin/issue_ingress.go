@@ -98,7 +98,11 @@ func (o *IssueOptions) runIngress(ctx context.Context) error {
 	// Before anything is created: permissions, issuers, a solver per name.
 	r := certs[0].Spec.IssuerRef
 	scope, _ := rbac.AccessScope(ctx, st, ns, r.Name, r.Kind == certmanager.KindClusterIssuer, certs[0])
-	if err := o.checkAccess(ctx, st, scope, r); err != nil {
+	cmds := []rbac.Command{rbac.Issue}
+	if len(certs) > 1 {
+		cmds = append(cmds, rbac.Several) // the run's Leases go at once
+	}
+	if err := o.checkAccess(ctx, st, scope, r, cmds...); err != nil {
 		return fmt.Errorf("ingress %q: %w", o.Ingress, err)
 	}
 	// issue issues: a stored, current certificate is issued again too.

@@ -47,7 +47,7 @@ func (o *RenewOptions) scheduledPreflight(ctx context.Context, st *store.Store) 
 		// Without reading the namespace's certificates, what renewing
 		// through an Issuer of the namespace needs, which the Role holds
 		// whatever the issuers (ClusterIssuers add to it).
-		perms, err = rbac.Needs(rbac.BaseScope(st.ClusterNamespace, o.Namespace, "", false), rbac.Issue, rbac.Renew, rbac.Scheduled), nil
+		perms, err = rbac.Needs(rbac.BaseScope(st.ClusterNamespace, o.Namespace, "", false), rbac.Issue, rbac.Several, rbac.Renew, rbac.Scheduled), nil
 	}
 	if err != nil {
 		return err

@@ -71,12 +71,12 @@ func TestFindCleanup(t *testing.T) {
 		}}
 	}
 	c := fake.NewClientset(pod("ns", "busy", 2*time.Hour), pod("ns", "killed", 2*time.Hour), pod("ns", "fresh", time.Minute))
-	held, _, _, err := acquireLease(ctx, c, "ns", "busy", "alice@laptop pid 1", false, nil)
+	held, _, _, err := acquireLease(ctx, c, "ns", "busy", "alice@laptop pid 1", "", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.stop()
-	dead, _, _, err := acquireLease(ctx, c, "ns", "killed", "bob@laptop pid 2", false, nil)
+	dead, _, _, err := acquireLease(ctx, c, "ns", "killed", "bob@laptop pid 2", "", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

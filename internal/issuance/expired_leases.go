@@ -10,7 +10,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-acme/kubectl-acme/internal/kube"
-	"github.com/kubectl-acme/kubectl-acme/internal/store"
 )
 
 // ExpiredLease is a certificate Lease nobody holds any more: its holder
@@ -26,7 +25,7 @@ type ExpiredLease struct {
 // expired at least olderThan before now.
 func ExpiredLeases(ctx context.Context, c kubernetes.Interface, ns string, olderThan time.Duration, now time.Time) ([]ExpiredLease, error) {
 	list, err := c.CoordinationV1().Leases(ns).List(ctx, metav1.ListOptions{
-		LabelSelector: store.LabelManagedBy + "=" + store.ManagedBy + "," + store.LabelKind + "=CertificateLease",
+		LabelSelector: certificateLeaseSelector,
 	})
 	if err != nil {
 		return nil, kube.Describe(err, "list", "leases.coordination.k8s.io", ns)

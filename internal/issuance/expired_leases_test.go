@@ -10,7 +10,7 @@ import (
 func TestExpiredLeases(t *testing.T) {
 	ctx := t.Context()
 	c := fake.NewClientset()
-	cl, _, _, err := acquireLease(ctx, c, "ns", "web", "alice@laptop pid 1", false, nil)
+	cl, _, _, err := acquireLease(ctx, c, "ns", "web", "alice@laptop pid 1", "", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

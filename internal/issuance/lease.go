@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/user"
+	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,6 +22,7 @@ import (
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/kube"
 	"github.com/kubectl-acme/kubectl-acme/internal/store"
+	"github.com/kubectl-acme/kubectl-acme/solver"
 )
 
 // One issuer of a certificate at a time: Issue holds a
@@ -129,7 +134,9 @@ func CertificateLease(ctx context.Context, c kubernetes.Interface, ns, cert stri
 type certLease struct {
 	client           kubernetes.Interface
 	ns, name, holder string
-	now              func() time.Time
+	// run labels the lease for a run of several certificates (runLeases).
+	run string
+	now func() time.Time
 
 	mu    sync.Mutex
 	lease *coordinationv1.Lease // as last written by us
@@ -145,11 +152,12 @@ type certLease struct {
 // ctx, cancelled with cause ErrLeaseLost should another process take the
 // lease over. contended reports whether a lease existed already, i.e.
 // whether another process may have changed the Certificate meanwhile.
-func acquireLease(ctx context.Context, c kubernetes.Interface, ns, cert, holder string, wait bool, observe acme.Observer) (_ *certLease, _ context.Context, contended bool, _ error) {
+// run, when set, is the run label (solver.LabelRun) the lease carries.
+func acquireLease(ctx context.Context, c kubernetes.Interface, ns, cert, holder, run string, wait bool, observe acme.Observer) (_ *certLease, _ context.Context, contended bool, _ error) {
 	if holder == "" {
 		holder = DefaultHolder()
 	}
-	cl := &certLease{client: c, ns: ns, name: LeaseName(cert), holder: holder, now: time.Now}
+	cl := &certLease{client: c, ns: ns, name: LeaseName(cert), holder: holder, run: run, now: time.Now}
 	leases := c.CoordinationV1().Leases(ns)
 	reported := ""
 	// Create first: the lease usually does not exist, and a create that
@@ -194,7 +202,11 @@ func acquireLease(ctx context.Context, c kubernetes.Interface, ns, cert, holder 
 			continue
 		}
 		taken := old.DeepCopy()
-		taken.Spec = cl.fresh(now).Spec
+		fresh := cl.fresh(now)
+		taken.Spec = fresh.Spec
+		// The previous holder's run label goes: its run's deletecollection
+		// must not take this lease with it.
+		taken.Labels = fresh.Labels
 		transitions := int32(0)
 		if old.Spec.LeaseTransitions != nil {
 			transitions = *old.Spec.LeaseTransitions
@@ -223,11 +235,15 @@ func (cl *certLease) fresh(now time.Time) *coordinationv1.Lease {
 	secs := int32(LeaseDuration / time.Second)
 	t := metav1.NewMicroTime(now)
 	holder := cl.holder
+	labels := map[string]string{store.LabelManagedBy: store.ManagedBy, store.LabelKind: certificateLeaseKind}
+	if cl.run != "" {
+		labels[solver.LabelRun] = cl.run
+	}
 	return &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      cl.name,
 			Namespace: cl.ns,
-			Labels:    map[string]string{store.LabelManagedBy: store.ManagedBy, store.LabelKind: "CertificateLease"},
+			Labels:    labels,
 		},
 		Spec: coordinationv1.LeaseSpec{
 			HolderIdentity:       &holder,
@@ -304,14 +320,38 @@ func (cl *certLease) renew(ctx context.Context) error {
 	return nil
 }
 
+// certificateLeaseKind is the store.LabelKind of certificate Leases;
+// certificateLeaseSelector selects them.
+const (
+	certificateLeaseKind     = "CertificateLease"
+	certificateLeaseSelector = store.LabelManagedBy + "=" + store.ManagedBy + "," + store.LabelKind + "=" + certificateLeaseKind
+)
+
+// releaseTimeout bounds a release, which runs even after the run's
+// context ended (an interrupt, a timeout).
+const releaseTimeout = 10 * time.Second
+
+// stopRenewing stops renewing the lease and ends its context. The lease
+// stays held until deleted, or for LeaseDuration after its last renewal.
+func (cl *certLease) stopRenewing() {
+	cl.stop()
+	<-cl.done
+	cl.finish(nil)
+}
+
 // release stops renewing and deletes the lease if it is still ours, so the
 // next issuer need not wait for it to expire. It runs even after ctx ended.
 func (cl *certLease) release(ctx context.Context) error {
-	cl.stop()
-	<-cl.done
-	defer cl.finish(nil)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	cl.stopRenewing()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
+	return cl.delete(ctx)
+}
+
+// delete deletes the lease if it is still ours: the UID and
+// resourceVersion of our last write make any other writer's version a
+// conflict, after which one read says whose it is.
+func (cl *certLease) delete(ctx context.Context) error {
 	leases := cl.client.CoordinationV1().Leases(cl.ns)
 	cl.mu.Lock()
 	l := cl.lease
@@ -340,6 +380,88 @@ func (cl *certLease) release(ctx context.Context) error {
 	return fmt.Errorf("release lease %s/%s: it kept changing", cl.ns, cl.name)
 }
 
+// runLeases are the leases of a run of several certificates (apply,
+// renew --all, issue --ingress). Each carries the run's label; once its
+// certificate is done it is no longer renewed but stays held, and at the
+// run's end one deletecollection per namespace, selecting the run's
+// label, deletes them all: one request instead of one per certificate. A
+// lease whose certificate finished more than LeaseDuration before the end
+// may have expired and been taken over meanwhile; the takeover replaced
+// its labels (acquireLease), so the collection leaves it alone. (Only a
+// takeover in the milliseconds between the server's list and its delete
+// of that lease would lose, and the taker then fails with ErrLeaseLost.)
+type runLeases struct {
+	run string
+
+	mu   sync.Mutex
+	held []*certLease // done, not yet deleted
+}
+
+func newRunLeases(run string) *runLeases { return &runLeases{run: run} }
+
+// finished stops renewing cl, whose certificate is done; release deletes it.
+func (rl *runLeases) finished(cl *certLease) {
+	cl.stopRenewing()
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	rl.held = append(rl.held, cl)
+}
+
+// release deletes the run's leases, even after ctx ended, within
+// releaseTimeout: per namespace, one deletecollection, or the lease's own
+// delete when it is the only one there (one request either way, and its
+// preconditions spare a lease someone else holds now). Without the
+// deletecollection permission (a Role made before it was needed) each
+// lease is deleted by itself, as a run of one certificate does. A lease
+// left behind expires by itself.
+func (rl *runLeases) release(ctx context.Context) error {
+	rl.mu.Lock()
+	held := rl.held
+	rl.held = nil
+	rl.mu.Unlock()
+	byNS := map[string][]*certLease{}
+	for _, cl := range held {
+		byNS[cl.ns] = append(byNS[cl.ns], cl)
+	}
+	ctx = context.WithoutCancel(ctx)
+	sel := certificateLeaseSelector + "," + solver.LabelRun + "=" + rl.run
+	var errs []error
+	for _, ns := range slices.Sorted(maps.Keys(byNS)) {
+		ls := byNS[ns]
+		if len(ls) > 1 {
+			cctx, cancel := context.WithTimeout(ctx, releaseTimeout)
+			err := ls[0].client.CoordinationV1().Leases(ns).DeleteCollection(cctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: sel})
+			cancel()
+			if err == nil {
+				continue
+			}
+			if !apierrors.IsForbidden(err) && !apierrors.IsMethodNotSupported(err) {
+				errs = append(errs, kube.Describe(err, "deletecollection", "leases.coordination.k8s.io", ns))
+				continue
+			}
+		}
+		errs = append(errs, deleteEach(ctx, ls))
+	}
+	return errors.Join(errs...)
+}
+
+// deleteEach deletes each lease of ls by itself, leaseConcurrency at a time.
+func deleteEach(ctx context.Context, ls []*certLease) error {
+	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
+	defer cancel()
+	errs := make([]error, len(ls))
+	var g errgroup.Group
+	g.SetLimit(leaseConcurrency)
+	for i, cl := range ls {
+		g.Go(func() error {
+			errs[i] = cl.delete(ctx)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return errors.Join(errs...)
+}
+
 // refreshStatus replaces cert's status with the stored one: a process that
 // waited for the lease saw the Certificate before the holder finished.
 func refreshStatus(ctx context.Context, s *store.Store, cert *certmanager.Certificate) error {
@@ -357,14 +479,26 @@ func refreshStatus(ctx context.Context, s *store.Store, cert *certmanager.Certif
 
 // lockCertificate takes cert's lease for Issue and, when another process
 // held it before, refreshes cert's status from the store, since that
-// process may have changed it. unlock releases the lease; an unreleased
-// lease expires by itself.
+// process may have changed it. unlock releases the lease, or, in a run of
+// several certificates, stops renewing it for the run to delete at its
+// end (runLeases); an unreleased lease expires by itself.
 func lockCertificate(ctx context.Context, o *Options, cert *certmanager.Certificate) (unlock func(), _ context.Context, _ error) {
-	cl, lctx, contended, err := acquireLease(ctx, o.Store.Client, cert.Namespace, cert.Name, o.LeaseHolder, o.WaitForLease, o.Observe)
+	var rl *runLeases
+	if o.group != nil {
+		rl = o.group.g.leases
+	}
+	run := ""
+	if rl != nil {
+		run = rl.run
+	}
+	cl, lctx, contended, err := acquireLease(ctx, o.Store.Client, cert.Namespace, cert.Name, o.LeaseHolder, run, o.WaitForLease, o.Observe)
 	if err != nil {
 		return nil, ctx, err
 	}
 	unlock = func() { _ = cl.release(lctx) }
+	if rl != nil {
+		unlock = func() { rl.finished(cl) }
+	}
 	if !contended {
 		return unlock, lctx, nil
 	}

@@ -18,11 +18,11 @@ import (
 func TestLeaseOneHolderAtATime(t *testing.T) {
 	ctx := t.Context()
 	c := fake.NewClientset()
-	a, _, _, err := acquireLease(ctx, c, "ns", "web", "alice@laptop pid 1", false, nil)
+	a, _, _, err := acquireLease(ctx, c, "ns", "web", "alice@laptop pid 1", "", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, err = acquireLease(ctx, c, "ns", "web", "bob@desk pid 2", false, nil)
+	_, _, _, err = acquireLease(ctx, c, "ns", "web", "bob@desk pid 2", "", false, nil)
 	var held *LeaseHeldError
 	if !errors.As(err, &held) || held.Holder != "alice@laptop pid 1" || !strings.Contains(err.Error(), "alice@laptop pid 1") || !strings.Contains(err.Error(), "--wait") {
 		t.Fatalf("second holder: got %v, want a LeaseHeldError naming alice", err)
@@ -31,7 +31,7 @@ func TestLeaseOneHolderAtATime(t *testing.T) {
 		t.Errorf("CertificateLease = %+v, %v", li, err)
 	}
 	// Another certificate is independent.
-	other, _, _, err := acquireLease(ctx, c, "ns", "api", "bob@desk pid 2", false, nil)
+	other, _, _, err := acquireLease(ctx, c, "ns", "api", "bob@desk pid 2", "", false, nil)
 	if err != nil {
 		t.Fatalf("another certificate: %v", err)
 	}
@@ -40,7 +40,7 @@ func TestLeaseOneHolderAtATime(t *testing.T) {
 	// A waiter gets the lease once it is released.
 	got := make(chan error, 1)
 	go func() {
-		b, _, _, err := acquireLease(ctx, c, "ns", "web", "bob@desk pid 2", true, nil)
+		b, _, _, err := acquireLease(ctx, c, "ns", "web", "bob@desk pid 2", "", true, nil)
 		if err == nil {
 			err = b.release(ctx)
 		}
@@ -74,7 +74,7 @@ func TestLeaseOfACrashedHolderExpires(t *testing.T) {
 	if li, err := CertificateLease(ctx, c, "ns", "web", time.Now()); err != nil || li != nil {
 		t.Errorf("an expired lease is not held: got %+v, %v", li, err)
 	}
-	l, lctx, _, err := acquireLease(ctx, c, "ns", "web", "me@host pid 1", false, nil)
+	l, lctx, _, err := acquireLease(ctx, c, "ns", "web", "me@host pid 1", "", false, nil)
 	if err != nil {
 		t.Fatalf("take over an expired lease: %v", err)
 	}
@@ -93,7 +93,7 @@ func TestLeaseOfACrashedHolderExpires(t *testing.T) {
 func TestLeaseLostCancelsTheIssuance(t *testing.T) {
 	ctx := t.Context()
 	c := fake.NewClientset()
-	l, lctx, _, err := acquireLease(ctx, c, "ns", "web", "me@host pid 1", false, nil)
+	l, lctx, _, err := acquireLease(ctx, c, "ns", "web", "me@host pid 1", "", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,6 +135,9 @@ func (r *Runner) runShared(ctx context.Context, opts Options, jobs []*Job, repor
 		}()
 	}
 	wg.Wait()
+	// The run's leases go in one request (runLeases); one left behind
+	// expires by itself, so an error here fails no certificate.
+	_ = g.leases.release(ctx)
 	return failed
 }
 

@@ -61,14 +61,18 @@ type gatherer struct {
 	// admission is the run's dry runs of its workloads; nil: each order
 	// has its own.
 	admission *runAdmission
+	// leases are the run's certificate Leases, deleted at its end.
+	leases *runLeases
 }
 
 func newGatherer(ctx context.Context, jobs int) *gatherer {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
+	run := hex.EncodeToString(b)
 	return &gatherer{
-		run: hex.EncodeToString(b), linger: defaultLinger, maxBytes: solver.MaxPodAnnotationBytes,
+		run: run, linger: defaultLinger, maxBytes: solver.MaxPodAnnotationBytes,
 		ctx: ctx, ordering: jobs, open: map[string]*batch{}, newShared: newShared,
+		leases: newRunLeases(run),
 	}
 }
 

@@ -63,10 +63,15 @@ const (
 	// Scheduled is what `renew --scheduled` (the CronJob of `kubectl acme
 	// schedule`) adds to Renew: a Warning Event for each failed renewal.
 	Scheduled Command = "scheduled renew"
+	// Several is what a run of several certificates (apply, renew --all,
+	// issue --ingress) adds to Issue: its Leases go in one request at the
+	// end. Without it each is deleted by itself, so only the commands with
+	// a preflight (issue --ingress, renew --scheduled) insist on it.
+	Several Command = "several certificates"
 )
 
 // Everyday are the commands a namespace's user runs: `check` reviews them.
-var Everyday = []Command{CreateIssuer, Issue, Renew, Status, Cleanup}
+var Everyday = []Command{CreateIssuer, Issue, Several, Renew, Status, Cleanup}
 
 const (
 	coordination = "coordination.k8s.io"
@@ -94,6 +99,8 @@ var needs = map[Command][]need{
 		// One issuer of a certificate at a time.
 		{coordination, "leases", []string{"get", "create", "update", "delete"}},
 	},
+	// The run's Leases, by its label, at its end.
+	Several:      {{coordination, "leases", []string{"deletecollection"}}},
 	Renew:        {{"", "configmaps", []string{"list"}}},
 	Scheduled:    {{"", "events", []string{"create"}}},
 	Status:       {{"", "configmaps", []string{"get", "list"}}, {"", "secrets", []string{"get"}}},
@@ -195,7 +202,7 @@ func Needs(scope Scope, cmds ...Command) []Permission {
 }
 
 // verbOrder is the order verbs are listed in, as Roles usually do.
-var verbOrder = map[string]int{"get": 0, "list": 1, "watch": 2, "create": 3, "update": 4, "patch": 5, "delete": 6}
+var verbOrder = map[string]int{"get": 0, "list": 1, "watch": 2, "create": 3, "update": 4, "patch": 5, "delete": 6, "deletecollection": 7}
 
 // resourceOrder lists stored state first, then the solver's objects.
 var resourceOrder = map[string]int{"configmaps": 0, "secrets": 1, "pods": 2, "services": 3, "ingresses": 4, "httproutes": 5, "networkpolicies": 6, "leases": 7, "events": 8}

@@ -35,8 +35,8 @@ func TestNeedsAndRolesAreInverse(t *testing.T) {
 	if len(cl) != 2 || cl[0].ResourceNames[0] != "acme-clusterissuer-le" || cl[1].ResourceNames[0] != "le-account" {
 		t.Errorf("cluster resource namespace rules: %+v", cl)
 	}
-	if n := len(Needs(Scope{Namespace: "app"}, Everyday...)); n != 23 {
-		t.Errorf("%d permissions in the namespace, want 23 (update docs/rbac.md when this changes)", n)
+	if n := len(Needs(Scope{Namespace: "app"}, Everyday...)); n != 24 {
+		t.Errorf("%d permissions in the namespace, want 24 (update docs/rbac.md when this changes)", n)
 	}
 }
 
@@ -50,6 +50,23 @@ func TestIssueNeedsLessThanEverything(t *testing.T) {
 	if !slices.Contains(issue, Permission{Verb: "watch", Resource: "pods", Namespace: "app"}) ||
 		!slices.Contains(issue, Permission{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: "app"}) {
 		t.Errorf("issue needs %v", issue)
+	}
+}
+
+// A run of several certificates deletes its Leases in one request; a run
+// of one does not need to, and the Role lists the verb last.
+func TestSeveralCertificatesDeleteLeasesAtOnce(t *testing.T) {
+	dc := Permission{Verb: "deletecollection", Group: "coordination.k8s.io", Resource: "leases", Namespace: "app"}
+	if slices.Contains(Needs(Scope{Namespace: "app"}, Issue), dc) {
+		t.Error("issue of one certificate needs deletecollection on leases")
+	}
+	if !slices.Contains(Needs(Scope{Namespace: "app"}, Issue, Several), dc) {
+		t.Error("a run of several certificates does not need deletecollection on leases")
+	}
+	for _, r := range Roles(RoleName, Needs(Scope{Namespace: "app"}, Everyday...))[0].Rules {
+		if r.Resources[0] == "leases" && !slices.Equal(r.Verbs, []string{"get", "list", "create", "update", "delete", "deletecollection"}) {
+			t.Errorf("leases rule verbs %v", r.Verbs)
+		}
 	}
 }
 

@@ -11,7 +11,8 @@ import (
 // Permissions is what the schedule's `renew --all --scheduled` needs in
 // ns: renewing each of the namespace's certificates through its issuer
 // (its solvers, a ClusterIssuer's account key), or, before there is any,
-// renewing through an Issuer of the namespace; plus creating Events.
+// renewing through an Issuer of the namespace; plus deleting the run's
+// Leases at once and creating Events.
 func Permissions(ctx context.Context, st *store.Store, ns string) ([]rbac.Permission, error) {
 	certs, err := st.ListCertificates(ctx, ns)
 	if err != nil {
@@ -34,7 +35,7 @@ func Permissions(ctx context.Context, st *store.Store, ns string) ([]rbac.Permis
 	seen := map[rbac.Permission]bool{}
 	var out []rbac.Permission
 	for _, s := range scopes {
-		for _, p := range rbac.Needs(s, rbac.Issue, rbac.Renew, rbac.Scheduled) {
+		for _, p := range rbac.Needs(s, rbac.Issue, rbac.Several, rbac.Renew, rbac.Scheduled) {
 			if !seen[p] {
 				seen[p] = true
 				out = append(out, p)

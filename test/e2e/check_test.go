@@ -122,7 +122,7 @@ func TestMinimalRole(t *testing.T) {
 	bob := serviceAccountKubeconfig(t, ns, "bob")
 
 	// Everything works with exactly this Role.
-	if out := mustACME(t, bob, "check"); !strings.Contains(out, "All 23 permissions") {
+	if out := mustACME(t, bob, "check"); !strings.Contains(out, "All 24 permissions") {
 		t.Errorf("check as bob:\n%s", out)
 	}
 	createIssuer(t, bob, ns, "pebble", env.IngressClass)
