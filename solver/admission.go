@@ -134,13 +134,12 @@ func (w *Workload) dryRun(ctx context.Context, chals []acme.Challenge, route fun
 		}
 	}
 	err := w.dryRunOwned(ctx, chals, route, true)
-	block := err == nil
 	if err != nil && ownerBlockRefused(err) {
+		w.mu.Lock()
+		w.ownerBlockRefused = true
+		w.mu.Unlock()
 		err = w.dryRunOwned(ctx, chals, route, false)
 	}
-	w.mu.Lock()
-	w.blockOwner = block
-	w.mu.Unlock()
 	return err
 }
 
@@ -151,6 +150,9 @@ func (w *Workload) dryRun(ctx context.Context, chals []acme.Challenge, route fun
 // on") among a dry run's denials.
 func ownerBlockRefused(err error) bool {
 	for _, e := range flatten(err) {
+		if e == nil {
+			continue
+		}
 		if strings.Contains(e.Error(), "cannot set blockOwnerDeletion") {
 			return true
 		}

@@ -72,7 +72,6 @@ func TestCleanUpLeavesDependentsToTheCollector(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s := &Ingress{Workload: Workload{Client: client, Config: Config{Namespace: "ns", Name: "s", IngressClassName: "nginx"}}}
-	s.blockOwner = true
 	presentReady(t, ctx, s, chals)
 	svc, err := client.CoreV1().Services("ns").Get(ctx, "s", metav1.GetOptions{})
 	if err != nil {
@@ -101,7 +100,7 @@ func TestCleanUpDeletesDirectlyWithoutTheCollector(t *testing.T) {
 		client := withUIDs(fake.NewClientset())
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		s := &Ingress{Workload: Workload{Client: client, Config: Config{Namespace: "ns", Name: "s", IngressClassName: "nginx"}}}
-		s.blockOwner = block
+		s.ownerBlockRefused = !block
 		presentReady(t, ctx, s, chals)
 		if block {
 			// The pod is gone before the foreground delete: its
@@ -148,7 +147,39 @@ func TestDryRunWithoutBlockOwnerDeletion(t *testing.T) {
 	if err := s.DryRun(context.Background(), chals); err != nil {
 		t.Fatalf("DryRun: %v", err)
 	}
-	if refused != 1 || s.blockOwner {
-		t.Errorf("refused %d times, blockOwner %v; want 1, false", refused, s.blockOwner)
+	if refused != 1 || !s.ownerBlockRefused {
+		t.Errorf("refused %d times, ownerBlockRefused %v; want 1, true", refused, s.ownerBlockRefused)
+	}
+}
+
+// A shared workload learns the refusal from its Service's create, and
+// then deletes each object itself.
+func TestStartWithoutBlockOwnerDeletion(t *testing.T) {
+	chals := []acme.Challenge{{Identifier: "a.example.com", Token: "tok", KeyAuthorization: "tok.thumb"}}
+	client := withUIDs(fake.NewClientset())
+	client.PrependReactor("create", "services", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		svc := a.(k8stesting.CreateAction).GetObject().(*corev1.Service)
+		if r := svc.OwnerReferences; len(r) == 1 && r[0].BlockOwnerDeletion != nil {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "services"}, svc.Name,
+				errors.New(`cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on: , <nil>`))
+		}
+		return false, nil, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := &Ingress{Workload: Workload{Client: client, Config: Config{Namespace: "ns", Name: "s", IngressClassName: "nginx"}}}
+	presentReady(t, ctx, s, chals)
+	ing, err := client.NetworkingV1().Ingresses("ns").Get(ctx, "s", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := ing.OwnerReferences; len(r) != 1 || r[0].BlockOwnerDeletion != nil {
+		t.Errorf("ingress owner references %+v, want the pod without blockOwnerDeletion", r)
+	}
+	if err := s.CleanUp(ctx); err != nil {
+		t.Fatalf("CleanUp: %v", err)
+	}
+	if d := deletes(client); len(d) != 3 {
+		t.Errorf("deletes %v, want the pod, Service and Ingress each", d)
 	}
 }

@@ -47,13 +47,16 @@ type Workload struct {
 	// openTraffic: the dry run found NetworkPolicies dropping the
 	// solver's traffic and the user opted in to a policy admitting it.
 	openTraffic bool
-	// blockOwner: the dry run found that the API server lets this user
-	// set blockOwnerDeletion on the pod's dependents (the
-	// OwnerReferencesPermissionEnforcement admission plugin, where
-	// enabled, asks for update on pods/finalizers), so cleanUp can delete
-	// the pod in the foreground and let the garbage collector remove the
-	// Service, Ingress and NetworkPolicy: one request instead of four.
-	blockOwner bool
+	// ownerBlockRefused: the API server refused blockOwnerDeletion on the
+	// pod's dependents (the OwnerReferencesPermissionEnforcement admission
+	// plugin, where enabled, asks for update on pods/finalizers), found by
+	// the dry run or by the create itself. Otherwise they block the pod's
+	// deletion, and cleanUp deletes the pod in the foreground, letting the
+	// garbage collector remove the Service, Ingress and NetworkPolicy: one
+	// request instead of four.
+	ownerBlockRefused bool
+	// ownerBlocks: the objects created do block the pod's deletion.
+	ownerBlocks bool
 	// podWatch is the solver pod's watch, kept open from waitPodReady to
 	// cleanUp, which reads the foreground deletion's end from it without
 	// another request; podUID is the pod the run created.
@@ -100,15 +103,25 @@ func (w *Workload) start(ctx context.Context, chals []acme.Challenge) (*metav1.O
 	owner := &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}
 	w.mu.Lock()
 	w.podUID = pod.UID
-	if w.blockOwner {
-		owner.BlockOwnerDeletion = &w.blockOwner
-	}
+	block := !w.ownerBlockRefused
 	w.mu.Unlock()
+	if block {
+		owner.BlockOwnerDeletion = &block
+	}
 
 	w.track(KindService, cfg.Name)
-	if _, err := w.Client.CoreV1().Services(ns).Create(ctx, cfg.service(owner, created), metav1.CreateOptions{}); ignoreExists(err) != nil {
+	_, err = w.Client.CoreV1().Services(ns).Create(ctx, cfg.service(owner, created), metav1.CreateOptions{})
+	if err != nil && ownerBlockRefused(err) {
+		// A shared workload's own dry run did not run: learn it here.
+		block, owner.BlockOwnerDeletion = false, nil
+		_, err = w.Client.CoreV1().Services(ns).Create(ctx, cfg.service(owner, created), metav1.CreateOptions{})
+	}
+	if ignoreExists(err) != nil {
 		return nil, "", Admission(err, "service", ns, cfg.Name, "create")
 	}
+	w.mu.Lock()
+	w.ownerBlockRefused, w.ownerBlocks = !block, block
+	w.mu.Unlock()
 	w.mu.Lock()
 	open := w.openTraffic
 	w.mu.Unlock()
@@ -277,7 +290,7 @@ const ownerCleanupWait = 10 * time.Second
 // something to work from. removePaths takes out the paths added to an
 // existing Ingress (KindIngressPaths), which only the Ingress solver knows.
 //
-// When the pod's dependents block its deletion (blockOwner) and its watch
+// When the pod's dependents block its deletion (ownerBlocks) and its watch
 // is still open, the pod is deleted in the foreground instead of each
 // object on its own: the garbage collector deletes the Service, Ingress
 // and NetworkPolicy, and removes the pod's foregroundDeletion finalizer
@@ -289,7 +302,7 @@ func (w *Workload) cleanUp(ctx context.Context, removePaths func(context.Context
 	w.mu.Lock()
 	created := w.created
 	w.created = nil
-	wt, uid, block := w.podWatch, w.podUID, w.blockOwner
+	wt, uid, block := w.podWatch, w.podUID, w.ownerBlocks
 	w.podWatch = nil
 	w.mu.Unlock()
 	if wt != nil {
