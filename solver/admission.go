@@ -173,12 +173,21 @@ func (w *Workload) dryRunOwned(ctx context.Context, chals []acme.Challenge, rout
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	pod := cfg.pod(chals, created)
 	errs := make([]error, 4)
+	oneCPU := false
 	var traffic TrafficVerdict
 	var wg sync.WaitGroup
 	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		_, err := w.Client.CoreV1().Pods(ns).Create(ctx, pod, dry)
+		if cpuRefused(err) && cfg.scaledCPU(len(chals)) {
+			// As start does: one challenge's CPU limit may pass.
+			one := *cfg
+			one.OneChallengeCPU = true
+			if _, err1 := w.Client.CoreV1().Pods(ns).Create(ctx, one.pod(chals, created), dry); err1 == nil {
+				err, oneCPU = nil, true
+			}
+		}
 		errs[0] = Admission(err, "pod", ns, cfg.Name, "create")
 	}()
 	go func() {
@@ -195,6 +204,9 @@ func (w *Workload) dryRunOwned(ctx context.Context, chals []acme.Challenge, rout
 		errs[2] = route(ctx, owner, created)
 	}()
 	wg.Wait()
+	if oneCPU {
+		cfg.OneChallengeCPU = true
+	}
 	if errs[3] == nil {
 		errs[3] = w.judgeTraffic(ctx, traffic, owner, created)
 	}

@@ -253,3 +253,19 @@ func TestSelfCheckWaitsBeforeExplaining(t *testing.T) {
 		t.Errorf("events %q, want waiting, then the 503 explained once", got)
 	}
 }
+
+// A shared pod's CPU limit grows with the challenges it serves, from
+// cert-manager's 100m for one, up to one CPU.
+func TestSolverCPULimit(t *testing.T) {
+	for n, want := range map[int]string{0: "100m", 1: "100m", 3: "300m", 10: "1", 100: "1"} {
+		chals := make([]acme.Challenge, n)
+		for i := range chals {
+			chals[i] = acme.Challenge{Identifier: fmt.Sprintf("h%d.example.com", i), Token: fmt.Sprintf("t%d", i), KeyAuthorization: "k"}
+		}
+		c := &Config{Namespace: "ns", Name: "s"}
+		got := c.pod(chals, "2006-01-02T15:04:05Z").Spec.Containers[0].Resources.Limits[corev1.ResourceCPU]
+		if got.String() != want {
+			t.Errorf("%d challenges: CPU limit %s, want %s", n, got.String(), want)
+		}
+	}
+}

@@ -91,6 +91,10 @@ func (w *Workload) start(ctx context.Context, chals []acme.Challenge) (*metav1.O
 
 	w.track(KindPod, cfg.Name)
 	pod, err := pods.Create(ctx, cfg.pod(chals, created), metav1.CreateOptions{})
+	if cpuRefused(err) && cfg.scaledCPU(len(chals)) {
+		cfg.OneChallengeCPU = true
+		pod, err = pods.Create(ctx, cfg.pod(chals, created), metav1.CreateOptions{})
+	}
 	if apierrors.IsAlreadyExists(err) {
 		pod, err = pods.Get(ctx, cfg.Name, metav1.GetOptions{})
 		if err == nil && pod.Labels[LabelSolver] != cfg.Name {
@@ -268,6 +272,12 @@ func podState(pod *corev1.Pod) (ready bool, why string, fatal bool) {
 		why = string(pod.Status.Phase)
 	}
 	return false, why, false
+}
+
+// cpuRefused tells a refusal that a smaller CPU limit may pass: admission
+// (a quota, a LimitRange, a policy), not RBAC.
+func cpuRefused(err error) bool {
+	return apierrors.IsForbidden(err) && !kube.IsRBACForbidden(err)
 }
 
 // keepPodWatch keeps wt, the ready pod's watch, for cleanUp.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 )
@@ -190,6 +191,39 @@ func TestApplySharedWorkload(t *testing.T) {
 		if certs := strings.Split(pod.Annotations["acme.kubectl.io/certificates"], ","); len(certs) != n {
 			t.Errorf("shared pod lists %d certificates, want %d: %v", len(certs), n, certs)
 		}
+		if cpu := pod.Spec.Containers[0].Resources.Limits.Cpu(); cpu.MilliValue() != 1000 {
+			t.Errorf("shared pod serving %d challenges has CPU limit %s, want 1 (100m a challenge, one CPU at most)", n+1, cpu)
+		}
+	}
+	created.mu.Unlock()
+	assertNoSolverObjects(t, ns)
+}
+
+// TestApplySharedPodUnderCPUQuota: a ResourceQuota on limits.cpu with no
+// room for the shared pod's larger CPU limit (100m a challenge) but room
+// for cert-manager's 100m gets the pod at 100m: every certificate is
+// issued and nothing is left.
+func TestApplySharedPodUnderCPUQuota(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	createQuota(t, ns, "cpu", corev1.ResourceList{
+		corev1.ResourceLimitsCPU: resource.MustParse("300m"), corev1.ResourceLimitsMemory: resource.MustParse("1Gi"),
+	})
+	createIssuer(t, env.Kubeconfig, ns, "pebble", env.IngressClass)
+	const n = 5
+	path, names := certificatesManifest(t, ns, "pebble", "q", n)
+	created := watchCreates(t, ns)
+	out, errOut, code := applyCmd(t, "", nil, "-n", ns, "-f", path, "--connect-to", env.IngressHTTP)
+	if code != 0 {
+		t.Fatalf("apply under a limits.cpu quota exited %d:\n%s\n%s", code, out, errOut)
+	}
+	for _, name := range names {
+		verifySecret(t, ns, name, []string{name + "." + ns + ".example.test"})
+	}
+	waitFor(t, 10*time.Second, "the watch to see the pod", func() bool { return created.count("pod") >= 1 })
+	created.mu.Lock()
+	if cpu := created.pods[0].Spec.Containers[0].Resources.Limits.Cpu(); cpu.MilliValue() != 100 {
+		t.Errorf("shared pod under the quota has CPU limit %s, want 100m", cpu)
 	}
 	created.mu.Unlock()
 	assertNoSolverObjects(t, ns)
