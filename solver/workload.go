@@ -189,7 +189,9 @@ func (w *Workload) OpenTraffic() {
 // when it cannot start (image pull, crash loop, admission, scheduling).
 func (w *Workload) waitPodReady(ctx context.Context) error {
 	ns, name := w.Config.Namespace, w.Config.Name
-	wt, err := w.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{
+	// The watch outlives ctx: cleanUp reads the end of the pod's deletion
+	// from it, after a shared workload's start context has ended.
+	wt, err := w.Client.CoreV1().Pods(ns).Watch(context.WithoutCancel(ctx), metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(),
 	})
 	if err != nil {
@@ -356,17 +358,19 @@ func (w *Workload) cleanUp(ctx context.Context, removePaths func(context.Context
 	return errors.Join(errs...)
 }
 
-// pollPodCollected reads the pod every 100 ms until it is gone or has lost
-// its foregroundDeletion finalizer (true), or until stop.
+// pollPodCollected lists the pod (the minimal Role grants list, not get)
+// every 100 ms until it is gone or has lost its foregroundDeletion
+// finalizer (true), or until stop or an error.
 func (w *Workload) pollPodCollected(ctx context.Context, stop <-chan time.Time) bool {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	sel := fields.OneTermEqualSelector("metadata.name", w.Config.Name).String()
 	for {
-		pod, err := w.Client.CoreV1().Pods(w.Config.Namespace).Get(ctx, w.Config.Name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			return true
-		case err == nil && !slices.Contains(pod.Finalizers, metav1.FinalizerDeleteDependents):
+		pods, err := w.Client.CoreV1().Pods(w.Config.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
+		if err != nil {
+			return false
+		}
+		if len(pods.Items) == 0 || !slices.Contains(pods.Items[0].Finalizers, metav1.FinalizerDeleteDependents) {
 			return true
 		}
 		select {

@@ -82,4 +82,12 @@ func TestApplyAPIRequestBudget(t *testing.T) {
 	if cost.PerCert > applyRequestBudget {
 		t.Errorf("applying %d certificates took %g Kubernetes API requests per certificate, more than the budget of %d (the run took %s; from 15 s on, Lease renewals count too)", applyBudgetCerts, cost.PerCert, applyRequestBudget, end.Sub(start).Round(100*time.Millisecond))
 	}
+	// The shared pod goes in the foreground and the garbage collector
+	// takes its Service and Ingress: deletes of those, or reads of the
+	// pod, mean the run did not see the collector finish and fell back.
+	for _, k := range []string{"delete services", "delete ingresses", "get pods", "list pods"} {
+		if cost.ByVerbResource[k] > 0 {
+			t.Errorf("%s %g: the shared workload's cleanup fell back from the foreground deletion", k, cost.ByVerbResource[k])
+		}
+	}
 }
