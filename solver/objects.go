@@ -79,7 +79,7 @@ type Config struct {
 	// many it serves: set when the cluster refused the larger one (see
 	// solverCPULimitMilli).
 	OneChallengeCPU bool
-	Name      string // shared name of the Pod, Service and Ingress
+	Name            string // shared name of the Pod, Service and Ingress
 	// Certificate is the Certificate whose order the solver serves; a
 	// solver shared by several orders leaves it empty and names them in
 	// Certificates, with the Run that shares it.
