@@ -35,18 +35,7 @@ func TestApplyLeasesWithoutDeleteCollection(t *testing.T) {
 	}
 	// issue --ingress reads its Ingress.
 	role.Rules = append(role.Rules, rbacv1.PolicyRule{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"get"}})
-	if _, err := kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	rb := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "old"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "old", Namespace: ns}},
-	}
-	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	user := serviceAccountKubeconfig(t, ns, "old")
+	user := roleUser(t, ns, role, "old")
 	createIssuer(t, user, ns, "pebble", env.IngressClass)
 
 	path, names := certificatesManifest(t, ns, "pebble", "l", 3)

@@ -19,6 +19,25 @@ import (
 
 // serviceAccountKubeconfig creates ServiceAccount name in ns and returns a
 // kubeconfig that authenticates as it, with ns as its namespace.
+// roleUser creates role in ns and returns the kubeconfig of a new
+// ServiceAccount sa bound to it (a RoleBinding named sa).
+func roleUser(t *testing.T, ns string, role *rbacv1.Role, sa string) string {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: sa},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}},
+	}
+	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return serviceAccountKubeconfig(t, ns, sa)
+}
+
 func serviceAccountKubeconfig(t *testing.T, ns, name string) string {
 	t.Helper()
 	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
@@ -108,18 +127,7 @@ func TestMinimalRole(t *testing.T) {
 			t.Errorf("rule is not minimal: %+v", r)
 		}
 	}
-	if _, err := kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	rb := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "bob"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "bob", Namespace: ns}},
-	}
-	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	bob := serviceAccountKubeconfig(t, ns, "bob")
+	bob := roleUser(t, ns, role, "bob")
 
 	// Everything works with exactly this Role.
 	if out := mustACME(t, bob, "check"); !strings.Contains(out, "All 24 permissions") {
