@@ -179,15 +179,8 @@ func (w *Workload) dryRunOwned(ctx context.Context, chals []acme.Challenge, rout
 	wg.Add(4)
 	go func() {
 		defer wg.Done()
-		_, err := w.Client.CoreV1().Pods(ns).Create(ctx, pod, dry)
-		if cpuRefused(err) && cfg.scaledCPU(len(chals)) {
-			// As start does: one challenge's CPU limit may pass.
-			one := *cfg
-			one.OneChallengeCPU = true
-			if _, err1 := w.Client.CoreV1().Pods(ns).Create(ctx, one.pod(chals, created), dry); err1 == nil {
-				err, oneCPU = nil, true
-			}
-		}
+		var err error
+		_, oneCPU, err = createPod(ctx, w.Client.CoreV1().Pods(ns), cfg, pod, chals, created, dry)
 		errs[0] = Admission(err, "pod", ns, cfg.Name, "create")
 	}()
 	go func() {

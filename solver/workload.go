@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/internal/kube"
@@ -55,8 +56,6 @@ type Workload struct {
 	// garbage collector remove the Service, Ingress and NetworkPolicy: one
 	// request instead of four.
 	ownerBlockRefused bool
-	// ownerBlocks: the objects created do block the pod's deletion.
-	ownerBlocks bool
 	// podWatch is the solver pod's watch, kept open from waitPodReady to
 	// cleanUp, which reads the foreground deletion's end from it without
 	// another request; podUID is the pod the run created.
@@ -90,10 +89,9 @@ func (w *Workload) start(ctx context.Context, chals []acme.Challenge) (*metav1.O
 	pods := w.Client.CoreV1().Pods(ns)
 
 	w.track(KindPod, cfg.Name)
-	pod, err := pods.Create(ctx, cfg.pod(chals, created), metav1.CreateOptions{})
-	if cpuRefused(err) && cfg.scaledCPU(len(chals)) {
+	pod, oneCPU, err := createPod(ctx, pods, cfg, cfg.pod(chals, created), chals, created, metav1.CreateOptions{})
+	if oneCPU {
 		cfg.OneChallengeCPU = true
-		pod, err = pods.Create(ctx, cfg.pod(chals, created), metav1.CreateOptions{})
 	}
 	if apierrors.IsAlreadyExists(err) {
 		pod, err = pods.Get(ctx, cfg.Name, metav1.GetOptions{})
@@ -124,7 +122,7 @@ func (w *Workload) start(ctx context.Context, chals []acme.Challenge) (*metav1.O
 		return nil, "", Admission(err, "service", ns, cfg.Name, "create")
 	}
 	w.mu.Lock()
-	w.ownerBlockRefused, w.ownerBlocks = !block, block
+	w.ownerBlockRefused = !block
 	w.mu.Unlock()
 	w.mu.Lock()
 	open := w.openTraffic
@@ -276,6 +274,28 @@ func podState(pod *corev1.Pod) (ready bool, why string, fatal bool) {
 	return false, why, false
 }
 
+// dependentsCollected: the garbage collector has deleted the blocking
+// dependents of pod, deleted in the foreground, and removed its
+// foregroundDeletion finalizer.
+func dependentsCollected(pod *corev1.Pod) bool {
+	return !slices.Contains(pod.Finalizers, metav1.FinalizerDeleteDependents)
+}
+
+// createPod creates pod, cfg's pod serving chals, with opts (a dry run or
+// not), and sends it again at one challenge's CPU limit when the cluster
+// refused the larger one (solverCPULimitMilli): oneCPU reports that the
+// second one went through.
+func createPod(ctx context.Context, pods corev1client.PodInterface, cfg *Config, pod *corev1.Pod, chals []acme.Challenge, created string, opts metav1.CreateOptions) (_ *corev1.Pod, oneCPU bool, _ error) {
+	pod, err := pods.Create(ctx, pod, opts)
+	if !cpuRefused(err) || !cfg.scaledCPU(len(chals)) {
+		return pod, false, err
+	}
+	one := *cfg
+	one.OneChallengeCPU = true
+	pod, err = pods.Create(ctx, one.pod(chals, created), opts)
+	return pod, err == nil, err
+}
+
 // cpuRefused tells a refusal that a smaller CPU limit may pass: admission
 // (a quota, a LimitRange, a policy), not RBAC.
 func cpuRefused(err error) bool {
@@ -302,7 +322,7 @@ const ownerCleanupWait = 10 * time.Second
 // something to work from. removePaths takes out the paths added to an
 // existing Ingress (KindIngressPaths), which only the Ingress solver knows.
 //
-// When the pod's dependents block its deletion (ownerBlocks) and its watch
+// When the pod's dependents block its deletion (not ownerBlockRefused) and its watch
 // is still open, the pod is deleted in the foreground instead of each
 // object on its own: the garbage collector deletes the Service, Ingress
 // and NetworkPolicy, and removes the pod's foregroundDeletion finalizer
@@ -314,7 +334,9 @@ func (w *Workload) cleanUp(ctx context.Context, removePaths func(context.Context
 	w.mu.Lock()
 	created := w.created
 	w.created = nil
-	wt, uid, block := w.podWatch, w.podUID, w.ownerBlocks
+	// The watch exists only once start has created everything, so the
+	// dependents block the pod unless the API server refused it.
+	wt, uid, block := w.podWatch, w.podUID, !w.ownerBlockRefused
 	w.podWatch = nil
 	w.mu.Unlock()
 	if wt != nil {
@@ -370,7 +392,7 @@ func (w *Workload) pollPodCollected(ctx context.Context, stop <-chan time.Time) 
 		if err != nil {
 			return false
 		}
-		if len(pods.Items) == 0 || !slices.Contains(pods.Items[0].Finalizers, metav1.FinalizerDeleteDependents) {
+		if len(pods.Items) == 0 || dependentsCollected(&pods.Items[0]) {
 			return true
 		}
 		select {
@@ -442,7 +464,7 @@ func (w *Workload) deletePodWithDependents(ctx context.Context, wt watch.Interfa
 			if ev.Type == watch.Deleted {
 				return true, nil
 			}
-			if pod, ok := ev.Object.(*corev1.Pod); ok && pod.DeletionTimestamp != nil && !slices.Contains(pod.Finalizers, metav1.FinalizerDeleteDependents) {
+			if pod, ok := ev.Object.(*corev1.Pod); ok && pod.DeletionTimestamp != nil && dependentsCollected(pod) {
 				return true, nil
 			}
 		}
