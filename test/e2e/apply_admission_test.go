@@ -1,20 +1,14 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 )
 
 // TestApplyAdmissionDeniesOneHost: in an apply of several certificates,
@@ -35,18 +29,10 @@ func TestApplyAdmissionDeniesOneHost(t *testing.T) {
 	var mu sync.Mutex
 	var ordered []string
 	p.answerNewOrder(func(w http.ResponseWriter, r *http.Request, _ int) bool {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			return false
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var jws struct{ Payload string }
-		if json.Unmarshal(body, &jws) == nil {
-			if payload, err := base64.RawURLEncoding.DecodeString(jws.Payload); err == nil {
-				mu.Lock()
-				ordered = append(ordered, string(payload))
-				mu.Unlock()
-			}
+		if payload := jwsPayload(r); payload != nil {
+			mu.Lock()
+			ordered = append(ordered, string(payload))
+			mu.Unlock()
 		}
 		return false
 	})
@@ -94,38 +80,8 @@ func TestApplyAdmissionDeniesOneHost(t *testing.T) {
 func denyIngressHost(t *testing.T, ns, name, host string) {
 	t.Helper()
 	ctx := t.Context()
-	vap := &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy:    ptr.To(admissionregistrationv1.Fail),
-			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: solverRule("networking.k8s.io", "ingresses")},
-			Validations: []admissionregistrationv1.Validation{{
-				Expression: `!has(object.spec.rules) || !object.spec.rules.exists(r, has(r.host) && r.host == '` + host + `')`,
-				Message:    "host " + host + " is not allowed",
-			}},
-		},
-	}
-	if _, err := kube.AdmissionregistrationV1().ValidatingAdmissionPolicies().Create(ctx, vap, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	b := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name + "-binding"},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        name,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-				MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns},
-			}},
-		},
-	}
-	if _, err := kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx := t.Context()
-		_ = kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, b.Name, metav1.DeleteOptions{})
-		_ = kube.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, name, metav1.DeleteOptions{})
-	})
+	createDenyingPolicy(t, ns, name, solverRule("networking.k8s.io", "ingresses"),
+		`!has(object.spec.rules) || !object.spec.rules.exists(r, has(r.host) && r.host == '`+host+`')`, "host "+host+" is not allowed")
 	// The API server compiles policies from an informer.
 	pt := networkingv1.PathTypePrefix
 	probe := &networkingv1.Ingress{

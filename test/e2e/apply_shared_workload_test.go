@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -132,17 +128,7 @@ func certificatesManifest(t *testing.T, ns, issuer, prefix string, n int, extra 
 // refuses a name its policy forbids (RFC 8555 rejectedIdentifier).
 func refuseName(p *caProxy, name string) {
 	p.answerNewOrder(func(w http.ResponseWriter, r *http.Request, _ int) bool {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			return false
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var jws struct{ Payload string }
-		if json.Unmarshal(body, &jws) != nil {
-			return false
-		}
-		payload, err := base64.RawURLEncoding.DecodeString(jws.Payload)
-		if err != nil || !strings.Contains(string(payload), `"`+name+`"`) {
+		if !strings.Contains(string(jwsPayload(r)), `"`+name+`"`) {
 			return false
 		}
 		problem(w, http.StatusBadRequest, "rejectedIdentifier", "policy forbids issuing for "+name)

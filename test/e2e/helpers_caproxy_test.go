@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"log"
@@ -138,6 +140,25 @@ func (p *caProxy) BadRequests() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.badRequests
+}
+
+// jwsPayload is the decoded payload of r's JWS body, nil when there is
+// none; r's body is left for the proxy to send on.
+func jwsPayload(r *http.Request) []byte {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var jws struct{ Payload string }
+	if json.Unmarshal(body, &jws) != nil {
+		return nil
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(jws.Payload)
+	if err != nil {
+		return nil
+	}
+	return payload
 }
 
 // answerNewOrder makes the proxy answer newOrder requests with f.

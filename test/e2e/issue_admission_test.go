@@ -21,9 +21,10 @@ import (
 // reaches no CA, leaves nothing behind and names who denied it; what the
 // chain accepts is issued.
 
-// denyingPolicy creates a ValidatingAdmissionPolicy refusing what match
-// selects in ns, with its binding, removed when the test ends.
-func denyingPolicy(t *testing.T, ns, name string, rules []admissionregistrationv1.NamedRuleWithOperations, expr, msg string) {
+// createDenyingPolicy creates a ValidatingAdmissionPolicy refusing what
+// rules select and expr rejects in ns, with its binding, removed when the
+// test ends; the API server enforces it a moment later.
+func createDenyingPolicy(t *testing.T, ns, name string, rules []admissionregistrationv1.NamedRuleWithOperations, expr, msg string) {
 	t.Helper()
 	ctx := t.Context()
 	vap := &admissionregistrationv1.ValidatingAdmissionPolicy{
@@ -55,6 +56,14 @@ func denyingPolicy(t *testing.T, ns, name string, rules []admissionregistrationv
 		_ = kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, b.Name, metav1.DeleteOptions{})
 		_ = kube.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, name, metav1.DeleteOptions{})
 	})
+}
+
+// denyingPolicy is createDenyingPolicy, then waits until the API server
+// enforces it on solver pods or Services.
+func denyingPolicy(t *testing.T, ns, name string, rules []admissionregistrationv1.NamedRuleWithOperations, expr, msg string) {
+	t.Helper()
+	ctx := t.Context()
+	createDenyingPolicy(t, ns, name, rules, expr, msg)
 	// The API server compiles policies from an informer: wait until this
 	// one denies (a dry-run of what it matches).
 	waitFor(t, 30*time.Second, "policy "+name+" to be enforced", func() bool {

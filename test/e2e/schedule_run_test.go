@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -95,16 +94,11 @@ func TestScheduledRenewalOnTheNode(t *testing.T) {
 	var mu sync.Mutex
 	var replaces []string
 	p.answerNewOrder(func(w http.ResponseWriter, r *http.Request, n int) bool {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var jws struct{ Payload string }
 		var order struct{ Replaces string }
-		if json.Unmarshal(body, &jws) == nil {
-			if pl, err := base64.RawURLEncoding.DecodeString(jws.Payload); err == nil && json.Unmarshal(pl, &order) == nil {
-				mu.Lock()
-				replaces = append(replaces, order.Replaces)
-				mu.Unlock()
-			}
+		if json.Unmarshal(jwsPayload(r), &order) == nil {
+			mu.Lock()
+			replaces = append(replaces, order.Replaces)
+			mu.Unlock()
 		}
 		return false
 	})
