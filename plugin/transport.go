@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	utilnet "k8s.io/apimachinery/pkg/util/net"
@@ -22,7 +23,7 @@ const apiRetryBudget = 30 * time.Second
 // could not be reached, with backoff and jitter, for up to budget (and
 // never beyond the request's context). A request that was refused a
 // connection never reached the server and is always retried. One that may
-// have reached it (connection reset, EOF) is retried too: kubectl-acme's
+// have reached it (connection reset, broken pipe, EOF) is retried too: kubectl-acme's
 // POSTs are creates of named objects and access reviews, so a repeat
 // either succeeds or answers AlreadyExists, which the callers take as
 // their own create having gone through (solver names are unique per order;
@@ -78,7 +79,9 @@ func retriable(req *http.Request, err error) bool {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
-	return utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
+	// EPIPE: the request was written to a connection the server (or a
+	// proxy in front of it) had already closed, as in a restart.
+	return utilnet.IsConnectionReset(err) || errors.Is(err, syscall.EPIPE) || utilnet.IsProbableEOF(err) ||
 		strings.Contains(err.Error(), "http2: client connection lost") ||
 		strings.Contains(err.Error(), "use of closed network connection")
 }

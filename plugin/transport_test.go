@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,6 +34,7 @@ func (f *flakyRT) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestRetryTransport(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	reset := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	brokenPipe := &net.OpError{Op: "write", Net: "tcp", Err: &os.SyscallError{Syscall: "write", Err: syscall.EPIPE}}
 	tests := []struct {
 		name      string
 		method    string
@@ -44,6 +46,7 @@ func TestRetryTransport(t *testing.T) {
 		{"reset GET is retried", http.MethodGet, []error{reset, io.EOF}, 3, false},
 		{"reset PUT is retried", http.MethodPut, []error{reset}, 2, false},
 		{"reset POST is retried: creates of named objects answer AlreadyExists if repeated", http.MethodPost, []error{reset}, 2, false},
+		{"broken pipe POST is retried: written to a connection the server had closed", http.MethodPost, []error{brokenPipe}, 2, false},
 		{"other errors are not retried", http.MethodGet, []error{errors.New("x509: certificate signed by unknown authority")}, 1, true},
 	}
 	for _, tt := range tests {
