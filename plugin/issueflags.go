@@ -49,7 +49,7 @@ func defaultIssueFlags() issueFlags {
 
 func (f *issueFlags) addFlags(fl *pflag.FlagSet) {
 	fl.DurationVar(&f.Timeout, "timeout", f.Timeout, "Give up on a certificate (and clean up its solver) after this long; each certificate has its own, counted from when its turn comes")
-	fl.StringVar(&f.SolverImage, "solver-image", f.SolverImage, "Image of the solver pods; it must provide busybox httpd (default "+solver.DefaultImage+")")
+	fl.StringVar(&f.SolverImage, "solver-image", f.SolverImage, "Image of the solver pods; it must provide busybox sh, mkdir, printf and httpd (default "+solver.DefaultImage+")")
 	fl.StringVar(&f.ConnectTo, "connect-to", f.ConnectTo, "Send self-check requests to HOST:PORT (e.g. the load balancer) instead of what DNS says")
 	fl.DurationVar(&f.SelfCheckTimeout, "self-check-timeout", f.SelfCheckTimeout, "How long to retry the self-check before giving up")
 	fl.BoolVar(&f.Wait, "wait", f.Wait, "If someone else is issuing a certificate, wait for them to finish instead of failing")

@@ -6,9 +6,7 @@
 package solver
 
 import (
-	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,9 +44,6 @@ const (
 	// AnnotationCreated records when the solver started, for cleanup of
 	// leftovers of killed runs.
 	AnnotationCreated = "acme.kubectl.io/created"
-	// AnnotationKeyAuthorization, followed by the challenge's index, holds
-	// one key authorization on the solver pod, which serves it as a file.
-	AnnotationKeyAuthorization = "acme.kubectl.io/key-authorization-"
 )
 
 // DefaultImage serves the challenges with busybox's httpd.
@@ -58,9 +53,16 @@ const DefaultImage = "busybox:1.37"
 const ChallengePath = "/.well-known/acme-challenge/"
 
 const (
-	httpPort  = 8089
-	portName  = "http"
-	webRoot   = "/var/www"
+	httpPort = 8089
+	// httpPortArg is httpPort in httpd's command line.
+	httpPortArg = "8089"
+	portName    = "http"
+	// webRoot is where the pod writes the challenge files and httpd
+	// serves them from: /dev/shm is the one writable place under
+	// readOnlyRootFilesystem, the tmpfs the runtime mounts in every
+	// container (mode 1777, 64 MiB: runc's default spec, containerd's
+	// sandbox shm in internal/cri/server/podsandbox/sandbox_run_linux.go).
+	webRoot   = "/dev/shm/acme-http01"
 	nobodyUID = 65534
 	// terminationGrace is the solver pod's terminationGracePeriodSeconds.
 	// busybox httpd runs as the container's PID 1, which the kernel spares
@@ -186,11 +188,16 @@ func (c *Config) scaledCPU(n int) bool {
 	return c.cpuLimitMilli(n) > solverCPULimitMilli(1)
 }
 
-// pod serves each challenge's key authorization from an annotation of its
-// own, mounted as a file named after the token by a downwardAPI volume: the
-// pod is the whole solver state in one object. It is the anchor of the
-// order: the Service and Ingress are owned by it, so deleting it lets the
-// garbage collector remove anything a killed run left behind.
+// pod serves the key authorizations given on its command line: the shell
+// writes each to a file named after its token, then runs httpd over them.
+// The pod is the whole solver state in one object, like cert-manager's
+// acmesolver, which takes its token and key as arguments. It mounts no
+// volume: before it creates the sandbox of a pod with volumes, the kubelet
+// waits for them in a 300 ms poll (podAttachAndMountRetryInterval in
+// kubernetes pkg/kubelet/volumemanager/volume_manager.go), which was a
+// third of the pod's start. It is the anchor of the order: the Service and
+// Ingress are owned by it, so deleting it lets the garbage collector
+// remove anything a killed run left behind.
 func (c *Config) pod(chals []acme.Challenge, created string) *corev1.Pod {
 	image := c.Image
 	if image == "" {
@@ -199,7 +206,6 @@ func (c *Config) pod(chals []acme.Challenge, created string) *corev1.Pod {
 	no, yes := false, true
 	uid := int64(nobodyUID)
 	grace := int64(terminationGrace)
-	mode := int32(0o444)
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("10m"),
 		corev1.ResourceMemory: resource.MustParse("16Mi"),
@@ -208,16 +214,7 @@ func (c *Config) pod(chals []acme.Challenge, created string) *corev1.Pod {
 		corev1.ResourceCPU:    *resource.NewMilliQuantity(c.cpuLimitMilli(len(chals)), resource.DecimalSI),
 		corev1.ResourceMemory: resource.MustParse("64Mi"),
 	}
-	files := make([]corev1.DownwardAPIVolumeFile, len(chals))
 	meta := c.meta(created, nil)
-	for i, ch := range chals {
-		key := AnnotationKeyAuthorization + strconv.Itoa(i)
-		meta.Annotations[key] = ch.KeyAuthorization
-		files[i] = corev1.DownwardAPIVolumeFile{
-			Path:     ch.Token,
-			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations['" + key + "']"},
-		}
-	}
 	pod := &corev1.Pod{
 		ObjectMeta: meta,
 		Spec: corev1.PodSpec{
@@ -233,13 +230,10 @@ func (c *Config) pod(chals []acme.Challenge, created string) *corev1.Pod {
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
 			Containers: []corev1.Container{{
-				Name:    "http01",
-				Image:   image,
-				Command: []string{"httpd", "-f", "-p", fmt.Sprint(httpPort), "-h", webRoot},
-				Ports:   []corev1.ContainerPort{{Name: portName, ContainerPort: httpPort, Protocol: corev1.ProtocolTCP}},
-				VolumeMounts: []corev1.VolumeMount{{
-					Name: "challenges", MountPath: webRoot + ChallengePath[:len(ChallengePath)-1], ReadOnly: true,
-				}},
+				Name:      "http01",
+				Image:     image,
+				Command:   podCommand(chals),
+				Ports:     []corev1.ContainerPort{{Name: portName, ContainerPort: httpPort, Protocol: corev1.ProtocolTCP}},
 				Resources: corev1.ResourceRequirements{Requests: res, Limits: limits},
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: &no,
@@ -247,13 +241,6 @@ func (c *Config) pod(chals []acme.Challenge, created string) *corev1.Pod {
 					RunAsNonRoot:             &yes,
 					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 				},
-			}},
-			Volumes: []corev1.Volume{{
-				Name: "challenges",
-				VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
-					Items:       files,
-					DefaultMode: &mode,
-				}},
 			}},
 		},
 	}
@@ -265,6 +252,27 @@ func (c *Config) pod(chals []acme.Challenge, created string) *corev1.Pod {
 	}
 	c.applyPodTemplate(pod)
 	return pod
+}
+
+// podScript writes each key authorization argument to the file named
+// after its token, the part before the dot (RFC 8555 section 8.1: token
+// "." thumbprint; start admits only base64url tokens), and hands the
+// container to httpd in the foreground on the files.
+const podScript = `set -e
+d=` + webRoot + `/.well-known/acme-challenge
+mkdir -p "$d"
+for ka do printf %s "$ka" >"$d/${ka%%.*}"; done
+exec httpd -f -p ` + httpPortArg + ` -h ` + webRoot
+
+// podCommand is the solver container's command: podScript with one
+// argument per challenge.
+func podCommand(chals []acme.Challenge) []string {
+	cmd := make([]string, 0, 4+len(chals))
+	cmd = append(cmd, "sh", "-c", podScript, "http01")
+	for _, ch := range chals {
+		cmd = append(cmd, ch.KeyAuthorization)
+	}
+	return cmd
 }
 
 func (c *Config) service(owner *metav1.OwnerReference, created string) *corev1.Service {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	apivalidation "k8s.io/apimachinery/pkg/api/validation"
-
 	"github.com/kubectl-acme/kubectl-acme/acme"
 )
 
@@ -40,20 +38,33 @@ var (
 	_ Shared = (*HTTPRoute)(nil)
 )
 
-// MaxPodAnnotationBytes is how many bytes of annotations a solver pod
-// carries at most: the API server refuses a pod whose annotations' keys
-// and values pass TotalAnnotationSizeLimitB (256 KiB, apimachinery's
-// pkg/api/validation/objectmeta.go), and 16 KiB are left to what mutating
+// MaxPodBytes is how many bytes a solver pod carries at most in its
+// annotations and its command line together. The command line is the
+// tighter limit: the kernel refuses an exec whose arguments and
+// environment pass ARG_MAX, a quarter of the stack limit and never less
+// than 128 KiB (execve(2), "Limits on size of arguments and
+// environment"); the API server refuses annotations past 256 KiB
+// (TotalAnnotationSizeLimitB, apimachinery's
+// pkg/api/validation/objectmeta.go). 16 KiB are left to what mutating
 // webhooks add (a service mesh's sidecar injector writes a few KiB).
-const MaxPodAnnotationBytes = apivalidation.TotalAnnotationSizeLimitB - 16<<10
+const MaxPodBytes = 128<<10 - 16<<10
 
-// PodAnnotationBytes is the size the API server counts for the
-// annotations of the pod serving chals: every key and value, the pod
-// template's and the certificates list included.
-func (c *Config) PodAnnotationBytes(chals []acme.Challenge) int {
+// ChallengeBytes is what one challenge adds to the pod: its key
+// authorization as an argument, with the terminating NUL and the pointer
+// execve counts for it.
+func ChallengeBytes(ch acme.Challenge) int { return len(ch.KeyAuthorization) + 1 + 8 }
+
+// PodBytes is what the pod serving chals carries, as MaxPodBytes counts
+// it: every annotation's key and value, the pod template's and the
+// certificates list included, and every argument of its command.
+func (c *Config) PodBytes(chals []acme.Challenge) int {
+	pod := c.pod(chals, "2006-01-02T15:04:05Z")
 	n := 0
-	for k, v := range c.pod(chals, "2006-01-02T15:04:05Z").Annotations {
+	for k, v := range pod.Annotations {
 		n += len(k) + len(v)
+	}
+	for _, arg := range pod.Spec.Containers[0].Command {
+		n += len(arg) + 1 + 8
 	}
 	return n
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +21,40 @@ import (
 	"github.com/kubectl-acme/kubectl-acme/acme"
 )
 
-func TestPodIsRestrictedAndServesItsAnnotations(t *testing.T) {
+// podFiles runs the shell part of the pod's command with its directory
+// moved to a temporary one and without the exec of httpd, and returns the
+// files it wrote: what httpd would serve, by token.
+func podFiles(t *testing.T, pod *corev1.Pod) map[string]string {
+	t.Helper()
+	cmd := pod.Spec.Containers[0].Command
+	if len(cmd) < 4 || cmd[0] != "sh" || cmd[1] != "-c" {
+		t.Fatalf("command %q: want sh -c SCRIPT NAME ARGS...", cmd)
+	}
+	dir := t.TempDir()
+	script, ok := strings.CutSuffix(cmd[2], "\nexec httpd -f -p 8089 -h "+webRoot)
+	if !ok {
+		t.Fatalf("script %q does not end in httpd", cmd[2])
+	}
+	script = strings.ReplaceAll(script, webRoot, dir)
+	if out, err := exec.Command("sh", append([]string{"-c", script}, cmd[3:]...)...).CombinedOutput(); err != nil {
+		t.Fatalf("script: %v\n%s", err, out)
+	}
+	files := map[string]string{}
+	entries, err := os.ReadDir(filepath.Join(dir, ".well-known/acme-challenge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, ".well-known/acme-challenge", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = string(b)
+	}
+	return files
+}
+
+func TestPodIsRestrictedAndServesItsKeyAuthorizations(t *testing.T) {
 	cfg := Config{Namespace: "ns", Name: "acme-solver-web-abc123", Certificate: "web"}
 	chals := []acme.Challenge{{Token: "tok-0", KeyAuthorization: "tok-0.thumb"}, {Token: "tok_1", KeyAuthorization: "tok_1.thumb"}}
 	pod := cfg.pod(chals, "now")
@@ -40,21 +76,20 @@ func TestPodIsRestrictedAndServesItsAnnotations(t *testing.T) {
 		t.Errorf("terminationGracePeriodSeconds %v: a deleted solver pod would linger", g)
 	}
 	c := pod.Spec.Containers[0]
-	if got := strings.Join(c.Command, " "); got != "httpd -f -p 8089 -h /var/www" {
-		t.Errorf("command %q", got)
+	if len(pod.Spec.Volumes) != 0 || len(c.VolumeMounts) != 0 {
+		t.Errorf("volumes %+v, mounts %+v: the kubelet waits for a pod's volumes in a 300 ms poll", pod.Spec.Volumes, c.VolumeMounts)
 	}
-	if c.VolumeMounts[0].MountPath != "/var/www/.well-known/acme-challenge" {
-		t.Errorf("mount path %q", c.VolumeMounts[0].MountPath)
+	files := podFiles(t, pod)
+	if len(files) != len(chals) {
+		t.Fatalf("pod serves %v, want %d files", files, len(chals))
 	}
-	files := pod.Spec.Volumes[0].DownwardAPI.Items
-	if len(files) != 2 {
-		t.Fatalf("downwardAPI items %+v", files)
-	}
-	for i, f := range files {
-		key := strings.TrimSuffix(strings.TrimPrefix(f.FieldRef.FieldPath, "metadata.annotations['"), "']")
-		if f.Path != chals[i].Token || pod.Annotations[key] != chals[i].KeyAuthorization {
-			t.Errorf("file %s serves %q, want %q", f.Path, pod.Annotations[key], chals[i].KeyAuthorization)
+	for _, ch := range chals {
+		if files[ch.Token] != ch.KeyAuthorization {
+			t.Errorf("file %s serves %q, want %q", ch.Token, files[ch.Token], ch.KeyAuthorization)
 		}
+	}
+	if !strings.HasSuffix(podScript, "\nexec httpd -f -p 8089 -h "+webRoot) || !strings.HasPrefix(webRoot, "/dev/shm/") {
+		t.Errorf("script %q must end in httpd in the foreground on 8089, serving the writable /dev/shm", podScript)
 	}
 	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
 		t.Error("resources must be set")
@@ -129,10 +164,9 @@ func TestPresentAndCleanUp(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		for _, f := range pod.Spec.Volumes[0].DownwardAPI.Items {
-			if f.Path == token {
-				key := strings.TrimSuffix(strings.TrimPrefix(f.FieldRef.FieldPath, "metadata.annotations['"), "']")
-				fmt.Fprint(w, pod.Annotations[key])
+		for _, ka := range pod.Spec.Containers[0].Command[4:] {
+			if strings.HasPrefix(ka, token+".") {
+				fmt.Fprint(w, ka)
 				return
 			}
 		}

@@ -82,6 +82,10 @@ func (w *Workload) start(ctx context.Context, chals []acme.Challenge) (*metav1.O
 		if !tokenPattern.MatchString(ch.Token) {
 			return nil, "", fmt.Errorf("the CA sent challenge token %q for %s, which is not base64url", ch.Token, ch.Identifier)
 		}
+		if !strings.HasPrefix(ch.KeyAuthorization, ch.Token+".") {
+			// The pod names each file after its argument's token part.
+			return nil, "", fmt.Errorf("key authorization for %s does not begin with its token and a dot (RFC 8555 section 8.1)", ch.Identifier)
+		}
 	}
 	created := w.now().UTC().Format(time.RFC3339)
 	cfg := &w.Config

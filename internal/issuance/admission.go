@@ -115,8 +115,8 @@ func (g *gatherer) predictAdmission(o Options, jobs []*Job) {
 			// One certificate's dry run is its own.
 			continue
 		}
-		// A pod whose annotations would pass the API server's limit is
-		// split, as the gatherer splits the workload (submit).
+		// A pod whose annotations and command line would pass their
+		// limits is split, as the gatherer splits the workload (submit).
 		var grp *admissionGroup
 		bytes := 0
 		for _, mb := range p.members {
@@ -128,7 +128,7 @@ func (g *gatherer) predictAdmission(o Options, jobs []*Job) {
 				cfg := p.proto.Configuration()
 				cfg.Certificates = []string{"x"}
 				grp = &admissionGroup{a: a, proto: p.proto, done: make(chan struct{})}
-				bytes = cfg.PodAnnotationBytes(nil) + len(solver.AnnotationCertificates)
+				bytes = cfg.PodBytes(nil) + len(solver.AnnotationCertificates)
 			}
 			grp.members = append(grp.members, mb)
 			bytes += add

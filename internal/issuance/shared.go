@@ -33,8 +33,8 @@ import (
 // A straggler (an order still being placed defaultLinger after the last
 // challenges arrived: a CA retrying, a lease wait) does not hold the
 // others: what was gathered starts, and later challenges start another
-// workload. So does a pod whose annotations would pass the API server's
-// limit (solver.MaxPodAnnotationBytes).
+// workload. So does a pod whose annotations and command line would pass
+// their limits (solver.MaxPodBytes).
 
 // defaultLinger is how long gathered challenges wait for orders still
 // being placed: placing one takes a few hundred milliseconds here (a
@@ -70,7 +70,7 @@ func newGatherer(ctx context.Context, jobs int) *gatherer {
 	_, _ = rand.Read(b)
 	run := hex.EncodeToString(b)
 	return &gatherer{
-		run: run, linger: defaultLinger, maxBytes: solver.MaxPodAnnotationBytes,
+		run: run, linger: defaultLinger, maxBytes: solver.MaxPodBytes,
 		ctx: ctx, ordering: jobs, open: map[string]*batch{}, newShared: newShared,
 		leases: newRunLeases(run),
 	}
@@ -177,12 +177,11 @@ func newShared(proto solver.Shared, cfg solver.Config, observe acme.Observer) so
 	panic(fmt.Sprintf("unknown shared solver %T", proto))
 }
 
-// challengeBytes bounds what chals add to the pod's annotations: a key
-// (index up to 7 digits) and a value each.
+// challengeBytes is what chals add to the pod (solver.ChallengeBytes).
 func challengeBytes(chals []acme.Challenge) int {
 	n := 0
 	for _, ch := range chals {
-		n += len(solver.AnnotationKeyAuthorization) + 7 + len(ch.KeyAuthorization)
+		n += solver.ChallengeBytes(ch)
 	}
 	return n
 }
@@ -207,7 +206,7 @@ func (j *jobGroup) submit(cert string, ins []handIn) []*batch {
 		if b == nil {
 			cfg := in.proto.Configuration()
 			cfg.Certificates = []string{"x"}
-			b = &batch{key: key, proto: in.proto, started: make(chan struct{}), ready: make(chan struct{}), bytes: cfg.PodAnnotationBytes(nil) + len(solver.AnnotationCertificates)}
+			b = &batch{key: key, proto: in.proto, started: make(chan struct{}), ready: make(chan struct{}), bytes: cfg.PodBytes(nil) + len(solver.AnnotationCertificates)}
 			g.open[key] = b
 		}
 		b.parts = append(b.parts, &part{job: j, cert: cert, chals: in.chals, observe: in.observe, open: in.open})

@@ -175,14 +175,14 @@ func TestGatherStraggler(t *testing.T) {
 	}
 }
 
-// The pod's annotations stay under the limit: past it, the challenges
+// The pod's annotations and command line stay under the limit: past it, the challenges
 // are split into several workloads.
-func TestGatherSplitsAtAnnotationLimit(t *testing.T) {
+func TestGatherSplitsAtPodLimit(t *testing.T) {
 	const n = 10
 	g, rec := testGatherer(n)
 	cfg := proto("ns", "nginx").Configuration()
 	cfg.Certificates = []string{"x"}
-	base := cfg.PodAnnotationBytes(nil) + len(solver.AnnotationCertificates)
+	base := cfg.PodBytes(nil) + len(solver.AnnotationCertificates)
 	per := challengeBytes([]acme.Challenge{chal("c0.example")}) + len("c0") + 1
 	g.maxBytes = base + 3*per // three orders a pod
 	var bs []*batch
@@ -197,8 +197,8 @@ func TestGatherSplitsAtAnnotationLimit(t *testing.T) {
 	for i, chals := range rec.chals {
 		total += len(chals)
 		c := rec.configs[i]
-		if got := c.PodAnnotationBytes(chals); got > g.maxBytes {
-			t.Errorf("workload %d: %d annotation bytes, limit %d", i, got, g.maxBytes)
+		if got := c.PodBytes(chals); got > g.maxBytes {
+			t.Errorf("workload %d: %d bytes, limit %d", i, got, g.maxBytes)
 		}
 	}
 	if total != n {
@@ -223,9 +223,9 @@ func TestChallengeBytesBound(t *testing.T) {
 	}
 	one := cfg
 	one.Certificates = []string{"x"}
-	bound := one.PodAnnotationBytes(nil) + len(solver.AnnotationCertificates) + challengeBytes(chals) + counted
-	if real := cfg.PodAnnotationBytes(chals); real > bound {
-		t.Fatalf("annotations %d bytes, bound %d", real, bound)
+	bound := one.PodBytes(nil) + len(solver.AnnotationCertificates) + challengeBytes(chals) + counted
+	if real := cfg.PodBytes(chals); real > bound {
+		t.Fatalf("pod %d bytes, bound %d", real, bound)
 	}
 }
 

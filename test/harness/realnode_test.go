@@ -23,6 +23,8 @@ var realNodeFidelity = []string{
 	"httpd without -f",
 	"command not in the image",
 	"image simnode cannot run",
+	"files written to /dev/shm under a read-only root are served",
+	"files written to the read-only root",
 }
 
 // TestRealNode runs a real node (kube-scheduler, kubelet, containerd, runc;

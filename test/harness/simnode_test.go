@@ -289,6 +289,18 @@ func simFidelityCases() []simFidelityCase {
 			settle: simSettlePodWaiting, waitFor: "ErrImagePull", wantCode: http.StatusServiceUnavailable,
 		},
 		{
+			// kubectl-acme's pod: no volume, the files written to the
+			// runtime's /dev/shm under a read-only root.
+			name:     "files written to /dev/shm under a read-only root are served",
+			mutate:   func(o *simObjects) { simShmSolver(o, "/dev/shm/www") },
+			wantCode: http.StatusOK,
+		},
+		{
+			name:   "files written to the read-only root",
+			mutate: func(o *simObjects) { simShmSolver(o, "/var/www") },
+			settle: simSettlePodWaiting, waitFor: "CrashLoopBackOff", wantCode: http.StatusServiceUnavailable,
+		},
+		{
 			name: "readiness probe on the wrong port",
 			mutate: func(o *simObjects) {
 				o.pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{
@@ -299,6 +311,18 @@ func simFidelityCases() []simFidelityCase {
 			settle: simSettleProbeFailed, wantCode: http.StatusServiceUnavailable,
 		},
 	}
+}
+
+// simShmSolver makes o's pod write its one file under root from its
+// command line, with no volume and a read-only root filesystem, and serve
+// root with httpd.
+func simShmSolver(o *simObjects, root string) {
+	o.pod.Spec.Volumes = nil
+	c := &o.pod.Spec.Containers[0]
+	c.VolumeMounts = nil
+	c.SecurityContext = &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)}
+	dir := root + "/.well-known/acme-challenge"
+	c.Command = []string{"sh", "-c", `set -e; mkdir -p "` + dir + `"; printf %s "$2" >"` + dir + `/$1"; exec httpd -f -p 8080 -h ` + root, "solver", simToken, o.body}
 }
 
 func runSimFidelityCase(t *testing.T, tt simFidelityCase) {

@@ -38,10 +38,13 @@ type imageDir struct {
 }
 
 // busyboxImageDirs are the directories of the busybox image, plus where
-// simnode keeps volumes.
+// simnode keeps volumes, plus /dev/shm: the runtime mounts a tmpfs there
+// in every container, mode 1777 and writable under readOnlyRootFilesystem
+// (runc's default spec, libcontainer/specconv/example.go; containerd's
+// sandbox shm, internal/cri/server/podsandbox/sandbox_run_linux.go).
 func busyboxImageDirs() []imageDir {
 	return []imageDir{
-		{"bin", 0o755}, {"dev", 0o755}, {"etc", 0o755}, {"home", 0o755},
+		{"bin", 0o755}, {"dev", 0o755}, {"dev/shm", 0o1777}, {"etc", 0o755}, {"home", 0o755},
 		{"root", 0o700}, {"tmp", 0o1777}, {"usr", 0o755}, {"var", 0o755},
 		{"var/spool/mail", 0o755}, {"var/www", 0o755}, {".simnode/volumes", 0o755},
 	}
