@@ -7,6 +7,7 @@ package solver
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,9 +55,7 @@ const ChallengePath = "/.well-known/acme-challenge/"
 
 const (
 	httpPort = 8089
-	// httpPortArg is httpPort in httpd's command line.
-	httpPortArg = "8089"
-	portName    = "http"
+	portName = "http"
 	// webRoot is where the pod writes the challenge files and httpd
 	// serves them from: /dev/shm is the one writable place under
 	// readOnlyRootFilesystem, the tmpfs the runtime mounts in every
@@ -258,11 +257,11 @@ func (c *Config) pod(chals []acme.Challenge, created string) *corev1.Pod {
 // after its token, the part before the dot (RFC 8555 section 8.1: token
 // "." thumbprint; start admits only base64url tokens), and hands the
 // container to httpd in the foreground on the files.
-const podScript = `set -e
+var podScript = `set -e
 d=` + webRoot + `/.well-known/acme-challenge
 mkdir -p "$d"
 for ka do printf %s "$ka" >"$d/${ka%%.*}"; done
-exec httpd -f -p ` + httpPortArg + ` -h ` + webRoot
+exec httpd -f -p ` + strconv.Itoa(httpPort) + ` -h ` + webRoot
 
 // podCommand is the solver container's command: podScript with one
 // argument per challenge.

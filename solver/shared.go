@@ -50,9 +50,12 @@ var (
 const MaxPodBytes = 128<<10 - 16<<10
 
 // ChallengeBytes is what one challenge adds to the pod: its key
-// authorization as an argument, with the terminating NUL and the pointer
-// execve counts for it.
-func ChallengeBytes(ch acme.Challenge) int { return len(ch.KeyAuthorization) + 1 + 8 }
+// authorization as an argument.
+func ChallengeBytes(ch acme.Challenge) int { return argBytes(ch.KeyAuthorization) }
+
+// argBytes is what execve counts of one argument: the string, its
+// terminating NUL and its pointer.
+func argBytes(arg string) int { return len(arg) + 1 + 8 }
 
 // PodBytes is what the pod serving chals carries, as MaxPodBytes counts
 // it: every annotation's key and value, the pod template's and the
@@ -64,7 +67,7 @@ func (c *Config) PodBytes(chals []acme.Challenge) int {
 		n += len(k) + len(v)
 	}
 	for _, arg := range pod.Spec.Containers[0].Command {
-		n += len(arg) + 1 + 8
+		n += argBytes(arg)
 	}
 	return n
 }
