@@ -173,14 +173,14 @@ func (w *Workload) dryRunOwned(ctx context.Context, chals []acme.Challenge, rout
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	pod := cfg.pod(chals, created)
 	errs := make([]error, 4)
-	oneCPU := false
+	smallCPU := false
 	var traffic TrafficVerdict
 	var wg sync.WaitGroup
 	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		var err error
-		_, oneCPU, err = createPod(ctx, w.Client.CoreV1().Pods(ns), cfg, pod, chals, created, dry)
+		_, smallCPU, err = createPod(ctx, w.Client.CoreV1().Pods(ns), cfg, pod, chals, created, dry)
 		errs[0] = Admission(err, "pod", ns, cfg.Name, "create")
 	}()
 	go func() {
@@ -197,8 +197,8 @@ func (w *Workload) dryRunOwned(ctx context.Context, chals []acme.Challenge, rout
 		errs[2] = route(ctx, owner, created)
 	}()
 	wg.Wait()
-	if oneCPU {
-		cfg.OneChallengeCPU = true
+	if smallCPU {
+		cfg.CertManagerCPU = true
 	}
 	if errs[3] == nil {
 		errs[3] = w.judgeTraffic(ctx, traffic, owner, created)

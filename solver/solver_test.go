@@ -288,18 +288,20 @@ func TestSelfCheckWaitsBeforeExplaining(t *testing.T) {
 	}
 }
 
-// A shared pod's CPU limit grows with the challenges it serves, from
-// cert-manager's 100m for one, up to one CPU.
+// The solver pod's CPU limit is one CPU, whatever it serves, and
+// cert-manager's 100m once the cluster refused that.
 func TestSolverCPULimit(t *testing.T) {
-	for n, want := range map[int]string{0: "100m", 1: "100m", 3: "300m", 10: "1", 100: "1"} {
+	for _, n := range []int{0, 1, 3, 100} {
 		chals := make([]acme.Challenge, n)
 		for i := range chals {
 			chals[i] = acme.Challenge{Identifier: fmt.Sprintf("h%d.example.com", i), Token: fmt.Sprintf("t%d", i), KeyAuthorization: "k"}
 		}
-		c := &Config{Namespace: "ns", Name: "s"}
-		got := c.pod(chals, "2006-01-02T15:04:05Z").Spec.Containers[0].Resources.Limits[corev1.ResourceCPU]
-		if got.String() != want {
-			t.Errorf("%d challenges: CPU limit %s, want %s", n, got.String(), want)
+		for small, want := range map[bool]string{false: "1", true: "100m"} {
+			c := &Config{Namespace: "ns", Name: "s", CertManagerCPU: small}
+			got := c.pod(chals, "2006-01-02T15:04:05Z").Spec.Containers[0].Resources.Limits[corev1.ResourceCPU]
+			if got.String() != want {
+				t.Errorf("%d challenges, CertManagerCPU %v: CPU limit %s, want %s", n, small, got.String(), want)
+			}
 		}
 	}
 }

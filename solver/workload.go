@@ -93,9 +93,9 @@ func (w *Workload) start(ctx context.Context, chals []acme.Challenge) (*metav1.O
 	pods := w.Client.CoreV1().Pods(ns)
 
 	w.track(KindPod, cfg.Name)
-	pod, oneCPU, err := createPod(ctx, pods, cfg, cfg.pod(chals, created), chals, created, metav1.CreateOptions{})
-	if oneCPU {
-		cfg.OneChallengeCPU = true
+	pod, smallCPU, err := createPod(ctx, pods, cfg, cfg.pod(chals, created), chals, created, metav1.CreateOptions{})
+	if smallCPU {
+		cfg.CertManagerCPU = true
 	}
 	if apierrors.IsAlreadyExists(err) {
 		pod, err = pods.Get(ctx, cfg.Name, metav1.GetOptions{})
@@ -286,17 +286,17 @@ func dependentsCollected(pod *corev1.Pod) bool {
 }
 
 // createPod creates pod, cfg's pod serving chals, with opts (a dry run or
-// not), and sends it again at one challenge's CPU limit when the cluster
-// refused the larger one (solverCPULimitMilli): oneCPU reports that the
-// second one went through.
-func createPod(ctx context.Context, pods corev1client.PodInterface, cfg *Config, pod *corev1.Pod, chals []acme.Challenge, created string, opts metav1.CreateOptions) (_ *corev1.Pod, oneCPU bool, _ error) {
+// not), and sends it again at cert-manager's CPU limit when the cluster
+// refused the larger one (solverCPULimitMilli): certManagerCPU reports
+// that the second one went through.
+func createPod(ctx context.Context, pods corev1client.PodInterface, cfg *Config, pod *corev1.Pod, chals []acme.Challenge, created string, opts metav1.CreateOptions) (_ *corev1.Pod, certManagerCPU bool, _ error) {
 	pod, err := pods.Create(ctx, pod, opts)
-	if !cpuRefused(err) || !cfg.scaledCPU(len(chals)) {
+	if !cpuRefused(err) || cfg.CertManagerCPU {
 		return pod, false, err
 	}
-	one := *cfg
-	one.OneChallengeCPU = true
-	pod, err = pods.Create(ctx, one.pod(chals, created), opts)
+	small := *cfg
+	small.CertManagerCPU = true
+	pod, err = pods.Create(ctx, small.pod(chals, created), opts)
 	return pod, err == nil, err
 }
 

@@ -178,7 +178,7 @@ func TestApplySharedWorkload(t *testing.T) {
 			t.Errorf("shared pod lists %d certificates, want %d: %v", len(certs), n, certs)
 		}
 		if cpu := pod.Spec.Containers[0].Resources.Limits.Cpu(); cpu.MilliValue() != 1000 {
-			t.Errorf("shared pod serving %d challenges has CPU limit %s, want 1 (100m a challenge, one CPU at most)", n+1, cpu)
+			t.Errorf("shared pod serving %d challenges has CPU limit %s, want 1", n+1, cpu)
 		}
 	}
 	created.mu.Unlock()
@@ -186,8 +186,8 @@ func TestApplySharedWorkload(t *testing.T) {
 }
 
 // TestApplySharedPodUnderCPUQuota: a ResourceQuota on limits.cpu with no
-// room for the shared pod's larger CPU limit (100m a challenge) but room
-// for cert-manager's 100m gets the pod at 100m: every certificate is
+// room for the solver pod's CPU limit (one CPU) but room for
+// cert-manager's 100m gets the pod at 100m: every certificate is
 // issued and nothing is left.
 func TestApplySharedPodUnderCPUQuota(t *testing.T) {
 	t.Parallel()

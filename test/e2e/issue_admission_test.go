@@ -141,6 +141,37 @@ func TestIssueRestrictedNamespaceWithLimitQuota(t *testing.T) {
 	assertNoSolverObjects(t, ns)
 }
 
+// TestIssueUnderLimitRangeMaxCPU: a LimitRange capping a container's CPU
+// at 500m (as OpenShift projects and many platform teams set) refuses the
+// solver pod's one CPU; the pod is sent again at cert-manager's 100m, the
+// certificate is issued and nothing is left.
+func TestIssueUnderLimitRangeMaxCPU(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	lr := &corev1.LimitRange{
+		ObjectMeta: metav1.ObjectMeta{Name: "max-cpu"},
+		Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
+			Type: corev1.LimitTypeContainer,
+			Max:  corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")},
+		}}},
+	}
+	if _, err := kube.CoreV1().LimitRanges(ns).Create(t.Context(), lr, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	createIssuer(t, env.Kubeconfig, ns, "pebble", env.IngressClass)
+	created := watchCreates(t, ns)
+	name := "limits." + ns + ".example.test"
+	mustACME(t, env.Kubeconfig, issueArgs(ns, "web", "pebble", "--domain", name)...)
+	verifySecret(t, ns, "web", []string{name})
+	waitFor(t, 10*time.Second, "the watch to see the pod", func() bool { return created.count("pod") >= 1 })
+	created.mu.Lock()
+	if cpu := created.pods[0].Spec.Containers[0].Resources.Limits.Cpu(); cpu.MilliValue() != 100 {
+		t.Errorf("solver pod under a 500m LimitRange has CPU limit %s, want 100m", cpu)
+	}
+	created.mu.Unlock()
+	assertNoSolverObjects(t, ns)
+}
+
 // TestIssueQuotaFullBeforeOrder: a ResourceQuota with no room for one
 // more pod is reported before any order, naming the quota and resource,
 // and not as a missing permission.
