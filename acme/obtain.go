@@ -198,10 +198,25 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 		u.NotNeeded()
 	}
 	if len(pending) > 0 {
+		// The solver is done once the CA has validated: it is cleaned up
+		// while the CA signs, and Obtain returns when both are done,
+		// whatever happened (a Ctrl-C included: the cleanup's context
+		// does not end with ctx).
+		var cleaned chan error
+		cleanUp := func() {
+			if cleaned != nil {
+				return
+			}
+			cleaned = make(chan error, 1)
+			go func() {
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+				defer cancel()
+				cleaned <- s.CleanUp(cctx)
+			}()
+		}
 		defer func() {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-			defer cancel()
-			if cerr := s.CleanUp(cctx); cerr != nil {
+			cleanUp()
+			if cerr := <-cleaned; cerr != nil {
 				err = errors.Join(err, fmt.Errorf("clean up solver: %w", cerr))
 			}
 		}()
@@ -212,7 +227,9 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 			setStates(res, pending, StateErrored, err.Error())
 			return res, err
 		}
-		if err := validate(ctx, c, res, pending, chalURLs, authzURLs, observe); err != nil {
+		err := validate(ctx, c, res, pending, chalURLs, authzURLs, observe)
+		cleanUp()
+		if err != nil {
 			return res, err
 		}
 	}

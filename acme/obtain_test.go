@@ -600,3 +600,43 @@ func TestObtainPreferredChain(t *testing.T) {
 		})
 	}
 }
+
+// cleanUpSignal closes started when its CleanUp begins and reports done
+// once CleanUp has finished.
+type cleanUpSignal struct {
+	recordingSolver
+	started chan struct{}
+	done    bool
+}
+
+func (s *cleanUpSignal) CleanUp(ctx context.Context) error {
+	close(s.started)
+	time.Sleep(100 * time.Millisecond)
+	s.mu.Lock()
+	s.done = true
+	s.mu.Unlock()
+	return s.recordingSolver.CleanUp(ctx)
+}
+
+// The solver is cleaned up as soon as the CA has validated, while the
+// order is finalized, and Obtain returns only once both are done.
+func TestObtainCleansUpWhileFinalizing(t *testing.T) {
+	f := newOrderCA(t, "example.test")
+	s := &cleanUpSignal{started: make(chan struct{})}
+	f.answer["/finalize"] = func(w http.ResponseWriter, r *http.Request, n int) bool {
+		select {
+		case <-s.started:
+		case <-time.After(10 * time.Second):
+			t.Error("finalize came before the solver's cleanup began")
+		}
+		return false
+	}
+	if _, err := Obtain(obtainCtx(t, 30*time.Second), f.client(t), obtainRequest(t, f.ids...), s, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.done || s.cleanedUp != 1 {
+		t.Errorf("Obtain returned with the cleanup done %v, %d cleanups; want done, once", s.done, s.cleanedUp)
+	}
+}

@@ -121,55 +121,16 @@ func (s *HTTPRoute) DryRun(ctx context.Context, chals []acme.Challenge) error {
 // them, concurrently: they are independent, as the real ones are not (the
 // pod's UID owns the others), so a made-up UID stands in for the pod's.
 // Every denial is reported, not only the first.
-//
-// The dependents ask to block the pod's deletion (blockOwnerDeletion), so
-// cleanUp can leave them to the garbage collector. Where the
-// OwnerReferencesPermissionEnforcement admission plugin refuses that to
-// a user who may not update pods/finalizers (OpenShift enables it), the
-// dry run is sent again without, and cleanUp deletes each object itself.
 func (w *Workload) dryRun(ctx context.Context, chals []acme.Challenge, route func(context.Context, *metav1.OwnerReference, string) error) error {
 	for _, ch := range chals {
 		if !tokenPattern.MatchString(ch.Token) {
 			return fmt.Errorf("challenge token %q for %s is not base64url", ch.Token, ch.Identifier)
 		}
 	}
-	err := w.dryRunOwned(ctx, chals, route, true)
-	if err != nil && ownerBlockRefused(err) {
-		w.mu.Lock()
-		w.ownerBlockRefused = true
-		w.mu.Unlock()
-		err = w.dryRunOwned(ctx, chals, route, false)
-	}
-	return err
-}
-
-// ownerBlockRefused tells the garbage collector admission plugin's
-// refusal of blockOwnerDeletion (kubernetes
-// plugin/pkg/admission/gc/gc_admission.go: "cannot set blockOwnerDeletion
-// if an ownerReference refers to a resource you can't set finalizers
-// on") among a dry run's denials.
-func ownerBlockRefused(err error) bool {
-	for _, e := range flatten(err) {
-		if e == nil {
-			continue
-		}
-		if strings.Contains(e.Error(), "cannot set blockOwnerDeletion") {
-			return true
-		}
-	}
-	return false
-}
-
-// dryRunOwned is one dry run of dryRun, the dependents blocking the pod's
-// deletion when block is set.
-func (w *Workload) dryRunOwned(ctx context.Context, chals []acme.Challenge, route func(context.Context, *metav1.OwnerReference, string) error, block bool) error {
 	cfg := &w.Config
 	ns := cfg.Namespace
 	created := w.now().UTC().Format(time.RFC3339)
 	owner := &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: cfg.Name, UID: types.UID(uuid.NewUUID())}
-	if block {
-		owner.BlockOwnerDeletion = &block
-	}
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	pod := cfg.pod(chals, created)
 	errs := make([]error, 4)
