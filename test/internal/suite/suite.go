@@ -279,6 +279,12 @@ func StartOwnEnv(t *testing.T, binDir string, o testenv.Options) (*testenv.Env, 
 		t.Fatalf("start an environment: %v", err)
 	}
 	t.Cleanup(func() { _ = own.Stop() })
+	t.Cleanup(func() {
+		// The directory goes with the test: keep what explains a failure.
+		if t.Failed() {
+			logTail(t, filepath.Join(o.Dir, "logs", "simnode.log"), 80)
+		}
+	})
 	client, err := own.Client()
 	if err != nil {
 		t.Fatal(err)
@@ -288,6 +294,17 @@ func StartOwnEnv(t *testing.T, binDir string, o testenv.Options) (*testenv.Env, 
 		return err == nil
 	})
 	return own, client
+}
+
+// logTail logs the last n lines of file.
+func logTail(t *testing.T, file string, n int) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Logf("%s: %v", file, err)
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	t.Logf("end of %s:\n%s", file, strings.Join(lines[max(0, len(lines)-n):], "\n"))
 }
 
 // testLog writes an environment's progress lines to the test's log.
