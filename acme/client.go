@@ -52,6 +52,15 @@ const (
 	maxBadNonceRetries = 20
 )
 
+// PreloadSystemRoots parses the system's trusted roots in the background.
+// Go parses them on first use (x509.SystemCertPool, or the first verified
+// handshake), 145 roots in 35-80 ms on a two-core machine, on the path to
+// the first order; a command that will talk to a CA calls this before its
+// Kubernetes requests, which then hide it.
+func PreloadSystemRoots() {
+	go func() { _, _ = x509.SystemCertPool() }()
+}
+
 // NewClient returns a client for the CA signing with key.
 func NewClient(cfg ClientConfig, key crypto.Signer) (*xacme.Client, error) {
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}

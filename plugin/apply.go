@@ -175,6 +175,7 @@ func (o *ApplyOptions) Validate() error {
 // Run applies the manifests: the plan (internal/issuance) says what,
 // the runner issues, and Run reports.
 func (o *ApplyOptions) Run(ctx context.Context) error {
+	acme.PreloadSystemRoots()
 	for _, s := range append(o.decoded.Notes, o.decoded.Skipped...) {
 		fmt.Fprintln(o.ErrOut, "note:", s)
 	}

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
 	"github.com/kubectl-acme/kubectl-acme/internal/rbac"
@@ -168,6 +169,7 @@ func (o *IssueOptions) spec() certmanager.CertificateSpec {
 // Run issues the certificate through the one runner, which gives the
 // permission check and the order one --timeout.
 func (o *IssueOptions) Run(ctx context.Context) error {
+	acme.PreloadSystemRoots()
 	if o.Ingress != "" {
 		return o.runIngress(ctx)
 	}

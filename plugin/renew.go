@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-acme/kubectl-acme/acme"
 	"github.com/kubectl-acme/kubectl-acme/certmanager"
 	"github.com/kubectl-acme/kubectl-acme/internal/issuance"
 	"github.com/kubectl-acme/kubectl-acme/internal/schedule"
@@ -121,6 +122,7 @@ func (o *RenewOptions) Validate() error {
 // Run renews what is due through the one runner: each certificate's
 // check and renewal within its own --timeout.
 func (o *RenewOptions) Run(ctx context.Context) error {
+	acme.PreloadSystemRoots()
 	st, err := o.store(o.factory)
 	if err != nil {
 		return err
