@@ -1,6 +1,7 @@
 package acme
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -104,15 +106,15 @@ type directoryExtras struct {
 	RenewalInfo string `json:"renewalInfo"`
 }
 
-// renewalInfoURLs caches each client's renewalInfo endpoint, as the
+// renewalInfoURLs caches each directory's renewalInfo endpoint, as the
 // client caches the rest of the directory: a batch asks for the renewal
 // window of every certificate it issued, and read the directory again
-// for each.
-var renewalInfoURLs sync.Map // *xacme.Client -> string
+// for each. directoryTap fills it from the directory x/crypto/acme reads.
+var renewalInfoURLs sync.Map // directory URL -> string
 
 // renewalInfoURL returns the CA's renewalInfo endpoint, or ErrNoARI.
 func renewalInfoURL(ctx context.Context, c *xacme.Client) (string, error) {
-	if u, ok := renewalInfoURLs.Load(c); ok {
+	if u, ok := renewalInfoURLs.Load(c.DirectoryURL); ok {
 		if u == "" {
 			return "", ErrNoARI
 		}
@@ -122,7 +124,7 @@ func renewalInfoURL(ctx context.Context, c *xacme.Client) (string, error) {
 	if err := getJSON(ctx, c.HTTPClient, c.DirectoryURL, &d, nil); err != nil {
 		return "", fmt.Errorf("read directory: %w", err)
 	}
-	renewalInfoURLs.Store(c, d.RenewalInfo)
+	renewalInfoURLs.Store(c.DirectoryURL, d.RenewalInfo)
 	if d.RenewalInfo == "" {
 		return "", ErrNoARI
 	}
@@ -166,6 +168,42 @@ func trimSlash(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// directoryTap reads, from the directory x/crypto/acme fetches, the
+// field its Directory type leaves out (renewalInfo, RFC 9773), so that
+// an issuance reads the directory once, not once more for ARI.
+type directoryTap struct {
+	rt http.RoundTripper
+	// dir is the directory URL as the client has it; parsed, as the
+	// request's URL is.
+	dir, parsed string
+}
+
+func newDirectoryTap(rt http.RoundTripper, dir string) http.RoundTripper {
+	u, err := url.Parse(dir)
+	if err != nil {
+		return rt
+	}
+	return &directoryTap{rt: rt, dir: dir, parsed: u.String()}
+}
+
+func (t *directoryTap) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := t.rt.RoundTrip(req)
+	if err != nil || req.Method != http.MethodGet || req.URL.String() != t.parsed || res.StatusCode != http.StatusOK {
+		return res, err
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var d directoryExtras
+	if json.Unmarshal(body, &d) == nil {
+		renewalInfoURLs.Store(t.dir, d.RenewalInfo)
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	return res, nil
 }
 
 func getJSON(ctx context.Context, hc *http.Client, url string, v any, hdr *http.Header) error {

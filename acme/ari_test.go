@@ -2,10 +2,14 @@ package acme
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,5 +94,39 @@ func TestGetRenewalInfoRetryAfterDate(t *testing.T) {
 	}
 	if want := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC); !ri.Start.Equal(want) {
 		t.Errorf("Start = %v, want %v (whole seconds)", ri.Start, want)
+	}
+}
+
+// The directory the client reads for its orders also gives the ARI
+// endpoint: GetRenewalInfo reads the directory no second time.
+func TestRenewalInfoURLFromTheClientsDirectory(t *testing.T) {
+	var srv *httptest.Server
+	var dirReads atomic.Int32
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/dir":
+			dirReads.Add(1)
+			w.Write([]byte(`{"newNonce": "` + srv.URL + `/nonce", "newOrder": "` + srv.URL + `/new-order", "renewalInfo": "` + srv.URL + `/ari/"}`))
+		default:
+			w.Write([]byte(`{"suggestedWindow": {"start": "2026-12-01T00:00:00Z", "end": "2026-12-03T00:00:00Z"}}`))
+		}
+	}))
+	defer srv.Close()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(ClientConfig{DirectoryURL: srv.URL + "/dir"}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Discover(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := GetRenewalInfo(t.Context(), c, &x509.Certificate{AuthorityKeyId: []byte{1, 2, 3}, SerialNumber: big.NewInt(255)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := dirReads.Load(); n != 1 {
+		t.Errorf("directory read %d times, want once", n)
 	}
 }

@@ -90,6 +90,7 @@ func NewClient(cfg ClientConfig, key crypto.Signer) (*xacme.Client, error) {
 	if cfg.Log != nil {
 		rt = &loggingTransport{rt: tr, log: cfg.Log}
 	}
+	rt = newDirectoryTap(rt, cfg.DirectoryURL)
 	return &xacme.Client{
 		Key:          key,
 		DirectoryURL: cfg.DirectoryURL,
