@@ -197,7 +197,10 @@ func (c *SelfCheck) CheckAll(ctx context.Context, chals []acme.Challenge, observ
 // endpoint is reported only as "waiting for the route": explaining a 503
 // that every controller gives for a moment would read as an alarm.
 func (c *SelfCheck) retry(ctx context.Context, ch acme.Challenge, observe acme.Observer) error {
-	delay := 50 * time.Millisecond
+	// The route follows the pod's readiness by a few tens of
+	// milliseconds (the EndpointSlice, then the ingress controller): the
+	// first retries come soon, then back off.
+	delay := 10 * time.Millisecond
 	propagation := c.Propagation
 	if propagation == 0 {
 		propagation = DefaultPropagation
