@@ -88,10 +88,7 @@ func TestCleanUpDeletesEachObject(t *testing.T) {
 	if p := d["pods"].PropagationPolicy; p == nil || *p != metav1.DeletePropagationBackground {
 		t.Errorf("pod deleted with propagation %v, want Background", p)
 	}
-	svcs, _ := client.CoreV1().Services("ns").List(ctx, metav1.ListOptions{})
-	ings, _ := client.NetworkingV1().Ingresses("ns").List(ctx, metav1.ListOptions{})
-	pods, _ := client.CoreV1().Pods("ns").List(ctx, metav1.ListOptions{})
-	if n := len(svcs.Items) + len(ings.Items) + len(pods.Items); n != 0 {
+	if n := solverObjects(ctx, client); n != 0 {
 		t.Errorf("%d objects left", n)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubectl-acme/kubectl-acme/acme"
@@ -199,10 +200,7 @@ func TestPresentAndCleanUp(t *testing.T) {
 	if err := s.CleanUp(ctx); err != nil {
 		t.Fatalf("CleanUp: %v", err)
 	}
-	pods, _ := client.CoreV1().Pods("ns").List(ctx, metav1.ListOptions{})
-	svcs, _ := client.CoreV1().Services("ns").List(ctx, metav1.ListOptions{})
-	ings, _ := client.NetworkingV1().Ingresses("ns").List(ctx, metav1.ListOptions{})
-	if n := len(pods.Items) + len(svcs.Items) + len(ings.Items); n != 0 {
+	if n := solverObjects(ctx, client); n != 0 {
 		t.Errorf("%d solver objects left after CleanUp", n)
 	}
 }
@@ -304,4 +302,12 @@ func TestSolverCPULimit(t *testing.T) {
 			}
 		}
 	}
+}
+
+// solverObjects counts the pods, Services and Ingresses in namespace "ns".
+func solverObjects(ctx context.Context, client kubernetes.Interface) int {
+	pods, _ := client.CoreV1().Pods("ns").List(ctx, metav1.ListOptions{})
+	svcs, _ := client.CoreV1().Services("ns").List(ctx, metav1.ListOptions{})
+	ings, _ := client.NetworkingV1().Ingresses("ns").List(ctx, metav1.ListOptions{})
+	return len(pods.Items) + len(svcs.Items) + len(ings.Items)
 }
