@@ -258,11 +258,23 @@ func (e *Env) createIngressClass(ctx context.Context) error {
 }
 
 func (e *Env) startSimnode(ctx context.Context, o Options) error {
+	e.mu.Lock()
+	ln := e.ingressListener
+	e.mu.Unlock()
+	if ln == nil {
+		return errors.New("testenv: the ingress's port is no longer held")
+	}
+	lf, err := ln.File()
+	if err != nil {
+		return fmt.Errorf("testenv: ingress listener: %w", err)
+	}
+	defer lf.Close() // the child has its own copy
 	args := []string{
 		"simnode",
 		"--kubeconfig=" + e.Kubeconfig,
 		"--node-name=" + e.NodeName,
 		"--listen=" + e.IngressHTTP,
+		"--listen-fd=3", // lf, the first of ExtraFiles
 		"--class=" + e.IngressClass,
 		"--workdir=" + filepath.Join(e.Dir, nodeDir),
 		"--busybox=" + o.Busybox,
@@ -271,14 +283,33 @@ func (e *Env) startSimnode(ctx context.Context, o Options) error {
 		"--gke",
 		"--pod-network-dir=" + e.PodNetworkDir(),
 	}
-	return e.launchBinary(ctx, o, "simnode", o.TestenvBinary, args, nil, 30*time.Second, func(ctx context.Context) error {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", e.IngressHTTP)
+	// The held socket accepts connections before simnode serves, so
+	// ready is an HTTP answer (any: no route is 404), which simnode gives
+	// only once its caches are synced.
+	ready := func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+e.IngressHTTP+"/", nil)
 		if err != nil {
 			return err
 		}
-		return conn.Close()
-	})
+		req.Host = "testenv-ready.invalid"
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			return err
+		}
+		return res.Body.Close()
+	}
+	if err := e.launchBinary(ctx, o, "simnode", o.TestenvBinary, args, nil, 30*time.Second, ready, lf); err != nil {
+		return err
+	}
+	// simnode holds the port now: when it exits, the port refuses, as
+	// a stopped ingress controller's does.
+	e.mu.Lock()
+	if e.ingressListener == ln {
+		_ = ln.Close()
+		e.ingressListener = nil
+	}
+	e.mu.Unlock()
+	return nil
 }
 
 func (e *Env) startChallTestSrv(ctx context.Context, o Options) error {
@@ -487,15 +518,16 @@ func (e *Env) launch(ctx context.Context, o Options, name string, args, env []st
 
 // launchBinary starts a program and waits until ready succeeds. If the
 // program exits or does not get ready in time, it is stopped.
-func (e *Env) launchBinary(ctx context.Context, o Options, name, bin string, args, env []string, timeout time.Duration, ready func(context.Context) error) error {
+func (e *Env) launchBinary(ctx context.Context, o Options, name, bin string, args, env []string, timeout time.Duration, ready func(context.Context) error, files ...*os.File) error {
 	begin := time.Now()
 	p, err := startProc(procOptions{
-		dir:     e.Dir,
-		name:    name,
-		bin:     bin,
-		args:    args,
-		env:     append(childEnviron(), env...),
-		spawner: e.spawner,
+		dir:        e.Dir,
+		name:       name,
+		bin:        bin,
+		args:       args,
+		env:        append(childEnviron(), env...),
+		spawner:    e.spawner,
+		extraFiles: files,
 	})
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,7 +135,10 @@ type Env struct {
 	mu    sync.Mutex
 	procs []*proc
 	ports map[int]bool
-	log   io.Writer
+	// ingressListener holds IngressHTTP's port from the moment it is
+	// picked until simnode serves it (startSimnode hands it over).
+	ingressListener *net.TCPListener
+	log             io.Writer
 	// Set by Start only; secrets and key material the later steps need.
 	adminToken string
 	pki        *pkiFiles
@@ -202,11 +206,21 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	e.adminToken = e.pki.adminToken
 	e.ACMECABundle = e.pki.acmeCA
 
-	ingressPort, err := e.freePort()
+	// The ingress's port is held from now on and handed to simnode:
+	// picked and left unbound for the seconds the control plane takes to
+	// start, it was now and then bound by another program in that time
+	// (a test's CA proxy on 127.0.0.1:0 beside this environment), whose
+	// answers then stood in for the ingress's.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("testenv: listen for the ingress: %w", err)
 	}
-	e.IngressHTTP = fmt.Sprintf("127.0.0.1:%d", ingressPort)
+	e.ingressListener = ln.(*net.TCPListener)
+	ingressPort := ln.Addr().(*net.TCPAddr).Port
+	e.mu.Lock()
+	e.ports[ingressPort] = true
+	e.mu.Unlock()
+	e.IngressHTTP = ln.Addr().String()
 
 	// The control plane and the ACME side do not depend on each other, and
 	// starting them side by side saves a few seconds on every test run.
@@ -410,6 +424,10 @@ func StopDir(dir string) error {
 func (e *Env) Stop() error {
 	e.mu.Lock()
 	procs := slices.Clone(e.procs)
+	if e.ingressListener != nil {
+		_ = e.ingressListener.Close()
+		e.ingressListener = nil
+	}
 	e.mu.Unlock()
 	sort.SliceStable(procs, func(i, j int) bool {
 		return stopRank(procs[i].name) < stopRank(procs[j].name)

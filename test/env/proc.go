@@ -38,6 +38,8 @@ type procOptions struct {
 	env  []string
 	// spawner, when set, forks the process with Pdeathsig set.
 	spawner *spawner
+	// extraFiles are inherited as descriptors 3, 4, ...
+	extraFiles []*os.File
 }
 
 func startProc(o procOptions) (*proc, error) {
@@ -55,6 +57,7 @@ func startProc(o procOptions) (*proc, error) {
 	cmd.Env = o.env
 	cmd.Stdout = f
 	cmd.Stderr = f
+	cmd.ExtraFiles = o.extraFiles
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	start := cmd.Start
 	if o.spawner != nil {

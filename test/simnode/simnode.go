@@ -66,6 +66,11 @@ type Config struct {
 	// IngressAddr is the loopback host:port to serve Ingresses on; empty
 	// disables the ingress controller.
 	IngressAddr string
+	// IngressListenFD, when not 0, is an inherited descriptor listening
+	// on IngressAddr: the environment holds the port from the moment it
+	// picks it, so no other program on the machine can take it while
+	// this one starts.
+	IngressListenFD int
 	// IngressClass is the class served; default "nginx".
 	IngressClass string
 	// WorkDir holds pod roots and logs; default a temporary directory
@@ -367,9 +372,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	var srv *http.Server
 	if ic != nil {
-		// Listening only now makes "the port answers" mean "ready": the
-		// node is registered and the caches are synced.
-		ln, err := net.Listen("tcp", cfg.IngressAddr)
+		// Serving only now makes "the ingress answers HTTP" mean
+		// "ready": the node is registered and the caches are synced.
+		ln, err := ingressListener(cfg)
 		if err != nil {
 			return fmt.Errorf("listen for ingress: %w", err)
 		}
@@ -415,4 +420,15 @@ func prepareBusybox(src, workDir string) (string, []string, error) {
 		return "", nil, fmt.Errorf("list busybox applets (%s must be a static busybox): %w", src, err)
 	}
 	return dst, strings.Fields(string(out)), nil
+}
+
+// ingressListener is the inherited listener of cfg.IngressListenFD, or a
+// new one on cfg.IngressAddr.
+func ingressListener(cfg Config) (net.Listener, error) {
+	if cfg.IngressListenFD == 0 {
+		return net.Listen("tcp", cfg.IngressAddr)
+	}
+	f := os.NewFile(uintptr(cfg.IngressListenFD), "ingress-listener")
+	defer f.Close() // FileListener holds a descriptor of its own
+	return net.FileListener(f)
 }

@@ -197,6 +197,7 @@ func newSimnodeCmd() *cobra.Command {
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster")
 	fs.StringVar(&cfg.NodeName, "node-name", "simnode", "name of the Node object")
 	fs.StringVar(&cfg.IngressAddr, "listen", "127.0.0.1:8080", "address the ingress controller serves HTTP on")
+	fs.IntVar(&cfg.IngressListenFD, "listen-fd", 0, "inherited descriptor already listening on --listen (0: listen anew)")
 	fs.StringVar(&cfg.IngressClass, "class", "nginx", "ingress class to serve")
 	fs.StringVar(&cfg.WorkDir, "workdir", "", "directory for pods' files")
 	fs.StringVar(&cfg.BusyboxPath, "busybox", "/bin/busybox", "busybox binary")
