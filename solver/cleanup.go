@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
@@ -273,7 +274,7 @@ func DeleteLeftover(ctx context.Context, c kubernetes.Interface, dc dynamic.Inte
 	if o.Kind == KindIngressPaths {
 		return removeChallengePaths(ctx, c, o)
 	}
-	if err := deleteObject(ctx, c, dc, o.Kind, o.Namespace, o.Name); err != nil {
+	if err := deleteObject(ctx, c, dc, o.Kind, o.Namespace, o.Name, ""); err != nil {
 		resource := o.Kind + "s"
 		switch o.Kind {
 		case KindIngress:
@@ -292,7 +293,9 @@ func DeleteLeftover(ctx context.Context, c kubernetes.Interface, dc dynamic.Inte
 // named name; one already gone (a 404, also for a kind the cluster does
 // not serve) is not an error. Pods go without a grace period: they only
 // serve public tokens, and a run should not leave a Terminating pod behind.
-func deleteObject(ctx context.Context, c kubernetes.Interface, dc dynamic.Interface, kind, ns, name string) error {
+// A podUID that is set is a precondition: a pod of that name with another
+// UID is not the one the run created, and is left alone.
+func deleteObject(ctx context.Context, c kubernetes.Interface, dc dynamic.Interface, kind, ns, name string, podUID types.UID) error {
 	bg := metav1.DeletePropagationBackground
 	opts := metav1.DeleteOptions{PropagationPolicy: &bg}
 	var err error
@@ -311,7 +314,13 @@ func deleteObject(ctx context.Context, c kubernetes.Interface, dc dynamic.Interf
 	case KindPod:
 		zero := int64(0)
 		opts.GracePeriodSeconds = &zero
+		if podUID != "" {
+			opts.Preconditions = &metav1.Preconditions{UID: &podUID}
+		}
 		err = c.CoreV1().Pods(ns).Delete(ctx, name, opts)
+		if podUID != "" && apierrors.IsConflict(err) {
+			return nil // replaced by someone else's pod
+		}
 	default:
 		return fmt.Errorf("unknown solver object kind %q", kind)
 	}

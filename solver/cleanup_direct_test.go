@@ -63,7 +63,7 @@ func deletes(client *fake.Clientset) map[string]metav1.DeleteOptions {
 
 // cleanUp deletes the pod, Service and Ingress itself, each once, and
 // their owner references do not hold up the pod's deletion: nothing waits
-// for the garbage collector.
+// for the garbage collector. The pod's delete names the UID it created.
 func TestCleanUpDeletesEachObject(t *testing.T) {
 	chals := []acme.Challenge{{Identifier: "a.example.com", Token: "tok", KeyAuthorization: "tok.thumb"}}
 	client := withUIDs(fake.NewClientset())
@@ -87,6 +87,10 @@ func TestCleanUpDeletesEachObject(t *testing.T) {
 	}
 	if p := d["pods"].PropagationPolicy; p == nil || *p != metav1.DeletePropagationBackground {
 		t.Errorf("pod deleted with propagation %v, want Background", p)
+	}
+	pod := d["pods"]
+	if pre := pod.Preconditions; pre == nil || pre.UID == nil || *pre.UID == "" {
+		t.Errorf("pod deleted with preconditions %+v, want the UID of the pod it created", pre)
 	}
 	if n := solverObjects(ctx, client); n != 0 {
 		t.Errorf("%d objects left", n)

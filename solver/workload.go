@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -46,6 +47,8 @@ type Workload struct {
 	// openTraffic: the dry run found NetworkPolicies dropping the
 	// solver's traffic and the user opted in to a policy admitting it.
 	openTraffic bool
+	// podUID is the pod start created, once its create has answered.
+	podUID types.UID
 }
 
 type kindName struct{ kind, name string }
@@ -92,6 +95,9 @@ func (w *Workload) start(ctx context.Context, chals []acme.Challenge) (*metav1.O
 		return nil, "", Admission(err, "pod", ns, cfg.Name, "create")
 	}
 	owner := &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}
+	w.mu.Lock()
+	w.podUID = pod.UID
+	w.mu.Unlock()
 
 	w.track(KindService, cfg.Name)
 	_, err = w.Client.CoreV1().Services(ns).Create(ctx, cfg.service(owner, created), metav1.CreateOptions{})
@@ -270,7 +276,7 @@ func cpuRefused(err error) bool {
 // (KindIngressPaths), which only the Ingress solver knows.
 func (w *Workload) cleanUp(ctx context.Context, removePaths func(context.Context) error) error {
 	w.mu.Lock()
-	created := w.created
+	created, podUID := w.created, w.podUID
 	w.created = nil
 	w.mu.Unlock()
 	ns := w.Config.Namespace
@@ -282,7 +288,7 @@ func (w *Workload) cleanUp(ctx context.Context, removePaths func(context.Context
 			if o.kind == KindIngressPaths {
 				err = removePaths(ctx)
 			} else {
-				err = deleteObject(ctx, w.Client, w.Dynamic, o.kind, ns, o.name)
+				err = deleteObject(ctx, w.Client, w.Dynamic, o.kind, ns, o.name, podUID)
 			}
 			if err != nil {
 				errs[i] = fmt.Errorf("delete %s %s/%s: %w", o.kind, ns, o.name, err)
