@@ -202,18 +202,14 @@ func Obtain(ctx context.Context, c *xacme.Client, req Request, s Solver, observe
 		// while the CA signs, and Obtain returns when both are done,
 		// whatever happened (a Ctrl-C included: the cleanup's context
 		// does not end with ctx).
-		var cleaned chan error
-		cleanUp := func() {
-			if cleaned != nil {
-				return
-			}
-			cleaned = make(chan error, 1)
+		cleaned := make(chan error, 1)
+		cleanUp := sync.OnceFunc(func() {
 			go func() {
 				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 				defer cancel()
 				cleaned <- s.CleanUp(cctx)
 			}()
-		}
+		})
 		defer func() {
 			cleanUp()
 			if cerr := <-cleaned; cerr != nil {

@@ -157,7 +157,7 @@ func (c *Config) meta(created string, owner *metav1.OwnerReference) metav1.Objec
 
 // solverCPULimitMilli is the solver pod's CPU limit: one CPU. The limit
 // is only a ceiling on bursts (the request, 10m, is what the scheduler
-// reserves), and the pod bursts exactly once, when it starts: the pod's
+// reserves), and the pod's largest burst is its start: the pod's
 // cgroup holds the sandbox and runc's init as well as the shell and
 // httpd, and at cert-manager's 100m (its
 // --acme-http01-solver-resource-limits-cpu default) that start was
