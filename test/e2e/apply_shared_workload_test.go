@@ -93,6 +93,16 @@ func (c *createdObjects) count(kind string) int {
 	return len(c.names[kind])
 }
 
+// firstPodCPU waits for the watch to see a pod and returns the CPU limit
+// of its container.
+func (c *createdObjects) firstPodCPU(t *testing.T) *resource.Quantity {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the watch to see the pod", func() bool { return c.count("pod") >= 1 })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pods[0].Spec.Containers[0].Resources.Limits.Cpu()
+}
+
 func (c *createdObjects) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -206,12 +216,9 @@ func TestApplySharedPodUnderCPUQuota(t *testing.T) {
 	for _, name := range names {
 		verifySecret(t, ns, name, []string{name + "." + ns + ".example.test"})
 	}
-	waitFor(t, 10*time.Second, "the watch to see the pod", func() bool { return created.count("pod") >= 1 })
-	created.mu.Lock()
-	if cpu := created.pods[0].Spec.Containers[0].Resources.Limits.Cpu(); cpu.MilliValue() != 100 {
+	if cpu := created.firstPodCPU(t); cpu.MilliValue() != 100 {
 		t.Errorf("shared pod under the quota has CPU limit %s, want 100m", cpu)
 	}
-	created.mu.Unlock()
 	assertNoSolverObjects(t, ns)
 }
 

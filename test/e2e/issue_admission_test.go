@@ -163,12 +163,9 @@ func TestIssueUnderLimitRangeMaxCPU(t *testing.T) {
 	name := "limits." + ns + ".example.test"
 	mustACME(t, env.Kubeconfig, issueArgs(ns, "web", "pebble", "--domain", name)...)
 	verifySecret(t, ns, "web", []string{name})
-	waitFor(t, 10*time.Second, "the watch to see the pod", func() bool { return created.count("pod") >= 1 })
-	created.mu.Lock()
-	if cpu := created.pods[0].Spec.Containers[0].Resources.Limits.Cpu(); cpu.MilliValue() != 100 {
+	if cpu := created.firstPodCPU(t); cpu.MilliValue() != 100 {
 		t.Errorf("solver pod under a 500m LimitRange has CPU limit %s, want 100m", cpu)
 	}
-	created.mu.Unlock()
 	assertNoSolverObjects(t, ns)
 }
 
